@@ -1,0 +1,167 @@
+"""The notifier activity: one notification, every channel of its audiences, each at most once."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from functools import partial
+
+import httpx
+import structlog
+from sqlalchemy import Engine
+from sqlmodel import Session
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.channels import (
+    DingTalkRobot,
+    Message,
+    PermanentFailure,
+    RateLimited,
+    RobotRateLimiter,
+    SmsSender,
+    WeComRobot,
+)
+from config.settings import Settings
+from domain.notifications import Audience, Notification, NotifyResult, render
+from readmodel.db import session_scope
+from readmodel.merchants import get_merchant
+from readmodel.tables import Merchant, SentNotification
+
+log = structlog.get_logger(__name__)
+
+Send = Callable[[], Awaitable[None]]
+
+
+class Notifier:
+    """Sends notifications to DingTalk and WeCom robots and by SMS, deduplicated by key and channel.
+
+    Args:
+        http: the shared HTTP client.
+        engine: the database holding merchants and the record of sent messages.
+        settings: platform robots, time zone, robot rate limit.
+        sms: the SMS backend (log or Aliyun-shaped).
+        limiter: the per-robot rate limiter shared by every call in this worker.
+    """
+
+    def __init__(
+        self,
+        *,
+        http: httpx.AsyncClient,
+        engine: Engine,
+        settings: Settings,
+        sms: SmsSender,
+        limiter: RobotRateLimiter,
+    ) -> None:
+        self._http = http
+        self._engine = engine
+        self._settings = settings
+        self._sms = sms
+        self._limiter = limiter
+
+    @activity.defn
+    async def notify(self, notification: Notification) -> NotifyResult:
+        """Delivers ``notification`` on every channel that has not had it yet.
+
+        A rate-limit answer or a transient failure fails the attempt so Temporal retries it later; the
+        channels that already succeeded are skipped on the retry. A permanent refusal (bad token, bad
+        signature) is recorded and reported, not retried.
+        """
+        merchant = await asyncio.to_thread(get_merchant, self._engine, merchant_id=notification.merchant_id)
+        title, text = render(notification, self._settings.timezone)
+        result = NotifyResult()
+        for channel, send in self._deliveries(notification, merchant, title, text):
+            key = f"{notification.key}:{channel}"
+            if await asyncio.to_thread(self._already_handled, key):
+                result.skipped.append(channel)
+                continue
+            try:
+                await send()
+            except RateLimited as limited:
+                raise ApplicationError(
+                    f"{channel} is rate limited",
+                    type="rate_limited",
+                    next_retry_delay=timedelta(seconds=limited.retry_after),
+                ) from limited
+            except PermanentFailure as refused:
+                log.warning("notification_refused", channel=channel, key=key, error=str(refused))
+                await asyncio.to_thread(self._record, key, notification.merchant_id, channel, "failed", str(refused))
+                result.failed.append(channel)
+                continue
+            await asyncio.to_thread(self._record, key, notification.merchant_id, channel, "sent", "")
+            log.info("notification_sent", channel=channel, key=key, template=notification.template.value)
+            result.sent.append(channel)
+        if not (result.sent or result.skipped or result.failed):
+            log.warning("notification_has_no_channel", key=notification.key, merchant_id=notification.merchant_id)
+        return result
+
+    def _deliveries(
+        self, notification: Notification, merchant: Merchant | None, title: str, text: str
+    ) -> list[tuple[str, Send]]:
+        deliveries: list[tuple[str, Send]] = []
+        for audience in notification.audiences:
+            if audience is Audience.PLATFORM:
+                deliveries += self._robots(
+                    "platform",
+                    dingtalk=self._settings.platform_dingtalk_webhook,
+                    dingtalk_secret=self._settings.platform_dingtalk_secret,
+                    wecom=self._settings.platform_wecom_webhook,
+                    message=Message(title, text, self._settings.platform_mention_mobiles),
+                )
+            elif merchant is None:
+                continue
+            elif audience is Audience.SUPPLIER_HEAD:
+                params = {k: str(v) for k, v in notification.params.items() if v is not None}
+                send = partial(self._sms.send, mobile=merchant.head_mobile, params=params, out_id=notification.key)
+                deliveries.append((f"sms:{audience.value}", send))
+            else:
+                mentions = (
+                    (merchant.supervisor_mobile,)
+                    if audience is Audience.MERCHANT_SUPERVISOR
+                    else tuple(str(agent["mobile"]) for agent in merchant.agents if agent.get("mobile"))
+                )
+                deliveries += self._robots(
+                    audience.value,
+                    dingtalk=(merchant.dingtalk or {}).get("webhook_url"),
+                    dingtalk_secret=(merchant.dingtalk or {}).get("secret"),
+                    wecom=(merchant.wecom or {}).get("webhook_url"),
+                    message=Message(title, text, mentions),
+                )
+        return deliveries
+
+    def _robots(
+        self,
+        audience: str,
+        *,
+        dingtalk: str | None,
+        dingtalk_secret: str | None,
+        wecom: str | None,
+        message: Message,
+    ) -> list[tuple[str, Send]]:
+        robots: list[tuple[str, Send]] = []
+        if dingtalk:
+            robot = DingTalkRobot(self._http, dingtalk, dingtalk_secret, self._limiter)
+            robots.append((f"dingtalk:{audience}", lambda: robot.send(message)))
+        if wecom:
+            wecom_robot = WeComRobot(self._http, wecom, self._limiter)
+            robots.append((f"wecom:{audience}", lambda: wecom_robot.send(message)))
+        return robots
+
+    def _already_handled(self, key: str) -> bool:
+        with Session(self._engine) as session:
+            return session.get(SentNotification, key) is not None
+
+    def _record(self, key: str, merchant_id: str, channel: str, outcome: str, detail: str) -> None:
+        with session_scope(self._engine) as session:
+            if session.get(SentNotification, key) is None:
+                session.add(
+                    SentNotification(
+                        key=key,
+                        merchant_id=merchant_id,
+                        channel=channel,
+                        outcome=outcome,
+                        detail=detail[:500],
+                        at=datetime.now(UTC),
+                    )
+                )

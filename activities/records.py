@@ -1,0 +1,27 @@
+"""Projection activities: the only writers of the read model."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+from temporalio import activity
+
+from domain.orders import OrderView
+from readmodel.projection import upsert_order
+
+
+class Records:
+    """Writes what workflows report into the read model.
+
+    Args:
+        engine: the read model's database.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    @activity.defn
+    def project_order(self, view: OrderView) -> bool:
+        """Upserts an order watch; an older or repeated revision is ignored (safe to retry)."""
+        workflow_id = activity.info().workflow_id
+        assert workflow_id is not None, "projections run inside workflows"
+        return upsert_order(self._engine, workflow_id=workflow_id, view=view)

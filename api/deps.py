@@ -1,0 +1,91 @@
+"""Dependencies of the routes: settings, the Temporal client, the database, and who is calling."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import Engine
+from temporalio.client import Client
+
+from api.errors import Problem
+from config.settings import Settings
+
+
+class Role(StrEnum):
+    """What a key may do (API.md, Conventions)."""
+
+    MALL = "mall"
+    MERCHANT = "merchant"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who is calling: a role, and for a merchant key the one merchant it acts for."""
+
+    role: Role
+    merchant_id: str | None = None
+
+    def sees(self, merchant_id: str) -> bool:
+        """Whether this caller may see resources of ``merchant_id`` (others are a 404, never a leak)."""
+        return self.role is not Role.MERCHANT or self.merchant_id == merchant_id
+
+
+def parse_role(value: str) -> Caller:
+    """``mall`` | ``admin`` | ``merchant:<id>`` → a caller."""
+    if value.startswith("merchant:") and value.removeprefix("merchant:"):
+        return Caller(Role.MERCHANT, value.removeprefix("merchant:"))
+    return Caller(Role(value))
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_client(request: Request) -> Client:
+    client: Client = request.app.state.client
+    return client
+
+
+def get_engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+_bearer = HTTPBearer(auto_error=False, description="An API key from AFTERSALES_API_KEYS")
+
+
+def get_caller(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Caller:
+    """The caller behind the bearer key; 401 without a known key."""
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Problem("unauthorized", "send Authorization: Bearer <API key>")
+    keys: dict[str, Caller] = request.app.state.callers
+    for key, caller in keys.items():
+        if hmac.compare_digest(key.encode(), credentials.credentials.encode()):
+            return caller
+    raise Problem("unauthorized", "unknown API key")
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+ClientDep = Annotated[Client, Depends(get_client)]
+EngineDep = Annotated[Engine, Depends(get_engine)]
+CallerDep = Annotated[Caller, Depends(get_caller)]
+
+
+def allow(*roles: Role) -> Any:
+    """A dependency that admits only callers of ``roles``; others get 403 ``forbidden``."""
+
+    def check(caller: CallerDep) -> Caller:
+        if caller.role not in roles:
+            raise Problem("forbidden", f"this needs a {' or '.join(r.value for r in roles)} key")
+        return caller
+
+    return Depends(check)

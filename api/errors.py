@@ -1,0 +1,127 @@
+"""RFC 9457 problem details: every error the API answers, in one place."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+log = structlog.get_logger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+# code → (status, title). The codes are the contract (API.md); business refusals raised by workflow
+# validators carry the same codes as their ApplicationError type.
+CODES: dict[str, tuple[int, str]] = {
+    "validation_error": (422, "The request is not valid"),
+    "not_found": (404, "Not found"),
+    "duplicate": (409, "Already exists with a different body"),
+    "invalid_state": (409, "Not allowed in the current state"),
+    "window_closed": (409, "The after-sales window is closed"),
+    "quantity_exceeds": (409, "More than what is left to claim"),
+    "unauthorized": (401, "Missing or unknown API key"),
+    "forbidden": (403, "This key may not do that"),
+    "method_not_allowed": (405, "Method not allowed"),
+    "unavailable": (503, "A service behind the API is unreachable"),
+    "internal_error": (500, "Internal error"),
+}
+
+
+class Problem(Exception):
+    """An error answered as problem+json with a machine-readable ``code``."""
+
+    def __init__(self, code: str, detail: str, **extensions: Any) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        self.extensions = extensions
+
+
+def problem_response(code: str, detail: str, instance: str | None = None, **extensions: Any) -> JSONResponse:
+    """The problem+json response for ``code``."""
+    status, title = CODES.get(code, CODES["internal_error"])
+    body: dict[str, Any] = {
+        "type": f"https://aftersales.dev/problems/{code.replace('_', '-')}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    if instance:
+        body["instance"] = instance
+    body.update(extensions)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def refusal_of(error: WorkflowUpdateFailedError) -> Problem:
+    """The problem a workflow's refusal of an Update stands for."""
+    cause = error.cause
+    if isinstance(cause, ApplicationError) and cause.type in CODES:
+        return Problem(cause.type, cause.message)
+    log.error("update_failed", error=str(cause))
+    return Problem("internal_error", "the action failed")
+
+
+def install(app: FastAPI) -> None:
+    """Registers the handlers that turn every error into problem+json."""
+
+    @app.exception_handler(Problem)
+    async def _problem(request: Request, error: Problem) -> JSONResponse:
+        return problem_response(error.code, error.detail, request.url.path, **error.extensions)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
+            for e in error.errors()  # no input echo: it may hold phone numbers
+        ]
+        detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
+        return problem_response("validation_error", detail, request.url.path, errors=errors)
+
+    @app.exception_handler(WorkflowUpdateFailedError)
+    async def _refused(request: Request, error: WorkflowUpdateFailedError) -> JSONResponse:
+        problem = refusal_of(error)
+        return problem_response(problem.code, problem.detail, request.url.path)
+
+    @app.exception_handler(RPCError)
+    async def _rpc(request: Request, error: RPCError) -> JSONResponse:
+        if error.status is RPCStatusCode.NOT_FOUND:
+            return problem_response("not_found", "no such resource", request.url.path)
+        if error.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
+            return problem_response("unavailable", "Temporal is unreachable; nothing was accepted", request.url.path)
+        log.error("temporal_error", status=error.status.name, error=error.message)
+        return problem_response("internal_error", "Temporal refused the call", request.url.path)
+
+    @app.exception_handler(RuntimeError)
+    async def _runtime(request: Request, error: RuntimeError) -> JSONResponse:
+        # A lazily connected Temporal client reports an unreachable server this way.
+        if str(error).startswith("Failed client connect"):
+            return problem_response("unavailable", "Temporal is unreachable; nothing was accepted", request.url.path)
+        log.exception("unhandled_error")
+        return problem_response("internal_error", "internal error", request.url.path)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, error: Exception) -> JSONResponse:
+        log.error("unhandled_error", error_type=type(error).__name__)
+        return problem_response("internal_error", "internal error", request.url.path)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}.get(
+            error.status_code, "validation_error"
+        )
+        return problem_response(code, str(error.detail), request.url.path)
+
+    @app.exception_handler(OperationalError)
+    async def _database(request: Request, error: OperationalError) -> JSONResponse:
+        log.error("database_unreachable", error=str(error.orig))
+        return problem_response("unavailable", "the database is unreachable; nothing was accepted", request.url.path)

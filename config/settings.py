@@ -1,0 +1,89 @@
+"""All settings of every process, read once from ``AFTERSALES_*`` environment variables."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from functools import lru_cache
+from typing import Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from domain.policy import Policy
+
+
+class SmsBackend(StrEnum):
+    """Where SMS go: the log (development) or an Aliyun-SendSms-shaped HTTP endpoint."""
+
+    LOG = "log"
+    ALIYUN = "aliyun"
+
+
+class Settings(Policy, BaseSettings):
+    """The process settings. Durations (inherited from :class:`Policy`) are the platform's defaults."""
+
+    model_config = SettingsConfigDict(env_prefix="AFTERSALES_", enable_decoding=False, frozen=True)
+
+    temporal_address: str = "localhost:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "aftersales"
+    database_url: str = "sqlite:///./aftersales.db"
+    api_keys: dict[str, str] = Field(default_factory=dict, description='JSON {"key": "mall|admin|merchant:<id>"}')
+    api_host: str = "0.0.0.0"  # noqa: S104  (the API serves the network in its container)
+    api_port: int = 8000
+    public_url: str = "http://localhost:8000"
+    timezone: str = "Asia/Shanghai"
+    digest_cron: str = "0 9 * * *"
+    log_level: str = "INFO"
+    log_format: str = Field(default="auto", description="json, console, or auto (console on a terminal)")
+
+    platform_dingtalk_webhook: str | None = None
+    platform_dingtalk_secret: str | None = None
+    platform_wecom_webhook: str | None = None
+    platform_mobiles: str = Field(default="", description="Comma-separated mobiles to @ in the platform group")
+    robot_max_per_minute: int = 20
+
+    sms_backend: SmsBackend = SmsBackend.LOG
+    sms_endpoint: str | None = None
+    sms_access_key_id: str = ""
+    sms_access_key_secret: str = ""
+    sms_sign_name: str = "美好生活"
+    sms_template_code: str = ""
+
+    payments_endpoint: str | None = None
+    logistics_endpoint: str | None = None
+    insurance_endpoint: str | None = None
+    callback_url: str | None = None
+
+    worker_metrics_address: str | None = Field(
+        default=None, description="host:port where the worker serves Temporal SDK metrics for Prometheus"
+    )
+    http_timeout_seconds: float = 10.0
+
+    @field_validator("api_keys", mode="before")
+    @classmethod
+    def _json_keys(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return json.loads(value) if value.strip() else {}
+        return value
+
+    @field_validator("platform_dingtalk_webhook", "platform_wecom_webhook", "sms_endpoint", "callback_url")
+    @classmethod
+    def _blank_is_unset(cls, value: str | None) -> str | None:
+        return value or None
+
+    def policy(self) -> Policy:
+        """The platform's default policy, before any merchant's overrides."""
+        return Policy.model_validate({name: getattr(self, name) for name in Policy.model_fields})
+
+    @property
+    def platform_mention_mobiles(self) -> tuple[str, ...]:
+        """Mobiles to @ in the platform supervisors' group."""
+        return tuple(m.strip() for m in self.platform_mobiles.split(",") if m.strip())
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The settings of this process, read from the environment once."""
+    return Settings()

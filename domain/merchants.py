@@ -1,0 +1,70 @@
+"""Merchants as the platform configures them: contacts, robots, agents and clock overrides."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
+
+from domain.orders import Id, Mobile, Text
+from domain.policy import Policy, PolicyError, with_overrides
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DingTalkRobotConfig(_Model):
+    """A DingTalk custom robot: its webhook (with access_token) and its signing secret."""
+
+    webhook_url: HttpUrl
+    secret: str | None = Field(default=None, max_length=200)
+
+
+class WeComRobotConfig(_Model):
+    """A WeCom group robot: its webhook (with key)."""
+
+    webhook_url: HttpUrl
+
+
+class Agent(_Model):
+    """A merchant's customer-service agent."""
+
+    agent_id: Id
+    name: Text
+    mobile: Mobile
+
+
+class MerchantConfig(_Model):
+    """``PUT /v1/merchants/{merchant_id}``: who to tell, where, and the merchant's clock overrides."""
+
+    name: Text
+    head_mobile: Mobile
+    supervisor_mobile: Mobile
+    dingtalk: DingTalkRobotConfig | None = None
+    wecom: WeComRobotConfig | None = None
+    agents: list[Agent] = Field(default_factory=list, max_length=200)
+    backup_agent_id: Id | None = None
+    policy: dict[str, str] = Field(
+        default_factory=dict,
+        description="Overrides of the platform's durations by field name, e.g. {'ship_deadline': '48h'}",
+    )
+
+    @field_validator("policy")
+    @classmethod
+    def _known_durations(cls, policy: dict[str, str]) -> dict[str, str]:
+        try:
+            with_overrides(Policy(), policy)
+        except PolicyError as error:
+            raise ValueError(str(error)) from error
+        return policy
+
+    @model_validator(mode="after")
+    def _backup_is_an_agent(self) -> MerchantConfig:
+        if self.backup_agent_id and self.backup_agent_id not in {agent.agent_id for agent in self.agents}:
+            raise ValueError("backup_agent_id must be one of the agents")
+        return self
+
+
+class MerchantView(MerchantConfig):
+    """A merchant as the API shows it; robot secrets are never shown."""
+
+    merchant_id: str

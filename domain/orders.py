@@ -1,0 +1,190 @@
+"""The order watch's language: orders, shipments, logistics events, the after-sales window."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from domain.policy import Policy
+
+Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[\w.:-]+$")]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+Mobile = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?\d{5,20}$")]
+
+
+class OrderStatus(StrEnum):
+    """Where an order stands. ``refunded`` is reached through after-sales cases."""
+
+    AWAITING_SHIPMENT = "awaiting_shipment"
+    SHIPPED = "shipped"
+    DELIVERED = "delivered"
+    CLOSED = "closed"
+    REFUNDED = "refunded"
+
+
+class LogisticsStatus(StrEnum):
+    """A carrier's tracking update, as the mall relays it."""
+
+    IN_TRANSIT = "in_transit"
+    DELIVERED = "delivered"
+    EXCEPTION = "exception"
+
+
+class AnomalyReason(StrEnum):
+    """Why a shipment is flagged as a logistics anomaly."""
+
+    STALLED = "stalled"
+    EXCEPTION = "exception"
+    LATE_DELIVERY = "late_delivery"
+
+
+class Actor(StrEnum):
+    """Who caused an event in a case's history."""
+
+    CUSTOMER = "customer"
+    MERCHANT = "merchant"
+    PLATFORM = "platform"
+    SYSTEM = "system"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Address(_Model):
+    """Where a parcel goes."""
+
+    name: Text
+    phone: Mobile
+    address: Text
+
+
+class OrderLine(_Model):
+    """One product line of an order."""
+
+    line_id: Id
+    sku: Id
+    title: Text
+    quantity: int = Field(ge=1, le=10_000)
+    unit_price_cents: int = Field(ge=0)
+    insured: bool = False
+
+
+class PlaceOrder(_Model):
+    """A paid order reported by the mall: ``POST /v1/orders``."""
+
+    order_id: Id
+    merchant_id: Id
+    customer_id: Id
+    paid_at: AwareDatetime
+    lines: list[OrderLine] = Field(min_length=1, max_length=200)
+    shipping_address: Address
+
+    @model_validator(mode="after")
+    def _unique_lines(self) -> PlaceOrder:
+        ids = [line.line_id for line in self.lines]
+        if len(ids) != len(set(ids)):
+            raise ValueError("line_id values must be unique within an order")
+        return self
+
+
+class Shipment(_Model):
+    """The merchant's parcel: ``POST /v1/orders/{id}/shipment``."""
+
+    carrier: Id
+    tracking_no: Id
+    promised_delivery_at: AwareDatetime | None = Field(
+        default=None,
+        description="The carrier's promised delivery time; later without delivery is an anomaly.",
+    )
+
+
+class LogisticsEvent(_Model):
+    """A tracking update: ``POST /v1/orders/{id}/logistics-events``."""
+
+    status: LogisticsStatus
+    at: AwareDatetime
+    description: str = Field(default="", max_length=500)
+
+
+class WindowExtension(_Model):
+    """An admin's extension of one order's after-sales window."""
+
+    days: int | None = Field(default=None, ge=1, le=365, description="Defaults to AFTERSALES_EXTENSION.")
+
+
+class DeadlineShift(_Model):
+    """Moves the running deadlines of a case by ``hours`` (negative to pull them in)."""
+
+    hours: float = Field(ge=-24 * 365, le=24 * 365)
+    reason: Text
+
+
+class HistoryEntry(_Model):
+    """One thing that happened to a case, and who did it."""
+
+    at: datetime
+    event: str
+    actor: Actor
+    detail: str = ""
+
+
+class LineState(_Model):
+    """A line of an order with what after-sales has taken of it."""
+
+    line_id: str
+    quantity: int
+    in_after_sales: int = 0
+    refunded: int = 0
+
+
+class OrderView(_Model):
+    """An order as the API shows it (``GET /v1/orders/{id}``)."""
+
+    order_id: str
+    merchant_id: str
+    customer_id: str
+    status: OrderStatus
+    overdue: bool
+    paid_at: datetime
+    ship_deadline_at: datetime
+    deadline_at: datetime | None = Field(description="The running clock's deadline, if any.")
+    shipped_at: datetime | None = None
+    carrier: str | None = None
+    tracking_no: str | None = None
+    delivered_at: datetime | None = None
+    after_sales_window_ends_at: datetime | None = None
+    logistics_anomaly: AnomalyReason | None = None
+    lines: list[LineState]
+    history: list[HistoryEntry] = []
+    revision: int = 0
+
+
+def extended_window_end(current_end: datetime, now: datetime, extension: timedelta) -> datetime:
+    """Where an after-sales window ends after an extension.
+
+    An open window grows by ``extension``; a closed one reopens for ``extension`` from now, which is what
+    an admin means when they reopen the door for a customer who came back late.
+    """
+    return max(current_end, now) + extension
+
+
+def can_extend(status: OrderStatus) -> bool:
+    """Extensions apply once a window exists: after delivery, and after it closed."""
+    return status in (OrderStatus.DELIVERED, OrderStatus.CLOSED)
+
+
+def accepts_logistics(status: OrderStatus) -> bool:
+    """Tracking updates make sense between shipment and delivery."""
+    return status is OrderStatus.SHIPPED
+
+
+class OrderWatchInput(_Model):
+    """What an order watch starts with: the order and the policy in force for its merchant."""
+
+    order: PlaceOrder
+    policy: Policy
+    board_url: str = ""

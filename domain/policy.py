@@ -1,0 +1,102 @@
+"""The platform's durations and ladders, and how a merchant's overrides apply to them.
+
+Every clock in every process takes its length from a :class:`Policy`. The platform's defaults come from
+the settings; a merchant may override any field (``PUT /v1/merchants/{id}`` ``policy``). The policy in
+force is resolved when a process starts and travels in its input, so a running workflow never looks it up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from domain.durations import parse_duration, parse_ladder
+
+
+class ReviewTimeoutAction(StrEnum):
+    """What the platform does when a merchant leaves an after-sales request unanswered."""
+
+    APPROVE = "approve"
+    ESCALATE = "escalate"
+
+
+class Policy(BaseModel):
+    """Durations of every clock; reminder ladders are offsets before the deadline, largest first."""
+
+    model_config = ConfigDict(frozen=True)
+
+    ship_deadline: timedelta = timedelta(hours=72)
+    ship_reminders: tuple[timedelta, ...] = (timedelta(hours=24), timedelta(hours=4))
+    review_deadline: timedelta = timedelta(hours=48)
+    review_reminders: tuple[timedelta, ...] = (timedelta(hours=24), timedelta(hours=4))
+    review_timeout_action: ReviewTimeoutAction = ReviewTimeoutAction.APPROVE
+    cooling_off: timedelta = timedelta(minutes=30)
+    return_ship_deadline: timedelta = timedelta(days=7)
+    receipt_deadline: timedelta = timedelta(days=10)
+    appeal_window: timedelta = timedelta(days=7)
+    reship_deadline: timedelta = timedelta(hours=72)
+    exchange_confirm_deadline: timedelta = timedelta(days=10)
+    window: timedelta = timedelta(days=7)
+    extension: timedelta = timedelta(days=7)
+    extension_grace: timedelta = timedelta(days=30)
+    logistics_stall: timedelta = timedelta(days=3)
+    pickup_payment_deadline: timedelta = timedelta(minutes=30)
+    wo_accept: timedelta = timedelta(minutes=30)
+    wo_first_response: timedelta = timedelta(minutes=15)
+    wo_resolve_urgent: timedelta = timedelta(hours=1)
+    wo_resolve_normal: timedelta = timedelta(hours=24)
+    wo_auto_close: timedelta = timedelta(days=3)
+    wo_reopen_window: timedelta = timedelta(days=7)
+    chat_reply: timedelta = timedelta(minutes=3)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _parse_written_durations(cls, value: Any, info: Any) -> Any:
+        """Accepts durations as written in settings (``72h``) and ladders as ``24h,4h``."""
+        if not _is_duration(info.field_name):
+            return value
+        if isinstance(value, str) and not value.startswith(("P", "-P")):  # ISO 8601 is pydantic's own
+            if info.field_name.endswith("_reminders"):
+                return parse_ladder(value)
+            return parse_duration(value)
+        return value
+
+    @field_validator("*")
+    @classmethod
+    def _positive(cls, value: Any, info: Any) -> Any:
+        if not _is_duration(info.field_name):
+            return value
+        if isinstance(value, timedelta) and value <= timedelta():
+            raise ValueError(f"{info.field_name} must be positive")
+        if isinstance(value, tuple):
+            return tuple(sorted(value, reverse=True))
+        return value
+
+
+def _is_duration(field_name: str) -> bool:
+    # Settings inherit these validators; only Policy's own clocks are durations.
+    return field_name in Policy.model_fields and field_name != "review_timeout_action"
+
+
+class PolicyError(ValueError):
+    """A merchant override names an unknown field or holds an unreadable value."""
+
+
+def with_overrides(base: Policy, overrides: Mapping[str, str]) -> Policy:
+    """The policy ``base`` with a merchant's ``overrides`` (field name → written duration) applied.
+
+    Raises:
+        PolicyError: an unknown field, or a value that is not a positive duration.
+    """
+    unknown = sorted(set(overrides) - set(Policy.model_fields))
+    if unknown:
+        raise PolicyError(f"unknown policy fields: {', '.join(unknown)}")
+    try:
+        return Policy.model_validate({**base.model_dump(), **overrides})
+    except ValidationError as error:
+        details = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        raise PolicyError(details) from error

@@ -1,0 +1,51 @@
+"""Reads of the read model, for the monitoring endpoints, the board and the metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import Engine, func
+from sqlmodel import Session, col, select
+
+from readmodel.tables import OrderWatch
+
+UNSHIPPED = "awaiting_shipment"
+
+
+def overdue_shipments(engine: Engine, *, merchant_id: str | None = None, limit: int = 500) -> Sequence[OrderWatch]:
+    """Orders still unshipped past their ship deadline, the longest overdue first."""
+    query = select(OrderWatch).where(OrderWatch.status == UNSHIPPED, col(OrderWatch.overdue).is_(True))
+    if merchant_id is not None:
+        query = query.where(OrderWatch.merchant_id == merchant_id)
+    with Session(engine) as session:
+        return session.exec(query.order_by(col(OrderWatch.ship_deadline_at)).limit(limit)).all()
+
+
+def logistics_anomalies(engine: Engine, *, merchant_id: str | None = None, limit: int = 500) -> Sequence[OrderWatch]:
+    """Shipments with an open logistics anomaly, the oldest first."""
+    query = select(OrderWatch).where(col(OrderWatch.logistics_anomaly).is_not(None))
+    if merchant_id is not None:
+        query = query.where(OrderWatch.merchant_id == merchant_id)
+    with Session(engine) as session:
+        return session.exec(query.order_by(col(OrderWatch.anomaly_since)).limit(limit)).all()
+
+
+def open_counts_by_merchant(engine: Engine) -> dict[str, dict[str, int]]:
+    """Per merchant: overdue unshipped orders and open logistics anomalies (for ``/metrics``)."""
+    counts: dict[str, dict[str, int]] = {}
+    with Session(engine) as session:
+        overdue = session.exec(
+            select(OrderWatch.merchant_id, func.count())
+            .where(OrderWatch.status == UNSHIPPED, col(OrderWatch.overdue).is_(True))
+            .group_by(OrderWatch.merchant_id)
+        ).all()
+        anomalies = session.exec(
+            select(OrderWatch.merchant_id, func.count())
+            .where(col(OrderWatch.logistics_anomaly).is_not(None))
+            .group_by(OrderWatch.merchant_id)
+        ).all()
+    for merchant_id, count in overdue:
+        counts.setdefault(merchant_id, {})["overdue_shipments"] = count
+    for merchant_id, count in anomalies:
+        counts.setdefault(merchant_id, {})["logistics_anomalies"] = count
+    return counts

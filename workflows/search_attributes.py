@@ -1,0 +1,33 @@
+"""The custom search attributes supervisors filter on in the Temporal Web UI."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+
+from domain.orders import PlaceOrder
+
+MERCHANT_ID = SearchAttributeKey.for_keyword("MerchantId")
+ORDER_ID = SearchAttributeKey.for_keyword("OrderId")
+CASE_KIND = SearchAttributeKey.for_keyword("CaseKind")
+CASE_STATUS = SearchAttributeKey.for_keyword("CaseStatus")
+DEADLINE_AT = SearchAttributeKey.for_datetime("DeadlineAt")
+OVERDUE = SearchAttributeKey.for_bool("Overdue")
+
+ALL = (MERCHANT_ID, ORDER_ID, CASE_KIND, CASE_STATUS, DEADLINE_AT, OVERDUE)
+
+
+def initial_order_attributes(order: PlaceOrder, *, ship_deadline_at: datetime | None = None) -> TypedSearchAttributes:
+    """The search attributes an order watch starts with."""
+    pairs: list[SearchAttributePair[Any]] = [
+        SearchAttributePair(MERCHANT_ID, order.merchant_id),
+        SearchAttributePair(ORDER_ID, order.order_id),
+        SearchAttributePair(CASE_KIND, "order"),
+        SearchAttributePair(CASE_STATUS, "awaiting_shipment"),
+        SearchAttributePair(OVERDUE, False),
+    ]
+    if ship_deadline_at is not None:
+        pairs.append(SearchAttributePair(DEADLINE_AT, ship_deadline_at))
+    return TypedSearchAttributes(pairs)
