@@ -16,6 +16,7 @@ _SECRET_KEYS = ("secret", "token", "password", "authorization", "api_key", "sign
 
 def mask_sensitive(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """Masks phone numbers in every string and hides values of secret-looking keys."""
+    event.pop("color_message", None)  # uvicorn's ANSI duplicate of the message
     for key, value in list(event.items()):
         if any(word in key.lower() for word in _SECRET_KEYS):
             event[key] = "***"
@@ -63,3 +64,4 @@ def configure_logging(*, level: str = "INFO", fmt: str = "auto") -> None:
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)

@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import IntegrityError
 
 from domain.orders import OrderView
 from readmodel.db import session_scope
@@ -18,6 +19,14 @@ def upsert_order(engine: Engine, *, workflow_id: str, view: OrderView) -> bool:
     Returns:
         Whether the row changed. A replayed or late projection (same or older revision) changes nothing.
     """
+    try:
+        return _upsert_order(engine, workflow_id, view)
+    except IntegrityError:
+        # Two first projections of one watch raced to insert; the row exists now, so compare revisions.
+        return _upsert_order(engine, workflow_id, view)
+
+
+def _upsert_order(engine: Engine, workflow_id: str, view: OrderView) -> bool:
     values: dict[str, Any] = {
         "order_id": view.order_id,
         "merchant_id": view.merchant_id,

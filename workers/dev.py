@@ -14,6 +14,7 @@ from pathlib import Path
 from types import FrameType
 
 from config.settings import Settings
+from readmodel.migrate import upgrade
 from workflows import search_attributes
 
 STATE_DIR = Path(".temporal")
@@ -86,7 +87,7 @@ def run_dev(settings: Settings) -> int:
     env = {**os.environ, "AFTERSALES_API_KEYS": json.dumps(keys)}
     processes: list[subprocess.Popen[bytes]] = []
 
-    def stop(signum: int = signal.SIGTERM, _frame: FrameType | None = None) -> None:
+    def stop() -> None:
         for process in reversed(processes):
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
@@ -106,16 +107,18 @@ def run_dev(settings: Settings) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
+        names = ["temporal", "worker", "api"]
         processes.append(subprocess.Popen(temporal, env=env))  # noqa: S603
         _wait_for_port(host or "127.0.0.1", int(port), processes[0])
+        upgrade(settings.database_url)  # once, before the worker and the API both look
         me = [sys.executable, "-m", "workers.cli"]
         processes.append(subprocess.Popen([*me, "worker"], env=env))  # noqa: S603
         processes.append(subprocess.Popen([*me, "api"], env=env))  # noqa: S603
         _banner(settings, keys)
         while not stopping:
-            for process in processes:
+            for name, process in zip(names, processes, strict=True):
                 if process.poll() is not None:
-                    print(f"\n{process.args[1:3]} exited with {process.returncode}; stopping", file=sys.stderr)
+                    print(f"\nthe {name} exited with {process.returncode}; stopping the stack", file=sys.stderr)
                     return 1
             time.sleep(0.3)
         return 0
@@ -126,7 +129,7 @@ def run_dev(settings: Settings) -> int:
 def _type_name(indexed_value_type: int) -> str:
     from temporalio.api.enums.v1 import IndexedValueType
 
-    name = IndexedValueType.Name(indexed_value_type)  # e.g. INDEXED_VALUE_TYPE_KEYWORD
+    name = IndexedValueType.Name(IndexedValueType.ValueType(indexed_value_type))  # INDEXED_VALUE_TYPE_KEYWORD
     return name.removeprefix("INDEXED_VALUE_TYPE_").title().replace("_", "")
 
 

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import signal
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import structlog
-from activities.channels import AliyunSms, LogSms, RobotRateLimiter, SmsSender
 from sqlalchemy import Engine
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
+from activities.channels import AliyunSms, LogSms, RobotRateLimiter, SmsSender
 from activities.notify import Notifier
 from activities.records import Records
 from config.settings import Settings, SmsBackend
@@ -92,5 +93,12 @@ async def run_worker(settings: Settings) -> None:
     await asyncio.to_thread(upgrade, settings.database_url)
     client = await connect(settings, runtime=runtime(settings))
     async with build_worker(client, settings) as worker:
+        # SIGTERM (docker stop, systemd, make dev) drains the worker like Ctrl-C does.
+        loop = asyncio.get_running_loop()
+        stopping = asyncio.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stopping.set)
         log.info("worker_started", task_queue=settings.task_queue, temporal=settings.temporal_address)
-        await worker.run()
+        async with worker:
+            await stopping.wait()
+        log.info("worker_stopped")

@@ -49,8 +49,6 @@ class Clock:
         self.deadline_at = deadline_at
         self.reminders = tuple(reminders)
         self.done: set[str] = set()
-        self.running = False
-        self.outcome: Outcome | None = None
         self._moves = 0
 
     def move(self, deadline_at: datetime) -> None:
@@ -65,27 +63,19 @@ class Clock:
             until: the condition that stops the clock, e.g. "the order has shipped".
             on_step: what to do at a step; for the breach step it runs before this returns.
         """
-        self.running = True
-        try:
-            while not until():
-                planned = next_step(self.deadline_at, self.reminders, workflow.now(), self.done)
-                if planned is None:
-                    return self._end(Outcome.BREACHED)
-                moves = self._moves
-                wait = planned.step.at - workflow.now()
-                if await wait_until(
-                    lambda: until() or self._moves != moves, wait, summary=f"{self.name}:{planned.step.name}"
-                ):
-                    continue  # met, or the deadline moved: plan again
-                self.done.update(step.name for step in planned.skipped)
-                self.done.add(planned.step.name)
-                await on_step(planned.step)
-                if planned.step.is_breach:
-                    return self._end(Outcome.BREACHED)
-            return self._end(Outcome.MET)
-        finally:
-            self.running = False
-
-    def _end(self, outcome: Outcome) -> Outcome:
-        self.outcome = outcome
-        return outcome
+        while not until():
+            planned = next_step(self.deadline_at, self.reminders, workflow.now(), self.done)
+            if planned is None:
+                return Outcome.BREACHED
+            moves = self._moves
+            wait = planned.step.at - workflow.now()
+            if await wait_until(
+                lambda: until() or self._moves != moves, wait, summary=f"{self.name}:{planned.step.name}"
+            ):
+                continue  # met, or the deadline moved: plan again
+            self.done.update(step.name for step in planned.skipped)
+            self.done.add(planned.step.name)
+            await on_step(planned.step)
+            if planned.step.is_breach:
+                return Outcome.BREACHED
+        return Outcome.MET

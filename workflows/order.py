@@ -158,7 +158,7 @@ class OrderWorkflow:
 
     @shift_deadlines.validator
     def _validate_shift(self, shift: DeadlineShift) -> None:
-        if not self._ship_clock.running:
+        if self._status is not OrderStatus.AWAITING_SHIPMENT or self._overdue:
             raise refuse("invalid_state", "no deadline of this order is running")
 
     @workflow.query
@@ -192,7 +192,7 @@ class OrderWorkflow:
         order = self._input.order
         if step.is_breach:
             self._overdue = True
-            await self._changed("ship_overdue", Actor.SYSTEM)
+            await self._changed("ship_overdue", Actor.SYSTEM, at=step.at)
             await self._notify(
                 step,
                 Template.SHIP_OVERDUE,

@@ -199,7 +199,9 @@ async def test_an_overdue_shipment_is_listed_for_supervisors_and_its_merchant(ap
         await asyncio.sleep(0.1)
     assert [item["order_id"] for item in listed["items"]] == [body["order_id"]]
     assert (await api("mall", "GET", f"/v1/orders/{body['order_id']}")).json()["overdue"] is True
-    assert_problem(await api("merchant:m-acme", "GET", "/v1/monitoring/overdue-shipments?merchant_id=m-hurry"), 404, "not_found")
+    assert_problem(
+        await api("merchant:m-acme", "GET", "/v1/monitoring/overdue-shipments?merchant_id=m-hurry"), 404, "not_found"
+    )
     own = (await api("merchant:m-acme", "GET", "/v1/monitoring/overdue-shipments")).json()
     assert all(item["merchant_id"] == "m-acme" for item in own["items"])
 

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import pytest
 from sqlalchemy import Engine
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
-from tests.peers.dingtalk import DingTalkPeer
-from tests.peers.wecom import WeComPeer
 
 from config.settings import Settings
 from domain.merchants import MerchantConfig
 from readmodel.merchants import put_merchant
 from tests.factories import merchant_body
+from tests.peers.dingtalk import DingTalkPeer
+from tests.peers.wecom import WeComPeer
 from workers.main import build_worker
 
 
@@ -65,6 +70,51 @@ def settings(sqlite_url: str, peers: Peers, task_queue: str) -> Settings:
 
 @pytest.fixture
 async def client(ts_env: WorkflowEnvironment, settings: Settings, engine: Engine) -> AsyncIterator[Client]:
-    """The time-skipping server's client, with a worker running the real workflows and activities."""
+    """The time-skipping server's client, with a worker running the real workflows and activities.
+
+    Workflows a test leaves running are terminated after it: the time-skipping server shares one clock
+    among all workflows, and an orphan's timers firing with no worker to take them would stall the clock
+    for the tests that follow. Their running activities finish first, because the server keeps the clock
+    locked for an activity whose workflow was terminated under it.
+    """
     async with build_worker(ts_env.client, settings, engine=engine) as worker, worker:
         yield ts_env.client
+        service = ts_env.client.workflow_service
+        for workflow_id in started_ids(settings.task_queue):
+            # The raw call: the SDK's describe() cannot decode this server's Datetime search attributes.
+            request = DescribeWorkflowExecutionRequest(
+                namespace=ts_env.client.namespace, execution=WorkflowExecution(workflow_id=workflow_id)
+            )
+            with contextlib.suppress(RPCError):
+                for _ in range(250):
+                    if not (await service.describe_workflow_execution(request)).pending_activities:
+                        break
+                    await asyncio.sleep(0.02)
+                await ts_env.client.get_workflow_handle(workflow_id).terminate("test over")
+
+
+@pytest.fixture
+async def dev_client(dev_env: WorkflowEnvironment, settings: Settings, engine: Engine) -> AsyncIterator[Client]:
+    """The dev server's client with a worker: for refusals, which stall the time-skipping server's clock.
+
+    The time-skipping server keeps its clock locked after it has rejected an Update, so validator
+    refusals (which need no time to pass) are told on the dev server instead.
+    """
+    async with build_worker(dev_env.client, settings, engine=engine) as worker, worker:
+        yield dev_env.client
+        for workflow_id in started_ids(settings.task_queue):
+            with contextlib.suppress(RPCError):
+                await dev_env.client.get_workflow_handle(workflow_id).terminate("test over")
+
+
+_STARTED: dict[str, list[str]] = {}
+
+
+def started_ids(task_queue: str) -> list[str]:
+    """The workflows started on ``task_queue`` by a test (see :func:`remember`)."""
+    return _STARTED.pop(task_queue, [])
+
+
+def remember(task_queue: str, workflow_id: str) -> None:
+    """Notes a workflow a test started, so the fixture can terminate it afterwards."""
+    _STARTED.setdefault(task_queue, []).append(workflow_id)

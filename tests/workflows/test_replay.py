@@ -34,7 +34,7 @@ def saved_histories() -> list[Path]:
 
 @pytest.mark.parametrize("path", saved_histories(), ids=lambda path: path.stem)
 async def test_saved_history_replays_with_the_current_code(path: Path) -> None:
-    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    history = WorkflowHistory.from_json(path.stem, path.read_text())  # noqa: ASYNC240  (a small local file)
     await Replayer(workflows=list(WORKFLOWS), data_converter=pydantic_data_converter).replay_workflow(history)
 
 
