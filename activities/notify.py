@@ -21,6 +21,7 @@ from activities.channels import (
     RateLimited,
     RobotRateLimiter,
     SmsSender,
+    TransientFailure,
     WeComRobot,
 )
 from config.settings import Settings
@@ -64,13 +65,16 @@ class Notifier:
     async def notify(self, notification: Notification) -> NotifyResult:
         """Delivers ``notification`` on every channel that has not had it yet.
 
-        A rate-limit answer or a transient failure fails the attempt so Temporal retries it later; the
-        channels that already succeeded are skipped on the retry. A permanent refusal (bad token, bad
-        signature) is recorded and reported, not retried.
+        Every channel is tried. If one answered "too many" or failed transiently, the attempt then fails
+        so Temporal retries it later (a minute later for a rate limit); the channels that already have the
+        message are skipped on the retry. A permanent refusal (bad token, bad signature) is recorded and
+        reported, not retried.
         """
         merchant = await asyncio.to_thread(get_merchant, self._engine, merchant_id=notification.merchant_id)
         title, text = render(notification, self._settings.timezone)
         result = NotifyResult()
+        retry_after: float | None = None
+        transient: TransientFailure | None = None
         for channel, send in self._deliveries(notification, merchant, title, text):
             key = f"{notification.key}:{channel}"
             if await asyncio.to_thread(self._already_handled, key):
@@ -79,11 +83,13 @@ class Notifier:
             try:
                 await send()
             except RateLimited as limited:
-                raise ApplicationError(
-                    f"{channel} is rate limited",
-                    type="rate_limited",
-                    next_retry_delay=timedelta(seconds=limited.retry_after),
-                ) from limited
+                log.info("notification_rate_limited", channel=channel, key=key, retry_after=limited.retry_after)
+                retry_after = max(retry_after or 0.0, limited.retry_after)
+                continue
+            except TransientFailure as failure:
+                log.warning("notification_failed_transiently", channel=channel, key=key, error=str(failure))
+                transient = failure
+                continue
             except PermanentFailure as refused:
                 log.warning("notification_refused", channel=channel, key=key, error=str(refused))
                 await asyncio.to_thread(self._record, key, notification.merchant_id, channel, "failed", str(refused))
@@ -92,6 +98,12 @@ class Notifier:
             await asyncio.to_thread(self._record, key, notification.merchant_id, channel, "sent", "")
             log.info("notification_sent", channel=channel, key=key, template=notification.template.value)
             result.sent.append(channel)
+        if retry_after is not None:
+            raise ApplicationError(
+                "a channel is rate limited", type="rate_limited", next_retry_delay=timedelta(seconds=retry_after)
+            )
+        if transient is not None:
+            raise transient
         if not (result.sent or result.skipped or result.failed):
             log.warning("notification_has_no_channel", key=notification.key, merchant_id=notification.merchant_id)
         return result

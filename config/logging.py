@@ -10,7 +10,8 @@ from typing import Any
 
 import structlog
 
-_MOBILE = re.compile(r"(?<!\d)(\+?\d{3})\d{4}(\d{4})(?!\d)")
+# Mainland mobiles (1xx xxxx xxxx), with or without +86: keep the first three and the last four digits.
+_MOBILE = re.compile(r"(?<!\d)(\+?(?:86)?1\d{2})\d{4}(\d{4})(?!\d)")
 _SECRET_KEYS = ("secret", "token", "password", "authorization", "api_key", "sign")
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+import structlog
+from structlog.testing import capture_logs
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
@@ -87,3 +89,11 @@ async def test_openapi_documents_every_endpoint(api: Any) -> None:
         ("GET", "/metrics"),
     } <= documented
     assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
+
+
+async def test_every_api_request_is_logged_with_its_request_id(api: Any) -> None:
+    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+        response = await api(None, "GET", "/healthz", headers={"x-request-id": "req-42"})
+    assert response.headers["x-request-id"] == "req-42"
+    [request] = [entry for entry in logs if entry["event"] == "request"]
+    assert (request["request_id"], request["route"], request["status"]) == ("req-42", "/healthz", 200)

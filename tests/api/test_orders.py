@@ -7,8 +7,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from temporalio.testing import WorkflowEnvironment
 
 from tests.factories import merchant_body, order_body
+from workflows import search_attributes as sa
 
 PROBLEM = "application/problem+json"
 
@@ -182,7 +184,9 @@ async def test_bad_input_is_a_validation_error_and_changes_nothing(
         assert_problem(await api("admin", "GET", f"/v1/orders/{body['order_id']}"), 404, "not_found")
 
 
-async def test_an_overdue_shipment_is_listed_for_supervisors_and_its_merchant(api: Any) -> None:
+async def test_an_overdue_shipment_is_listed_for_supervisors_and_its_merchant(
+    api: Any, dev_env: WorkflowEnvironment
+) -> None:
     merchant_id = "m-hurry"
     await api("admin", "PUT", f"/v1/merchants/{merchant_id}", json=merchant_body(policy={"ship_deadline": "1s"}))
     body = order_body(paid_at=now_iso(), merchant_id=merchant_id)
@@ -207,6 +211,19 @@ async def test_an_overdue_shipment_is_listed_for_supervisors_and_its_merchant(ap
 
     metrics = (await api(None, "GET", "/metrics")).text
     assert f'aftersales_overdue_shipments{{merchant_id="{merchant_id}"}} 1.0' in metrics
+
+    # What a supervisor types in the Web UI's filter.
+    query = f'MerchantId = "{merchant_id}" AND Overdue = true AND CaseKind = "order"'
+    found: list[str] = []
+    for _ in range(100):
+        found = [execution.id async for execution in dev_env.client.list_workflows(query)]
+        if found:
+            break
+        await asyncio.sleep(0.1)
+    assert found == [f"order-{body['order_id']}"]
+    description = await dev_env.client.get_workflow_handle(found[0]).describe()
+    assert description.typed_search_attributes.get(sa.CASE_STATUS) == "awaiting_shipment"
+    assert description.typed_search_attributes.get(sa.DEADLINE_AT) is None
 
 
 async def test_a_carrier_exception_is_listed_as_a_logistics_anomaly(api: Any) -> None:

@@ -6,8 +6,10 @@ import json
 from datetime import timedelta
 from typing import Any
 
+import structlog
 from sqlalchemy import Engine
 from sqlmodel import Session
+from structlog.testing import capture_logs
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
@@ -24,7 +26,7 @@ from domain.orders import (
 )
 from readmodel.tables import OrderWatch
 from tests.factories import place_order
-from tests.peers.dingtalk import DingTalkPeer
+from tests.peers.server import Peer
 from tests.workflows.conftest import Peers, remember
 from workflows import search_attributes as sa
 from workflows.order import OrderWorkflow
@@ -48,7 +50,7 @@ async def start_order(
     return handle
 
 
-def about(peer: DingTalkPeer, order_id: str) -> list[dict[str, Any]]:
+def about(peer: Peer, order_id: str) -> list[dict[str, Any]]:
     """The messages a robot received about one order."""
     return [message for message in peer.messages if order_id in json.dumps(message, ensure_ascii=False)]
 
@@ -82,7 +84,7 @@ async def test_merchant_is_reminded_24h_and_4h_before_the_ship_deadline(
     await ts_env.sleep(20 * HOUR)  # 69 h after payment: past the 4 h reminder
     await eventually(lambda: len(about(peers.merchant_dingtalk, order_id)) == 2)
     assert "4h" in about(peers.merchant_dingtalk, order_id)[1]["markdown"]["text"]
-    assert len([m for m in peers.merchant_wecom.messages if order_id in json.dumps(m, ensure_ascii=False)]) == 2
+    assert len(about(peers.merchant_wecom, order_id)) == 2
     state = await handle.query(OrderWorkflow.state)
     assert not state.overdue
     assert [e.event for e in state.history].count("reminder_sent") == 2
@@ -245,3 +247,27 @@ async def test_per_merchant_policy_shortens_the_ship_deadline(
     handle = await start_order(ts_env, client, settings, merchant_id, ship_deadline=timedelta(hours=24))
     await ts_env.sleep(25 * HOUR)
     assert (await handle.query(OrderWorkflow.state)).overdue
+
+
+async def test_a_rate_limited_reminder_is_delivered_a_minute_later_not_lost(
+    ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str, peers: Peers
+) -> None:
+    handle = await start_order(ts_env, client, settings, merchant_id)
+    order_id = (await handle.query(OrderWorkflow.state)).order_id
+    peers.merchant_dingtalk.fail_next(130101)  # "sending too fast"
+
+    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+        await ts_env.sleep(48 * HOUR + timedelta(seconds=1))
+        await eventually(lambda: len(about(peers.merchant_wecom, order_id)) == 1)
+        assert about(peers.merchant_dingtalk, order_id) == []  # WeCom did not wait for DingTalk's limit
+        await ts_env.sleep(timedelta(minutes=2))  # the retry a minute later
+        await eventually(lambda: len(about(peers.merchant_dingtalk, order_id)) == 1)
+
+    assert len(about(peers.merchant_dingtalk, order_id)) == 1
+    assert len(about(peers.merchant_wecom, order_id)) == 1
+    sent = [entry for entry in logs if entry["event"] == "notification_sent" and order_id in entry["key"]]
+    assert {(entry["channel"], entry["activity_type"], entry["attempt"]) for entry in sent} == {
+        ("wecom:merchant", "notify", 1),
+        ("dingtalk:merchant", "notify", 2),
+    }
+    assert {entry["workflow_id"] for entry in sent} == {handle.id}

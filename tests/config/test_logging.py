@@ -1,0 +1,47 @@
+"""Logs: JSON lines through one set of processors, phone numbers masked, secrets never written."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import structlog
+
+from config.logging import configure_logging, mask_sensitive
+
+
+@pytest.fixture
+def restore_logging() -> Iterator[None]:
+    yield
+    structlog.reset_defaults()
+    logging.getLogger().handlers.clear()
+
+
+def lines(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+
+
+def test_phone_numbers_are_masked_and_secrets_hidden() -> None:
+    event = mask_sensitive(
+        None, "info", {"event": "sms to 13912345678", "mobile": "+8613912345678", "dingtalk_secret": "SECabc"}
+    )
+    assert event == {"event": "sms to 139****5678", "mobile": "+86139****5678", "dingtalk_secret": "***"}
+
+
+def test_structlog_and_stdlib_loggers_write_the_same_json(
+    restore_logging: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    configure_logging(level="INFO", fmt="json")
+    structlog.get_logger("aftersales").info("notification_sent", mobile="13800138000", channel="dingtalk")
+    logging.getLogger("temporalio.worker").warning("worker for %s polling", "13800138000")
+
+    ours, temporal = lines(capsys.readouterr().err)
+    assert ours["event"] == "notification_sent"
+    assert ours["mobile"] == "138****8000"
+    assert ours["level"] == "info"
+    assert temporal["logger"] == "temporalio.worker"
+    assert temporal["event"] == "worker for 138****8000 polling"
+    assert {"timestamp", "level", "logger"} <= temporal.keys()
