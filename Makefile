@@ -35,5 +35,9 @@ pytest: install
 demo: install
 	$(BIN)/aftersales demo
 
+## make bench: throughput and latency of starts, queries, updates and the read model (not part of make test).
+bench: install
+	AFTERSALES_LOG_LEVEL=WARNING $(BIN)/aftersales bench
+
 clean:
 	rm -rf $(VENV) .temporal aftersales.db* .mypy_cache .ruff_cache .pytest_cache

@@ -1,4 +1,4 @@
-"""The ``aftersales`` command: ``dev``, ``worker``, ``api``, ``migrate``, ``demo``."""
+"""The ``aftersales`` command: ``dev``, ``worker``, ``api``, ``migrate``, ``demo``, ``bench``."""
 
 from __future__ import annotations
 
@@ -20,6 +20,9 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("migrate", help="upgrade the read model's database to the newest schema")
     demo = commands.add_parser("demo", help="drive a few realistic orders against a running stack")
     demo.add_argument("--url", default=None, help="the API's base URL (default AFTERSALES_PUBLIC_URL)")
+    bench = commands.add_parser("bench", help="measure the API end to end on a local dev server")
+    bench.add_argument("--count", type=int, default=300, help="operations of each kind")
+    bench.add_argument("--concurrency", type=int, default=20, help="requests in flight at once")
     args = parser.parse_args(argv)
 
     settings = get_settings()
@@ -49,6 +52,10 @@ def main(argv: list[str] | None = None) -> int:
         from workers.demo import run_demo
 
         return asyncio.run(run_demo(settings, base_url=args.url or settings.public_url))
+    if args.command == "bench":
+        from workers.bench import run_bench
+
+        return asyncio.run(run_bench(count=args.count, concurrency=args.concurrency))
     return 2
 
 

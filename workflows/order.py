@@ -7,7 +7,10 @@ an illegal action is refused synchronously and leaves no trace in history.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Coroutine
 from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -37,8 +40,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows import search_attributes as sa
     from workflows.ladder import Clock, wait_until
+    from workflows.projection import Projector
 
-PROJECTION = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 NOTIFICATION = RetryPolicy(
     initial_interval=timedelta(seconds=2),
     maximum_interval=timedelta(minutes=5),
@@ -74,33 +77,39 @@ class OrderWorkflow:
         self._logistics_changes = 0
         self._history: list[HistoryEntry] = []
         self._revision = 0
+        self._background: list[asyncio.Task[None]] = []
+        self._projector = Projector(Records.project_order, self.state, lambda: self._revision)
 
     @workflow.run
     async def run(self, input: OrderWatchInput) -> OrderView:
         """Runs the watch: ship clock, then logistics, then the after-sales window and its grace."""
-        await self._changed("order_paid", Actor.CUSTOMER, at=input.order.paid_at)
+        projecting = asyncio.create_task(self._projector.run())
+        self._changed("order_paid", Actor.CUSTOMER, at=input.order.paid_at)
         await self._ship_clock.run(until=lambda: self._shipment is not None, on_step=self._on_ship_step)
         await workflow.wait_condition(lambda: self._shipment is not None)
         await self._watch_logistics()
         while True:
             await self._watch_window()
-            await self._changed("window_closed", Actor.SYSTEM)
+            self._changed("window_closed", Actor.SYSTEM)
             reopened = await wait_until(lambda: self._status is not OrderStatus.CLOSED, input.policy.extension_grace)
             if not reopened:
                 break
         await workflow.wait_condition(workflow.all_handlers_finished)
+        await workflow.wait_condition(lambda: all(task.done() for task in self._background))
+        await self._projector.flush()
+        projecting.cancel()
         return self.state()
 
     # --- human steps -------------------------------------------------------------------------------------
 
     @workflow.update
-    async def ship(self, shipment: Shipment) -> OrderView:
+    def ship(self, shipment: Shipment) -> OrderView:
         """The merchant shipped the order; ends the ship clock."""
         self._shipment = shipment
         self._shipped_at = workflow.now()
         self._status = OrderStatus.SHIPPED
         self._last_movement_at = workflow.now()
-        await self._changed("shipped", Actor.MERCHANT, detail=f"{shipment.carrier} {shipment.tracking_no}")
+        self._changed("shipped", Actor.MERCHANT, detail=f"{shipment.carrier} {shipment.tracking_no}")
         return self.state()
 
     @ship.validator
@@ -109,24 +118,24 @@ class OrderWorkflow:
             raise refuse("invalid_state", f"the order is {self._status.value}; it was shipped already")
 
     @workflow.update
-    async def record_logistics(self, event: LogisticsEvent) -> OrderView:
+    def record_logistics(self, event: LogisticsEvent) -> OrderView:
         """A carrier update: movement clears an anomaly, an exception raises one, delivery opens the window."""
         self._logistics_changes += 1
         if event.status is LogisticsStatus.EXCEPTION:
-            await self._raise_anomaly(AnomalyReason.EXCEPTION, event.description)
+            self._raise_anomaly(AnomalyReason.EXCEPTION, event.description)
             return self.state()
         self._last_movement_at = max(self._last_movement_at, event.at)
         self._stall_raised = False
         if self._anomaly is not None:
             self._anomaly = None
-            await self._changed("logistics_anomaly_cleared", Actor.SYSTEM)
+            self._changed("logistics_anomaly_cleared", Actor.SYSTEM)
         if event.status is LogisticsStatus.DELIVERED:
             self._delivered_at = event.at
             self._window_ends_at = event.at + self._input.policy.window
             self._status = OrderStatus.DELIVERED
-            await self._changed("delivered", Actor.SYSTEM, at=event.at)
+            self._changed("delivered", Actor.SYSTEM, at=event.at)
         else:
-            await self._changed("in_transit", Actor.SYSTEM, at=event.at, detail=event.description)
+            self._changed("in_transit", Actor.SYSTEM, at=event.at, detail=event.description)
         return self.state()
 
     @record_logistics.validator
@@ -135,13 +144,13 @@ class OrderWorkflow:
             raise refuse("invalid_state", f"the order is {self._status.value}; tracking updates need a shipment")
 
     @workflow.update
-    async def extend_window(self, extension: WindowExtension) -> OrderView:
+    def extend_window(self, extension: WindowExtension) -> OrderView:
         """An admin extends (or reopens) the after-sales window."""
         assert self._window_ends_at is not None
         days = timedelta(days=extension.days) if extension.days else self._input.policy.extension
         self._window_ends_at = extended_window_end(self._window_ends_at, workflow.now(), days)
         self._status = OrderStatus.DELIVERED
-        await self._changed("window_extended", Actor.PLATFORM, detail=f"+{days.days}d")
+        self._changed("window_extended", Actor.PLATFORM, detail=f"+{days.days}d")
         return self.state()
 
     @extend_window.validator
@@ -150,10 +159,10 @@ class OrderWorkflow:
             raise refuse("invalid_state", f"the order is {self._status.value}; its window opens at delivery")
 
     @workflow.update
-    async def shift_deadlines(self, shift: DeadlineShift) -> OrderView:
+    def shift_deadlines(self, shift: DeadlineShift) -> OrderView:
         """The platform moves the running ship deadline (e.g. the New Year holiday)."""
         self._ship_clock.move(self._ship_clock.deadline_at + timedelta(hours=shift.hours))
-        await self._changed("deadline_moved", Actor.PLATFORM, detail=f"{shift.hours:+g}h: {shift.reason}")
+        self._changed("deadline_moved", Actor.PLATFORM, detail=f"{shift.hours:+g}h: {shift.reason}")
         return self.state()
 
     @shift_deadlines.validator
@@ -192,7 +201,7 @@ class OrderWorkflow:
         order = self._input.order
         if step.is_breach:
             self._overdue = True
-            await self._changed("ship_overdue", Actor.SYSTEM, at=step.at)
+            self._changed("ship_overdue", Actor.SYSTEM, at=step.at)
             await self._notify(
                 step,
                 Template.SHIP_OVERDUE,
@@ -230,7 +239,7 @@ class OrderWorkflow:
                 self._stall_raised = True
             else:
                 self._late_raised = True
-            await self._raise_anomaly(reason, "")
+            self._raise_anomaly(reason, "")
 
     async def _watch_window(self) -> None:
         """Waits until the after-sales window ends; extensions move the end while it waits."""
@@ -241,35 +250,36 @@ class OrderWorkflow:
                 self._status = OrderStatus.CLOSED
                 return
 
-    async def _raise_anomaly(self, reason: AnomalyReason, description: str) -> None:
+    def _raise_anomaly(self, reason: AnomalyReason, description: str) -> None:
         if self._anomaly is not None:
             return  # one anomaly per episode; the next normal update clears it
         self._anomaly = reason
         episode = sum(1 for entry in self._history if entry.event == "logistics_anomaly")
-        await self._changed("logistics_anomaly", Actor.SYSTEM, detail=f"{reason.value} {description}".strip())
+        self._changed("logistics_anomaly", Actor.SYSTEM, detail=f"{reason.value} {description}".strip())
         shipment = self._shipment
-        await self._notify(
-            Step(name=f"anomaly_{episode + 1}", at=workflow.now(), offset=timedelta()),
-            Template.LOGISTICS_ANOMALY,
-            (Audience.MERCHANT,),
-            clock="logistics",
-            carrier=shipment.carrier if shipment else None,
-            tracking_no=shipment.tracking_no if shipment else None,
-            reason=reason.value,
+        # In the background: a tracking update is answered at once, even while a robot is throttled.
+        self._in_background(
+            self._notify(
+                Step(name=f"anomaly_{episode + 1}", at=workflow.now(), offset=timedelta()),
+                Template.LOGISTICS_ANOMALY,
+                (Audience.MERCHANT,),
+                clock="logistics",
+                carrier=shipment.carrier if shipment else None,
+                tracking_no=shipment.tracking_no if shipment else None,
+                reason=reason.value,
+            )
         )
+
+    def _in_background(self, effect: Coroutine[Any, Any, None]) -> None:
+        """Runs an effect without holding up the caller; the watch completes only after it is done."""
+        self._background.append(asyncio.create_task(effect))
 
     # --- effects -------------------------------------------------------------------------------------------
 
-    async def _changed(self, event: str, actor: Actor, *, at: datetime | None = None, detail: str = "") -> None:
-        """Records an event, refreshes the search attributes and projects the order to the read model."""
+    def _changed(self, event: str, actor: Actor, *, at: datetime | None = None, detail: str = "") -> None:
+        """Records an event and refreshes the search attributes; the projector follows in the background."""
         self._record(event, actor, at=at, detail=detail)
         self._status_changed()
-        await workflow.execute_activity_method(
-            Records.project_order,
-            self.state(),
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=PROJECTION,
-        )
 
     def _record(self, event: str, actor: Actor, *, at: datetime | None = None, detail: str = "") -> None:
         self._revision += 1

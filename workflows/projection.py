@@ -1,0 +1,51 @@
+"""Keeps the read model in step with a workflow, off the path of the people waiting on it.
+
+A workflow marks itself changed; one background loop runs the projection activity with the newest
+snapshot, one at a time, coalescing bursts (ten quick updates make one or two writes, not ten). Updates
+answer as soon as the workflow's state has changed; the read model follows a moment later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
+
+
+class Projector:
+    """Runs ``activity(snapshot())`` after changes, coalesced.
+
+    Args:
+        activity: the projection activity (an idempotent upsert keyed by workflow id and revision).
+        snapshot: the workflow's current state, with its revision.
+        revision: the workflow's change counter; a projection is due while it is ahead of the last one.
+    """
+
+    def __init__(self, activity: Callable[..., Any], snapshot: Callable[[], Any], revision: Callable[[], int]) -> None:
+        self._activity = activity
+        self._snapshot = snapshot
+        self._revision = revision
+        self._projected = 0
+
+    async def run(self) -> None:
+        """Projects forever; start it as a task when the workflow starts."""
+        while True:
+            await workflow.wait_condition(lambda: self._projected < self._revision())
+            revision = self._revision()
+            await workflow.execute_activity(
+                self._activity,
+                self._snapshot(),
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=RETRY,
+                summary="project to the read model",
+            )
+            self._projected = revision
+
+    async def flush(self) -> None:
+        """Waits until the newest change is in the read model (before the workflow completes)."""
+        await workflow.wait_condition(lambda: self._projected >= self._revision())
