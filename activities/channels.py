@@ -196,16 +196,14 @@ class DingTalkRobot:
             TransientFailure: DingTalk could not be reached or failed.
         """
         await self._limiter.acquire(self._webhook_url, max_wait=self._max_wait)
-        payload = dingtalk_payload(message)
-        response = await _post("dingtalk", self._http, self._signed_url(), content=_json_bytes(payload))
-        answer = _json_object("dingtalk", response)
-        errcode = answer.get("errcode")
-        if errcode == 0:
-            return
-        detail = f"dingtalk answered errcode {errcode}: {answer.get('errmsg')}"
-        if errcode == 130101:
-            raise RateLimited(detail, retry_after=DINGTALK_THROTTLE)
-        raise PermanentFailure(detail)
+        await _post_to_robot(
+            "dingtalk",
+            self._http,
+            self._signed_url(),
+            dingtalk_payload(message),
+            throttled_errcode=130101,
+            retry_after=DINGTALK_THROTTLE,
+        )
 
     def _signed_url(self) -> httpx.URL:
         url = httpx.URL(self._webhook_url)
@@ -214,6 +212,26 @@ class DingTalkRobot:
         timestamp = str(round(self._clock() * 1000))
         # Merged rather than passed as ``params=``: httpx replaces the whole query (the access_token) then.
         return url.copy_merge_params({"timestamp": timestamp, "sign": dingtalk_sign(self._secret, timestamp)})
+
+
+async def _post_to_robot(
+    partner: str,
+    http: httpx.AsyncClient,
+    url: httpx.URL,
+    payload: dict[str, Any],
+    *,
+    throttled_errcode: int,
+    retry_after: float,
+) -> None:
+    """Posts a robot message; both DingTalk and WeCom answer ``{"errcode": 0}`` on success."""
+    answer = _json_object(partner, await _post(partner, http, url, content=_json_bytes(payload)))
+    errcode = answer.get("errcode")
+    if errcode == 0:
+        return
+    detail = f"{partner} answered errcode {errcode}: {answer.get('errmsg')}"
+    if errcode == throttled_errcode:
+        raise RateLimited(detail, retry_after=retry_after)
+    raise PermanentFailure(detail)
 
 
 def dingtalk_sign(secret: str, timestamp: str) -> str:
@@ -275,17 +293,14 @@ class WeComRobot:
             TransientFailure: WeCom could not be reached or failed.
         """
         await self._limiter.acquire(self._webhook_url, max_wait=self._max_wait)
-        response = await _post(
-            "wecom", self._http, httpx.URL(self._webhook_url), content=_json_bytes(wecom_payload(message))
+        await _post_to_robot(
+            "wecom",
+            self._http,
+            httpx.URL(self._webhook_url),
+            wecom_payload(message),
+            throttled_errcode=45009,
+            retry_after=RATE_LIMIT_RETRY_AFTER,
         )
-        answer = _json_object("wecom", response)
-        errcode = answer.get("errcode")
-        if errcode == 0:
-            return
-        detail = f"wecom answered errcode {errcode}: {answer.get('errmsg')}"
-        if errcode == 45009:
-            raise RateLimited(detail, retry_after=RATE_LIMIT_RETRY_AFTER)
-        raise PermanentFailure(detail)
 
 
 def wecom_payload(message: Message) -> dict[str, Any]:

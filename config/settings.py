@@ -32,6 +32,7 @@ class Settings(Policy, BaseSettings):
     api_keys: dict[str, str] = Field(default_factory=dict, description='JSON {"key": "mall|admin|merchant:<id>"}')
     api_host: str = "0.0.0.0"  # noqa: S104  (the API serves the network in its container)
     api_port: int = 8000
+    ui_port: int = Field(default=8233, description="the Temporal Web UI's port in the dev stack")
     public_url: str = "http://localhost:8000"
     timezone: str = "Asia/Shanghai"
     digest_cron: str = "0 9 * * *"

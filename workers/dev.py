@@ -18,7 +18,6 @@ from readmodel.migrate import upgrade
 from workflows import search_attributes
 
 STATE_DIR = Path(".temporal")
-UI_PORT = 8233
 
 
 def temporal_binary() -> str:
@@ -76,7 +75,7 @@ def run_dev(settings: Settings) -> int:
         "--port",
         port,
         "--ui-port",
-        str(UI_PORT),
+        str(settings.ui_port),
         "--namespace",
         settings.temporal_namespace,
         "--log-level",
@@ -138,7 +137,7 @@ def _banner(settings: Settings, keys: dict[str, str]) -> None:
         "",
         "aftersales dev stack is up",
         f"  API           http://localhost:{settings.api_port}  (docs: /docs, board of lists: /v1/monitoring/…)",
-        f"  Temporal UI   http://localhost:{UI_PORT}",
+        f"  Temporal UI   http://localhost:{settings.ui_port}",
         f"  Temporal gRPC {settings.temporal_address}",
         "  API keys:",
         *(f"    {role:<20} {key}" for key, role in keys.items()),

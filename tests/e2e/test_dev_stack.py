@@ -1,0 +1,111 @@
+"""``make dev`` as a user runs it: the whole stack starts, keeps its state, and stops without leftovers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+from tests.api.conftest import free_port
+from tests.factories import order_body
+
+
+def _children(pid: int) -> set[int]:
+    """Every descendant of ``pid`` (from /proc)."""
+    found: set[int] = set()
+    frontier = [pid]
+    while frontier:
+        parent = frontier.pop()
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            children = (task / "children").read_text().split() if (task / "children").exists() else []
+            for child in map(int, children):
+                if child not in found:
+                    found.add(child)
+                    frontier.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "State:\tZ" not in status
+
+
+def _wait_until(check: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():  # type: ignore[operator]
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@contextmanager
+def dev_stack(workdir: Path, env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    stack = subprocess.Popen(
+        [sys.executable, "-m", "workers.cli", "dev"],
+        cwd=workdir,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield stack
+    finally:
+        if stack.poll() is None:
+            stack.kill()
+            stack.wait()
+
+
+def test_make_dev_runs_the_stack_keeps_its_workflows_and_stops_everything(tmp_path: Path) -> None:
+    temporal_port, ui_port, api_port = free_port(), free_port(), free_port()
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AFTERSALES_")} | {
+        "AFTERSALES_TEMPORAL_ADDRESS": f"127.0.0.1:{temporal_port}",
+        "AFTERSALES_UI_PORT": str(ui_port),
+        "AFTERSALES_API_PORT": str(api_port),
+        "AFTERSALES_API_HOST": "127.0.0.1",
+        "AFTERSALES_DATABASE_URL": f"sqlite:///{tmp_path / 'aftersales.db'}",
+        "AFTERSALES_LOG_LEVEL": "WARNING",
+    }
+    api = f"http://127.0.0.1:{api_port}"
+    body = order_body(paid_at=datetime.now(UTC).isoformat(), merchant_id="m-demo")
+
+    with dev_stack(tmp_path, env) as stack:
+        _wait_until(lambda: httpx.get(f"{api}/readyz").status_code == 200, 90, "the API to be ready")
+        keys = json.loads((tmp_path / ".temporal" / "dev-api-keys.json").read_text())
+        mall = next(key for key, role in keys.items() if role == "mall")
+        created = httpx.post(f"{api}/v1/orders", json=body, headers={"Authorization": f"Bearer {mall}"})
+        assert created.status_code == 201, created.text
+        assert httpx.get(f"http://127.0.0.1:{ui_port}/").status_code == 200  # the Web UI
+        processes = _children(stack.pid)
+        assert len(processes) >= 3  # Temporal, the worker and the API
+
+        stack.send_signal(signal.SIGTERM)
+        assert stack.wait(timeout=60) == 0
+        banner = stack.stdout.read().decode() if stack.stdout else ""
+    assert f"http://localhost:{api_port}" in banner
+    assert mall in banner
+    assert not [pid for pid in processes if _alive(pid)], "processes left running after SIGTERM"
+    assert (tmp_path / ".temporal" / "dev.db").exists()
+
+    with dev_stack(tmp_path, env) as stack:
+        _wait_until(lambda: httpx.get(f"{api}/readyz").status_code == 200, 90, "the API to be ready again")
+        fetched = httpx.get(f"{api}/v1/orders/{body['order_id']}", headers={"Authorization": f"Bearer {mall}"})
+        assert fetched.status_code == 200, fetched.text
+        assert fetched.json()["status"] == "awaiting_shipment"
+        stack.send_signal(signal.SIGINT)
+        assert stack.wait(timeout=60) == 0
