@@ -5,8 +5,9 @@ from __future__ import annotations
 from sqlalchemy import Engine
 from temporalio import activity
 
+from domain.cases import CaseView
 from domain.orders import OrderView
-from readmodel.projection import upsert_order
+from readmodel.projection import upsert_case, upsert_order
 
 
 class Records:
@@ -25,3 +26,10 @@ class Records:
         workflow_id = activity.info().workflow_id
         assert workflow_id is not None, "projections run inside workflows"
         return upsert_order(self._engine, workflow_id=workflow_id, view=view)
+
+    @activity.defn
+    def project_case(self, view: CaseView) -> bool:
+        """Upserts an after-sales case; an older or repeated revision is ignored (safe to retry)."""
+        workflow_id = activity.info().workflow_id
+        assert workflow_id is not None, "projections run inside workflows"
+        return upsert_case(self._engine, workflow_id=workflow_id, view=view)

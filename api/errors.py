@@ -96,8 +96,12 @@ def install(app: FastAPI) -> None:
     async def _rpc(request: Request, error: RPCError) -> JSONResponse:
         if error.status is RPCStatusCode.NOT_FOUND:
             return problem_response("not_found", "no such resource", request.url.path)
-        if error.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED):
-            return problem_response("unavailable", "Temporal is unreachable; nothing was accepted", request.url.path)
+        if error.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+            # CANCELLED / DEADLINE_EXCEEDED: Temporal answered, but no worker did in time (a query or an
+            # Update waiting for a worker). An Update may still be applied once a worker is back.
+            return problem_response(
+                "unavailable", "Temporal or its workers did not answer in time; retry the call", request.url.path
+            )
         log.error("temporal_error", status=error.status.name, error=error.message)
         return problem_response("internal_error", "Temporal refused the call", request.url.path)
 

@@ -13,7 +13,7 @@ from readmodel.queries import open_counts_by_merchant
 
 
 class ReadModelCollector(Collector):
-    """Open overdue shipments and logistics anomalies per merchant, read when Prometheus scrapes."""
+    """Open overdue shipments, anomalies and overdue cases per merchant, read when Prometheus scrapes."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -25,11 +25,18 @@ class ReadModelCollector(Collector):
         anomalies = GaugeMetricFamily(
             "aftersales_logistics_anomalies", "Shipments with an open logistics anomaly", labels=["merchant_id"]
         )
+        cases = GaugeMetricFamily(
+            "aftersales_overdue_after_sales",
+            "Open after-sales cases past their merchant deadline",
+            labels=["merchant_id"],
+        )
         for merchant_id, counts in sorted(open_counts_by_merchant(self._engine).items()):
             overdue.add_metric([merchant_id], counts.get("overdue_shipments", 0))
             anomalies.add_metric([merchant_id], counts.get("logistics_anomalies", 0))
+            cases.add_metric([merchant_id], counts.get("overdue_after_sales", 0))
         yield overdue
         yield anomalies
+        yield cases
 
 
 class Metrics:

@@ -69,7 +69,15 @@ class Settings(Policy, BaseSettings):
             return json.loads(value) if value.strip() else {}
         return value
 
-    @field_validator("platform_dingtalk_webhook", "platform_wecom_webhook", "sms_endpoint", "callback_url")
+    @field_validator(
+        "platform_dingtalk_webhook",
+        "platform_wecom_webhook",
+        "sms_endpoint",
+        "callback_url",
+        "payments_endpoint",
+        "logistics_endpoint",
+        "insurance_endpoint",
+    )
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None

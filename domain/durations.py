@@ -53,3 +53,8 @@ def format_duration(value: timedelta, *, days: bool = True) -> str:
         if seconds and seconds % size == 0:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
+
+
+def hours_left(value: timedelta) -> str:
+    """Time left as a reminder says it: whole hours, never negative (``24h``)."""
+    return f"{max(0, round(value.total_seconds() / 3600))}h"

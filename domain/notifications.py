@@ -24,13 +24,19 @@ class Template(StrEnum):
     SHIP_REMINDER = "ship_reminder"
     SHIP_OVERDUE = "ship_overdue"
     LOGISTICS_ANOMALY = "logistics_anomaly"
+    CASE_REMINDER = "case_reminder"
+    CASE_OVERDUE = "case_overdue"
+    CASE_DISPUTED = "case_disputed"
+    REFUND_FAILED = "refund_failed"
+    PICKUP_FAILED = "pickup_failed"
 
 
 class Notification(BaseModel):
     """One message to send, once, to every channel of its audiences.
 
     ``key`` identifies the message across retries (workflow id + clock + ladder step); the notifier adds
-    the channel to it, so a retry never sends twice on a channel that already has it.
+    the channel to it, so a retry never sends twice on a channel that already has it. ``deadline_at`` is
+    typed, not a param, so it survives the JSON round trip as a time and is shown in the people's zone.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -39,7 +45,8 @@ class Notification(BaseModel):
     merchant_id: str
     audiences: tuple[Audience, ...]
     template: Template
-    params: dict[str, str | int | datetime | None]
+    params: dict[str, str | int | None]
+    deadline_at: datetime | None = None
     link: str | None = None
 
 
@@ -55,6 +62,19 @@ _TITLES = {
     Template.SHIP_REMINDER: "发货提醒 Shipping reminder",
     Template.SHIP_OVERDUE: "发货超时 Shipment overdue",
     Template.LOGISTICS_ANOMALY: "物流异常 Logistics anomaly",
+    Template.CASE_REMINDER: "售后待处理 After-sales reminder",
+    Template.CASE_OVERDUE: "售后超时 After-sales overdue",
+    Template.CASE_DISPUTED: "售后申诉 After-sales dispute",
+    Template.REFUND_FAILED: "退款失败 Refund failed",
+    Template.PICKUP_FAILED: "上门取件失败 Pickup failed",
+}
+
+# What a case's clock waits for, in the words of the message: (中文, English).
+TASKS = {
+    "review": ("审核", "review"),
+    "receipt": ("确认收货", "receipt confirmation"),
+    "reship": ("发出换货", "replacement shipment"),
+    "offline_refund": ("线下退款", "offline refund"),
 }
 
 _BODIES = {
@@ -64,16 +84,30 @@ _BODIES = {
     "Order {order_id} missed its ship deadline {deadline_at} and is now overdue.",
     Template.LOGISTICS_ANOMALY: "订单 {order_id}（{carrier} {tracking_no}）物流异常：{reason}。\n"
     "Order {order_id} ({carrier} {tracking_no}) has a logistics anomaly: {reason}.",
+    Template.CASE_REMINDER: "售后单 {case_id}（订单 {order_id}）待您{task}，截止 {deadline_at}，剩余 {left}。\n"
+    "Case {case_id} (order {order_id}) awaits your {task_en} by {deadline_at} ({left} left).",
+    Template.CASE_OVERDUE: "售后单 {case_id}（订单 {order_id}）已超过{task}时限 {deadline_at}，已升级平台处理。\n"
+    "Case {case_id} (order {order_id}) missed its {task_en} deadline {deadline_at}; the platform is told.",
+    Template.CASE_DISPUTED: "售后单 {case_id}（订单 {order_id}）有争议：{reason}，请平台客服介入。\n"
+    "Case {case_id} (order {order_id}) is disputed: {reason}. Platform CS, please step in.",
+    Template.REFUND_FAILED: "售后单 {case_id}（订单 {order_id}）线上退款被拒，"
+    "请于 {deadline_at} 前线下退款 {amount}。\n"
+    "The refund of case {case_id} (order {order_id}) was refused; refund {amount} offline by {deadline_at}.",
+    Template.PICKUP_FAILED: "售后单 {case_id} 上门取件两次未成功（{waybill_no}），请客服跟进。\n"
+    "The courier missed the pickup of case {case_id} twice ({waybill_no}); customer service, please follow up.",
 }
+
+
+def local_time(at: datetime, timezone: str) -> str:
+    """``at`` as people read it: minutes, in their time zone."""
+    return at.astimezone(ZoneInfo(timezone)).strftime("%Y-%m-%d %H:%M")
 
 
 def render(notification: Notification, timezone: str) -> tuple[str, str]:
     """The title and markdown body of a notification, with times in the people's time zone."""
-    zone = ZoneInfo(timezone)
-    params = {
-        name: value.astimezone(zone).strftime("%Y-%m-%d %H:%M") if isinstance(value, datetime) else value
-        for name, value in notification.params.items()
-    }
+    params: dict[str, object] = dict(notification.params)
+    if notification.deadline_at is not None:
+        params["deadline_at"] = local_time(notification.deadline_at, timezone)
     body = _BODIES[notification.template].format_map(_Blank(params))
     if notification.link:
         body += f"\n\n[查看 / Open]({notification.link})"

@@ -12,6 +12,8 @@ from domain.policy import Policy
 
 Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[\w.:-]+$")]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
+FUTURE_TOLERANCE = timedelta(minutes=10)  # carriers' clocks drift; an event later than this is a wrong timestamp
+
 Mobile = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?\d{5,20}$")]
 
 
@@ -159,6 +161,7 @@ class OrderView(_Model):
     after_sales_window_ends_at: datetime | None = None
     logistics_anomaly: AnomalyReason | None = None
     lines: list[LineState]
+    open_cases: list[str] = Field(default=[], description="Case ids of the order's open after-sales cases.")
     history: list[HistoryEntry] = []
     revision: int = 0
 

@@ -38,6 +38,7 @@ class Policy(BaseModel):
     return_ship_deadline: timedelta = timedelta(days=7)
     receipt_deadline: timedelta = timedelta(days=10)
     appeal_window: timedelta = timedelta(days=7)
+    offline_refund_deadline: timedelta = timedelta(hours=48)
     reship_deadline: timedelta = timedelta(hours=72)
     exchange_confirm_deadline: timedelta = timedelta(days=10)
     window: timedelta = timedelta(days=7)

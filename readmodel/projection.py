@@ -8,9 +8,10 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
+from domain.cases import CaseView
 from domain.orders import OrderView
 from readmodel.db import session_scope
-from readmodel.tables import OrderWatch
+from readmodel.tables import CaseWatch, OrderWatch
 
 
 def upsert_order(engine: Engine, *, workflow_id: str, view: OrderView) -> bool:
@@ -65,3 +66,41 @@ def _anomaly_since(row: OrderWatch | None, view: OrderView) -> datetime | None:
     if row is not None and row.logistics_anomaly and row.anomaly_since:
         return row.anomaly_since
     return view.history[-1].at if view.history else datetime.now(UTC)
+
+
+def upsert_case(engine: Engine, *, workflow_id: str, view: CaseView) -> bool:
+    """Records a case's ``view`` unless a newer revision is already there (see :func:`upsert_order`)."""
+    try:
+        return _upsert_case(engine, workflow_id, view)
+    except IntegrityError:
+        return _upsert_case(engine, workflow_id, view)
+
+
+def _upsert_case(engine: Engine, workflow_id: str, view: CaseView) -> bool:
+    values: dict[str, Any] = {
+        "case_id": view.case_id,
+        "order_id": view.order_id,
+        "merchant_id": view.merchant_id,
+        "kind": view.kind.value,
+        "status": view.status.value,
+        "overdue": view.overdue,
+        "auto_decided": view.auto_decided,
+        "refund_cents": view.refund_cents,
+        "refunded_cents": view.refunded_cents,
+        "deadline_at": view.deadline_at,
+        "opened_at": view.opened_at,
+        "revision": view.revision,
+        "updated_at": datetime.now(UTC),
+    }
+    with session_scope(engine) as session:
+        row = session.get(CaseWatch, workflow_id, with_for_update=True)
+        if row is None:
+            row = CaseWatch(workflow_id=workflow_id, **values)
+        elif row.revision >= view.revision:
+            return False
+        else:
+            for name, value in values.items():
+                setattr(row, name, value)
+        row.overdue_since = (row.overdue_since or datetime.now(UTC)) if view.overdue else None
+        session.add(row)
+        return True

@@ -7,9 +7,12 @@ from collections.abc import Sequence
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
-from readmodel.tables import OrderWatch
+from domain.cases import FINAL, CaseStatus
+from domain.orders import OrderStatus
+from readmodel.tables import CaseWatch, OrderWatch
 
-UNSHIPPED = "awaiting_shipment"
+UNSHIPPED = OrderStatus.AWAITING_SHIPMENT.value
+CLOSED_CASES = [status.value for status in (*FINAL, CaseStatus.REJECTED)]
 
 
 def overdue_shipments(engine: Engine, *, merchant_id: str | None = None, limit: int = 500) -> Sequence[OrderWatch]:
@@ -30,8 +33,17 @@ def logistics_anomalies(engine: Engine, *, merchant_id: str | None = None, limit
         return session.exec(query.order_by(col(OrderWatch.anomaly_since)).limit(limit)).all()
 
 
+def overdue_after_sales(engine: Engine, *, merchant_id: str | None = None, limit: int = 500) -> Sequence[CaseWatch]:
+    """Open after-sales cases past their merchant deadline (review, reshipment, offline refund)."""
+    query = select(CaseWatch).where(col(CaseWatch.overdue).is_(True), col(CaseWatch.status).not_in(CLOSED_CASES))
+    if merchant_id is not None:
+        query = query.where(CaseWatch.merchant_id == merchant_id)
+    with Session(engine) as session:
+        return session.exec(query.order_by(col(CaseWatch.overdue_since)).limit(limit)).all()
+
+
 def open_counts_by_merchant(engine: Engine) -> dict[str, dict[str, int]]:
-    """Per merchant: overdue unshipped orders and open logistics anomalies (for ``/metrics``)."""
+    """Per merchant: overdue unshipped orders, overdue after-sales, open logistics anomalies (``/metrics``)."""
     counts: dict[str, dict[str, int]] = {}
     with Session(engine) as session:
         overdue = session.exec(
@@ -44,6 +56,13 @@ def open_counts_by_merchant(engine: Engine) -> dict[str, dict[str, int]]:
             .where(col(OrderWatch.logistics_anomaly).is_not(None))
             .group_by(OrderWatch.merchant_id)
         ).all()
+        cases = session.exec(
+            select(CaseWatch.merchant_id, func.count())
+            .where(col(CaseWatch.overdue).is_(True), col(CaseWatch.status).not_in(CLOSED_CASES))
+            .group_by(CaseWatch.merchant_id)
+        ).all()
+    for merchant_id, count in cases:
+        counts.setdefault(merchant_id, {})["overdue_after_sales"] = count
     for merchant_id, count in overdue:
         counts.setdefault(merchant_id, {})["overdue_shipments"] = count
     for merchant_id, count in anomalies:

@@ -72,3 +72,38 @@ class SentNotification(SQLModel, table=True):
     outcome: str = Field(max_length=16)
     detail: str = Field(default="", max_length=500)
     at: datetime = _utc(nullable=False)
+
+
+class CaseWatch(SQLModel, table=True):
+    """One after-sales case as the projection last saw it."""
+
+    __tablename__ = "case_watch"
+
+    workflow_id: str = Field(primary_key=True, max_length=80)
+    case_id: str = Field(index=True, max_length=64)
+    order_id: str = Field(index=True, max_length=64)
+    merchant_id: str = Field(index=True, max_length=64)
+    kind: str = Field(max_length=32)
+    status: str = Field(index=True, max_length=32)
+    overdue: bool = Field(default=False, index=True)
+    auto_decided: bool = False
+    refund_cents: int = 0
+    refunded_cents: int = 0
+    deadline_at: datetime | None = _utc(index=True)
+    overdue_since: datetime | None = _utc()
+    opened_at: datetime = _utc(nullable=False)
+    revision: int = 0
+    updated_at: datetime = _utc(nullable=False)
+
+
+class PartnerCall(SQLModel, table=True):
+    """What a built-in partner simulator (payments, logistics, insurance) was asked, once per key."""
+
+    __tablename__ = "partner_call"
+
+    key: str = Field(primary_key=True, max_length=300)
+    partner: str = Field(index=True, max_length=32)
+    path: str = Field(max_length=200)
+    request: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    response: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    at: datetime = _utc(nullable=False)

@@ -18,17 +18,20 @@ from temporalio.worker import Worker
 
 from activities.channels import AliyunSms, LogSms, RobotRateLimiter, SmsSender
 from activities.notify import Notifier
+from activities.partners import Partners
 from activities.records import Records
 from config.settings import Settings, SmsBackend
 from config.temporal import connect
 from readmodel.db import make_engine
 from readmodel.migrate import upgrade
 from workers.interceptors import LogContextInterceptor
+from workflows.aftersale import AfterSaleWorkflow
 from workflows.order import OrderWorkflow
+from workflows.pickup import PickupWorkflow
 
 log = structlog.get_logger(__name__)
 
-WORKFLOWS: Sequence[type] = (OrderWorkflow,)
+WORKFLOWS: Sequence[type] = (OrderWorkflow, AfterSaleWorkflow, PickupWorkflow)
 
 
 def make_sms(settings: Settings, http: httpx.AsyncClient) -> SmsSender:
@@ -57,7 +60,16 @@ def activities(settings: Settings, *, engine: Engine, http: httpx.AsyncClient) -
         sms=make_sms(settings, http),
         limiter=RobotRateLimiter(settings.robot_max_per_minute),
     )
-    return [records.project_order, notifier.notify]
+    partners = Partners(http=http, engine=engine, settings=settings)
+    return [
+        records.project_order,
+        records.project_case,
+        notifier.notify,
+        partners.refund,
+        partners.book_pickup,
+        partners.cancel_pickup,
+        partners.claim_insurance,
+    ]
 
 
 @asynccontextmanager

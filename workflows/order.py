@@ -7,25 +7,34 @@ an illegal action is refused synchronously and leaves no trace in history.
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Coroutine
 from datetime import datetime, timedelta
-from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from activities.notify import Notifier
     from activities.records import Records
+    from domain import ids
+    from domain.cases import (
+        AfterSaleRequest,
+        CaseInput,
+        CaseKind,
+        CaseLine,
+        CaseSettlement,
+        CaseStatus,
+        in_cooling_off,
+        is_whole_order,
+        quantity_left,
+    )
+    from domain.durations import hours_left
     from domain.ladder import Step
     from domain.notifications import Audience, Notification, Template
     from domain.orders import (
+        FUTURE_TOLERANCE,
         Actor,
         AnomalyReason,
         DeadlineShift,
-        HistoryEntry,
         LineState,
         LogisticsEvent,
         LogisticsStatus,
@@ -39,20 +48,9 @@ with workflow.unsafe.imports_passed_through():
         extended_window_end,
     )
     from workflows import search_attributes as sa
+    from workflows.aftersale import REQUEST_MEMO, AfterSaleWorkflow
+    from workflows.effects import Journal, notification_key, refuse
     from workflows.ladder import Clock, wait_until
-    from workflows.projection import Projector
-
-NOTIFICATION = RetryPolicy(
-    initial_interval=timedelta(seconds=2),
-    maximum_interval=timedelta(minutes=5),
-    maximum_attempts=20,
-    non_retryable_error_types=["permanent"],
-)
-
-
-def refuse(code: str, detail: str) -> ApplicationError:
-    """A business refusal; the API maps ``code`` to its HTTP status."""
-    return ApplicationError(detail, type=code, non_retryable=True)
 
 
 @workflow.defn
@@ -70,34 +68,38 @@ class OrderWorkflow:
         self._shipped_at: datetime | None = None
         self._delivered_at: datetime | None = None
         self._window_ends_at: datetime | None = None
+        self._closing = False  # past the grace for extensions: nothing reopens the window any more
         self._last_movement_at = order.paid_at
         self._anomaly: AnomalyReason | None = None
         self._stall_raised = False
         self._late_raised = False
         self._logistics_changes = 0
-        self._history: list[HistoryEntry] = []
-        self._revision = 0
-        self._background: list[asyncio.Task[None]] = []
-        self._projector = Projector(Records.project_order, self.state, lambda: self._revision)
+        self._open_cases: dict[str, list[CaseLine]] = {}
+        self._cases: set[str] = set()
+        self._refunded: dict[str, int] = {}
+        self._journal = Journal(Records.project_order, self.state)
 
     @workflow.run
     async def run(self, input: OrderWatchInput) -> OrderView:
-        """Runs the watch: ship clock, then logistics, then the after-sales window and its grace."""
-        projecting = asyncio.create_task(self._projector.run())
+        """Runs the watch: ship clock, logistics, the after-sales window and its grace, open cases."""
+        self._journal.start()
         self._changed("order_paid", Actor.CUSTOMER, at=input.order.paid_at)
-        await self._ship_clock.run(until=lambda: self._shipment is not None, on_step=self._on_ship_step)
-        await workflow.wait_condition(lambda: self._shipment is not None)
-        await self._watch_logistics()
-        while True:
-            await self._watch_window()
+        await self._ship_clock.run(
+            until=lambda: self._shipment is not None or self._all_refunded(), on_step=self._on_ship_step
+        )
+        await workflow.wait_condition(lambda: self._shipment is not None or self._all_refunded())
+        if not self._all_refunded():
+            await self._watch_logistics()
+        while self._status is OrderStatus.DELIVERED:
+            if not await self._watch_window():
+                break  # everything was refunded
             self._changed("window_closed", Actor.SYSTEM)
             reopened = await wait_until(lambda: self._status is not OrderStatus.CLOSED, input.policy.extension_grace)
             if not reopened:
                 break
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        await workflow.wait_condition(lambda: all(task.done() for task in self._background))
-        await self._projector.flush()
-        projecting.cancel()
+        self._closing = True
+        await workflow.wait_condition(lambda: not self._open_cases)  # each open case settles with its order
+        await self._journal.settle()
         return self.state()
 
     # --- human steps -------------------------------------------------------------------------------------
@@ -115,7 +117,7 @@ class OrderWorkflow:
     @ship.validator
     def _validate_ship(self, shipment: Shipment) -> None:
         if self._status is not OrderStatus.AWAITING_SHIPMENT:
-            raise refuse("invalid_state", f"the order is {self._status.value}; it was shipped already")
+            raise refuse("invalid_state", f"the order is {self._status.value}; there is nothing to ship")
 
     @workflow.update
     def record_logistics(self, event: LogisticsEvent) -> OrderView:
@@ -142,6 +144,8 @@ class OrderWorkflow:
     def _validate_logistics(self, event: LogisticsEvent) -> None:
         if not accepts_logistics(self._status):
             raise refuse("invalid_state", f"the order is {self._status.value}; tracking updates need a shipment")
+        if event.at > workflow.now() + FUTURE_TOLERANCE:
+            raise refuse("validation_error", "the event's time `at` is in the future")
 
     @workflow.update
     def extend_window(self, extension: WindowExtension) -> OrderView:
@@ -155,8 +159,8 @@ class OrderWorkflow:
 
     @extend_window.validator
     def _validate_extension(self, extension: WindowExtension) -> None:
-        if not can_extend(self._status):
-            raise refuse("invalid_state", f"the order is {self._status.value}; its window opens at delivery")
+        if self._closing or not can_extend(self._status):
+            raise refuse("invalid_state", f"the order is {self._status.value}; its window cannot be extended now")
 
     @workflow.update
     def shift_deadlines(self, shift: DeadlineShift) -> OrderView:
@@ -170,11 +174,96 @@ class OrderWorkflow:
         if self._status is not OrderStatus.AWAITING_SHIPMENT or self._overdue:
             raise refuse("invalid_state", "no deadline of this order is running")
 
+    # --- after-sales requests ------------------------------------------------------------------------------
+
+    @workflow.update
+    async def request_after_sale(self, request: AfterSaleRequest) -> str:
+        """Accepts an after-sales request: reserves its quantities and starts its case; answers the case's id.
+
+        Within the cooling-off period a whole-order request is refunded at once, with no merchant review.
+        """
+        order = self._input.order
+        bought = {line.line_id: line.quantity for line in order.lines}
+        cooling_off = (
+            request.kind is CaseKind.REFUND_ONLY
+            and not self._open_cases
+            and not self._refunded
+            and is_whole_order(request.lines, bought)
+            and in_cooling_off(
+                order.paid_at, workflow.now(), self._input.policy.cooling_off, self._shipment is not None
+            )
+        )
+        self._cases.add(request.case_id)
+        self._open_cases[request.case_id] = list(request.lines)
+        self._changed("after_sale_requested", Actor.CUSTOMER, detail=f"{request.case_id} {request.kind.value}")
+        try:
+            await workflow.start_child_workflow(
+                AfterSaleWorkflow.run,
+                CaseInput(
+                    request=request,
+                    merchant_id=order.merchant_id,
+                    customer_id=order.customer_id,
+                    order_lines=order.lines,
+                    shipping_address=order.shipping_address,
+                    policy=self._input.policy,
+                    cooling_off=cooling_off,
+                    board_url=self._input.board_url,
+                ),
+                id=ids.after_sale(request.case_id),
+                parent_close_policy=ParentClosePolicy.ABANDON,
+                memo={REQUEST_MEMO: request.model_dump(mode="json")},
+                search_attributes=sa.initial_case_attributes(
+                    merchant_id=order.merchant_id,
+                    order_id=order.order_id,
+                    kind=request.kind.value,
+                    status=CaseStatus.REFUNDING if cooling_off else CaseStatus.PENDING_REVIEW,
+                ),
+                static_summary=f"{request.kind.value} {request.case_id} of order {order.order_id}",
+            )
+        except WorkflowAlreadyStartedError:
+            self._open_cases.pop(request.case_id, None)
+            self._changed("after_sale_refused", Actor.SYSTEM, detail=f"{request.case_id} exists already")
+            raise refuse("duplicate", f"case {request.case_id} exists already") from None
+        return ids.after_sale(request.case_id)
+
+    @request_after_sale.validator
+    def _validate_request(self, request: AfterSaleRequest) -> None:
+        if request.case_id in self._cases:
+            raise refuse("duplicate", f"case {request.case_id} exists already on order {request.order_id}")
+        if self._closing or self._status is OrderStatus.CLOSED or self._window_over():
+            raise refuse("window_closed", "the after-sales window of this order is closed")
+        if request.kind is not CaseKind.REFUND_ONLY and self._shipment is None:
+            raise refuse("invalid_state", "nothing was shipped yet: only a refund can be asked for")
+        bought = {line.line_id: line.quantity for line in self._input.order.lines}
+        claimed = self._claimed()
+        for line in request.lines:
+            if line.line_id not in bought:
+                raise refuse("validation_error", f"the order has no line {line.line_id}")
+            left = quantity_left(
+                bought[line.line_id], claimed.get(line.line_id, 0), self._refunded.get(line.line_id, 0)
+            )
+            if line.quantity > left:
+                raise refuse("quantity_exceeds", f"line {line.line_id}: {line.quantity} asked, {left} left")
+
+    @workflow.signal
+    def settle_case(self, settlement: CaseSettlement) -> None:
+        """A case ended: its refunded quantities are gone for good, the others can be claimed again."""
+        if self._open_cases.pop(settlement.case_id, None) is None:
+            return  # told twice
+        for line in settlement.refunded:
+            self._refunded[line.line_id] = self._refunded.get(line.line_id, 0) + line.quantity
+        refunded = sum(line.quantity for line in settlement.refunded)
+        self._changed("after_sale_settled", Actor.SYSTEM, detail=f"{settlement.case_id}: {refunded} refunded")
+        if self._all_refunded():
+            self._status = OrderStatus.REFUNDED
+            self._changed("refunded", Actor.SYSTEM)
+
     @workflow.query
     def state(self) -> OrderView:
         """The order as it stands."""
         order = self._input.order
         shipment = self._shipment
+        claimed = self._claimed()
         return OrderView(
             order_id=order.order_id,
             merchant_id=order.merchant_id,
@@ -190,9 +279,18 @@ class OrderWorkflow:
             delivered_at=self._delivered_at,
             after_sales_window_ends_at=self._window_ends_at,
             logistics_anomaly=self._anomaly,
-            lines=[LineState(line_id=line.line_id, quantity=line.quantity) for line in order.lines],
-            history=list(self._history),
-            revision=self._revision,
+            lines=[
+                LineState(
+                    line_id=line.line_id,
+                    quantity=line.quantity,
+                    in_after_sales=claimed.get(line.line_id, 0),
+                    refunded=self._refunded.get(line.line_id, 0),
+                )
+                for line in order.lines
+            ],
+            open_cases=sorted(self._open_cases),
+            history=list(self._journal.history),
+            revision=self._journal.revision,
         )
 
     # --- clocks --------------------------------------------------------------------------------------------
@@ -202,21 +300,17 @@ class OrderWorkflow:
         if step.is_breach:
             self._overdue = True
             self._changed("ship_overdue", Actor.SYSTEM, at=step.at)
-            await self._notify(
-                step,
-                Template.SHIP_OVERDUE,
-                (Audience.MERCHANT_SUPERVISOR, Audience.PLATFORM),
-                deadline_at=self._ship_clock.deadline_at,
-            )
+            self._tell(step, Template.SHIP_OVERDUE, (Audience.MERCHANT_SUPERVISOR, Audience.PLATFORM))
             return
-        await self._notify(
+        # In the background: the next step's timer is armed at once, even while a robot is throttled.
+        self._tell(
             step,
             Template.SHIP_REMINDER,
             (Audience.MERCHANT,),
-            deadline_at=self._ship_clock.deadline_at,
-            left=_hours(self._ship_clock.deadline_at - workflow.now()),
+            sent="reminder_sent",
+            detail=f"ship {step.name} to {order.merchant_id}",
+            left=hours_left(self._ship_clock.deadline_at - workflow.now()),
         )
-        self._record("reminder_sent", Actor.SYSTEM, detail=f"ship {step.name} to {order.merchant_id}")
 
     async def _watch_logistics(self) -> None:
         """Raises a stall or late-delivery anomaly once per episode until the parcel is delivered."""
@@ -229,11 +323,12 @@ class OrderWorkflow:
             if promised is not None and not self._late_raised:
                 candidates.append((promised, AnomalyReason.LATE_DELIVERY))
             changes = self._logistics_changes
+            moved = lambda: self._logistics_changes != changes or self._status is not OrderStatus.SHIPPED  # noqa: E731
             if not candidates:
-                await workflow.wait_condition(lambda: self._logistics_changes != changes)
+                await workflow.wait_condition(moved)
                 continue
             due_at, reason = min(candidates)
-            if await wait_until(lambda: self._logistics_changes != changes, due_at - workflow.now()):
+            if await wait_until(moved, due_at - workflow.now()):
                 continue
             if reason is AnomalyReason.STALLED:
                 self._stall_raised = True
@@ -241,59 +336,57 @@ class OrderWorkflow:
                 self._late_raised = True
             self._raise_anomaly(reason, "")
 
-    async def _watch_window(self) -> None:
-        """Waits until the after-sales window ends; extensions move the end while it waits."""
-        while True:
+    async def _watch_window(self) -> bool:
+        """Waits until the after-sales window ends (True) or everything is refunded (False).
+
+        Extensions move the end while it waits.
+        """
+        while self._status is OrderStatus.DELIVERED:
             assert self._window_ends_at is not None
             ends_at = self._window_ends_at
-            if not await wait_until(lambda: self._window_ends_at != ends_at, ends_at - workflow.now()):
+            moved = lambda: self._window_ends_at != ends_at or self._status is not OrderStatus.DELIVERED  # noqa: E731
+            if not await wait_until(moved, ends_at - workflow.now()):
                 self._status = OrderStatus.CLOSED
-                return
+                return True
+        return False
 
     def _raise_anomaly(self, reason: AnomalyReason, description: str) -> None:
         if self._anomaly is not None:
             return  # one anomaly per episode; the next normal update clears it
         self._anomaly = reason
-        episode = sum(1 for entry in self._history if entry.event == "logistics_anomaly")
+        episode = sum(1 for entry in self._journal.history if entry.event == "logistics_anomaly")
         self._changed("logistics_anomaly", Actor.SYSTEM, detail=f"{reason.value} {description}".strip())
         shipment = self._shipment
         # In the background: a tracking update is answered at once, even while a robot is throttled.
-        self._in_background(
-            self._notify(
-                Step(name=f"anomaly_{episode + 1}", at=workflow.now(), offset=timedelta()),
-                Template.LOGISTICS_ANOMALY,
-                (Audience.MERCHANT,),
-                clock="logistics",
-                carrier=shipment.carrier if shipment else None,
-                tracking_no=shipment.tracking_no if shipment else None,
-                reason=reason.value,
-            )
+        self._tell(
+            Step(name=f"anomaly_{episode + 1}", at=workflow.now(), offset=timedelta()),
+            Template.LOGISTICS_ANOMALY,
+            (Audience.MERCHANT,),
+            clock="logistics",
+            carrier=shipment.carrier if shipment else None,
+            tracking_no=shipment.tracking_no if shipment else None,
+            reason=reason.value,
         )
-
-    def _in_background(self, effect: Coroutine[Any, Any, None]) -> None:
-        """Runs an effect without holding up the caller; the watch completes only after it is done."""
-        self._background.append(asyncio.create_task(effect))
 
     # --- effects -------------------------------------------------------------------------------------------
 
+    def _claimed(self) -> dict[str, int]:
+        claimed: dict[str, int] = {}
+        for lines in self._open_cases.values():
+            for line in lines:
+                claimed[line.line_id] = claimed.get(line.line_id, 0) + line.quantity
+        return claimed
+
+    def _all_refunded(self) -> bool:
+        return all(self._refunded.get(line.line_id, 0) >= line.quantity for line in self._input.order.lines)
+
+    def _window_over(self) -> bool:
+        return self._window_ends_at is not None and workflow.now() >= self._window_ends_at
+
     def _changed(self, event: str, actor: Actor, *, at: datetime | None = None, detail: str = "") -> None:
-        """Records an event and refreshes the search attributes; the projector follows in the background."""
-        self._record(event, actor, at=at, detail=detail)
-        self._status_changed()
-
-    def _record(self, event: str, actor: Actor, *, at: datetime | None = None, detail: str = "") -> None:
-        self._revision += 1
-        self._history.append(HistoryEntry(at=at or workflow.now(), event=event, actor=actor, detail=detail))
-
-    def _status_changed(self) -> None:
-        deadline = self._deadline_at()
-        workflow.upsert_search_attributes(
-            [
-                sa.CASE_STATUS.value_set(self._status.value),
-                sa.OVERDUE.value_set(self._overdue),
-                sa.DEADLINE_AT.value_set(deadline) if deadline else sa.DEADLINE_AT.value_unset(),
-            ]
-        )
+        """Records an event and refreshes the search attributes; the projection follows in the background."""
+        self._journal.record(event, actor, at=at, detail=detail)
+        workflow.upsert_search_attributes(sa.current(self._status.value, self._overdue, self._deadline_at()))
 
     def _deadline_at(self) -> datetime | None:
         if self._status is OrderStatus.AWAITING_SHIPMENT and not self._overdue:
@@ -302,37 +395,25 @@ class OrderWorkflow:
             return self._window_ends_at
         return None
 
-    async def _notify(
+    def _tell(
         self,
         step: Step,
         template: Template,
         audiences: tuple[Audience, ...],
         *,
         clock: str = "ship",
-        **params: str | int | datetime | None,
+        sent: str | None = None,
+        detail: str = "",
+        **params: str | None,
     ) -> None:
         order = self._input.order
         notification = Notification(
-            key=f"{workflow.info().workflow_id}:{clock}:{step.name}",
+            key=notification_key(clock, step.name),
             merchant_id=order.merchant_id,
             audiences=audiences,
             template=template,
             params={"order_id": order.order_id, **params},
+            deadline_at=self._ship_clock.deadline_at if clock == "ship" else None,
             link=f"{self._input.board_url}/v1/orders/{order.order_id}" if self._input.board_url else None,
         )
-        try:
-            await workflow.execute_activity_method(
-                Notifier.notify,
-                notification,
-                start_to_close_timeout=timedelta(minutes=2),
-                retry_policy=NOTIFICATION,
-            )
-        except ActivityError as failure:
-            # A message that cannot be delivered must not stop the clock; it is on record instead.
-            workflow.logger.warning("notification failed: %s", failure)
-            self._record("notification_failed", Actor.SYSTEM, detail=notification.key)
-
-
-def _hours(delta: timedelta) -> str:
-    hours = max(0, round(delta.total_seconds() / 3600))
-    return f"{hours}h"
+        self._journal.tell(notification, sent=sent, detail=detail)

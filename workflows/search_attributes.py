@@ -7,7 +7,8 @@ from typing import Any
 
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
-from domain.orders import PlaceOrder
+from domain.cases import CaseStatus
+from domain.orders import OrderStatus, PlaceOrder
 
 MERCHANT_ID = SearchAttributeKey.for_keyword("MerchantId")
 ORDER_ID = SearchAttributeKey.for_keyword("OrderId")
@@ -25,9 +26,31 @@ def initial_order_attributes(order: PlaceOrder, *, ship_deadline_at: datetime | 
         SearchAttributePair(MERCHANT_ID, order.merchant_id),
         SearchAttributePair(ORDER_ID, order.order_id),
         SearchAttributePair(CASE_KIND, "order"),
-        SearchAttributePair(CASE_STATUS, "awaiting_shipment"),
+        SearchAttributePair(CASE_STATUS, OrderStatus.AWAITING_SHIPMENT.value),
         SearchAttributePair(OVERDUE, False),
     ]
     if ship_deadline_at is not None:
         pairs.append(SearchAttributePair(DEADLINE_AT, ship_deadline_at))
     return TypedSearchAttributes(pairs)
+
+
+def initial_case_attributes(*, merchant_id: str, order_id: str, kind: str, status: CaseStatus) -> TypedSearchAttributes:
+    """The search attributes a case workflow (after-sales, pickup) starts with."""
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(MERCHANT_ID, merchant_id),
+            SearchAttributePair(ORDER_ID, order_id),
+            SearchAttributePair(CASE_KIND, kind),
+            SearchAttributePair(CASE_STATUS, status.value),
+            SearchAttributePair(OVERDUE, False),
+        ]
+    )
+
+
+def current(status: str, overdue: bool, deadline_at: datetime | None) -> list[Any]:
+    """The updates that make a workflow's status, overdue flag and deadline visible in the Web UI."""
+    return [
+        CASE_STATUS.value_set(status),
+        OVERDUE.value_set(overdue),
+        DEADLINE_AT.value_set(deadline_at) if deadline_at else DEADLINE_AT.value_unset(),
+    ]

@@ -32,10 +32,15 @@ def _view(merchant: Merchant) -> MerchantView:
 
 @router.put("/{merchant_id}", response_model=MerchantView, dependencies=[allow(Role.ADMIN)])
 async def put(merchant_id: Id, config: MerchantConfig, engine: EngineDep) -> MerchantView:
-    """Creates or replaces a merchant. Overrides apply to processes started afterwards."""
-    merchant = await asyncio.to_thread(
-        put_merchant, engine, merchant_id=merchant_id, values=config.model_dump(mode="json")
-    )
+    """Creates or replaces a merchant. Overrides apply to processes started afterwards.
+
+    A DingTalk ``secret`` sent back as ``***`` (what GET shows) keeps the stored secret.
+    """
+    values = config.model_dump(mode="json")
+    if values.get("dingtalk") and values["dingtalk"].get("secret") == MASKED:
+        stored = await asyncio.to_thread(get_merchant, engine, merchant_id=merchant_id)
+        values["dingtalk"]["secret"] = (stored.dingtalk or {}).get("secret") if stored else None
+    merchant = await asyncio.to_thread(put_merchant, engine, merchant_id=merchant_id, values=values)
     return _view(merchant)
 
 

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from api.deps import Caller, CallerDep, EngineDep, Role, allow
 from api.errors import Problem
 from readmodel import queries
-from readmodel.tables import OrderWatch
+from readmodel.tables import CaseWatch, OrderWatch
 
 router = APIRouter(prefix="/v1/monitoring", tags=["monitoring"])
 
@@ -68,3 +68,36 @@ async def logistics_anomalies(
     """Shipments with an open logistics anomaly (stalled, carrier exception, late), the oldest first."""
     rows = await asyncio.to_thread(queries.logistics_anomalies, engine, merchant_id=_scope(caller, merchant_id))
     return _list(list(rows))
+
+
+class WatchedCase(BaseModel):
+    """An after-sales case on a monitoring list."""
+
+    case_id: str
+    order_id: str
+    merchant_id: str
+    kind: str
+    status: str
+    overdue: bool
+    deadline_at: datetime | None
+    overdue_since: datetime | None
+    opened_at: datetime
+    refund_cents: int
+
+
+class CaseList(BaseModel):
+    """A monitoring list of cases and how many it holds."""
+
+    count: int
+    items: list[WatchedCase]
+
+
+@router.get("/overdue-after-sales", response_model=CaseList, dependencies=[allow(Role.ADMIN, Role.MERCHANT)])
+async def overdue_after_sales(
+    engine: EngineDep, caller: CallerDep, merchant_id: str | None = Query(default=None)
+) -> CaseList:
+    """Open after-sales cases past their merchant deadline, the longest overdue first."""
+    rows: list[CaseWatch] = list(
+        await asyncio.to_thread(queries.overdue_after_sales, engine, merchant_id=_scope(caller, merchant_id))
+    )
+    return CaseList(count=len(rows), items=[WatchedCase.model_validate(row, from_attributes=True) for row in rows])

@@ -9,6 +9,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import Engine
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
@@ -28,14 +29,20 @@ DEADLINE = datetime(2026, 11, 28, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
 
 
 def notification(merchant_id: str, *audiences: Audience, step: str = "remind_24h") -> Notification:
-    return Notification(
+    """A notification as the activity receives it: through Temporal's data converter, as a worker would."""
+    sent = Notification(
         key=f"order-O1-{uuid.uuid4().hex[:6]}:ship:{step}",
         merchant_id=merchant_id,
         audiences=audiences,
         template=Template.SHIP_REMINDER,
-        params={"order_id": "O1", "deadline_at": DEADLINE, "left": "24h"},
+        params={"order_id": "O1", "left": "24h"},
+        deadline_at=DEADLINE,
         link="http://board.test/v1/orders/O1",
     )
+    converter = pydantic_data_converter.payload_converter
+    (received,) = converter.from_payloads(converter.to_payloads([sent]), [Notification])
+    assert isinstance(received, Notification)
+    return received
 
 
 @pytest.fixture

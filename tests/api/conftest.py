@@ -22,6 +22,7 @@ KEYS = {
     "k-admin": "admin",
     "k-acme": "merchant:m-acme",
     "k-other": "merchant:m-other",
+    "k-slow": "merchant:m-slow",
 }
 ROLE_KEYS = {role: key for key, role in KEYS.items()}
 
@@ -88,3 +89,14 @@ async def api(api_url: str) -> AsyncIterator[Callable[..., Any]]:
             return await http.request(method, path, headers=headers, **kwargs)
 
         yield call
+
+
+async def read_model(api: Callable[..., Any], path: str, holds: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    """GETs a monitoring list until ``holds`` (the read model follows the workflows a moment later)."""
+    listed: dict[str, Any] = {}
+    for _ in range(100):
+        listed = (await api("admin", "GET", path)).json()
+        if holds(listed):
+            return listed
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{path} never held: {listed}")

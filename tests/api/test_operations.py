@@ -12,12 +12,16 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from api.main import create_app
 from config.settings import Settings
+from readmodel.db import make_engine
+from readmodel.merchants import get_merchant
 from tests.api.conftest import KEYS, ServedApp, free_port
 from tests.api.test_orders import assert_problem
 from tests.factories import merchant_body, order_body
 
 
-async def test_an_admin_configures_a_merchant_and_its_secret_is_never_read_back(api: Any) -> None:
+async def test_an_admin_configures_a_merchant_and_its_secret_is_never_read_back(
+    api: Any, api_settings: Settings
+) -> None:
     body = merchant_body(
         dingtalk=("https://oapi.dingtalk.com/robot/send?access_token=abc", "SECsecret"),
         policy={"ship_deadline": "48h"},
@@ -31,6 +35,14 @@ async def test_an_admin_configures_a_merchant_and_its_secret_is_never_read_back(
     assert replaced.json()["name"] == "新名字"
     fetched = await api("admin", "GET", "/v1/merchants/m-config")
     assert fetched.json()["name"] == "新名字"
+
+    # What GET showed, PUT back unchanged: the masked secret keeps the stored one.
+    edited = {key: value for key, value in fetched.json().items() if key != "merchant_id"}
+    assert (await api("admin", "PUT", "/v1/merchants/m-config", json=edited)).status_code == 200
+    stored = get_merchant(make_engine(api_settings.database_url), merchant_id="m-config")
+    assert stored is not None
+    assert stored.dingtalk is not None
+    assert stored.dingtalk["secret"] == body["dingtalk"]["secret"]
 
 
 async def test_only_admins_configure_merchants_and_merchants_read_only_their_own(api: Any) -> None:
@@ -87,6 +99,31 @@ async def test_openapi_documents_every_endpoint(api: Any) -> None:
         ("GET", "/healthz"),
         ("GET", "/readyz"),
         ("GET", "/metrics"),
+        ("POST", "/v1/orders/{order_id}/deadline-shifts"),
+        ("POST", "/v1/after-sales"),
+        ("GET", "/v1/after-sales/{case_id}"),
+        *(
+            ("POST", f"/v1/after-sales/{{case_id}}/{action}")
+            for action in (
+                "approve",
+                "reject",
+                "cancel",
+                "return-shipment",
+                "pickup",
+                "logistics-events",
+                "receipt",
+                "replacement-shipment",
+                "confirm",
+                "appeal",
+                "offline-refund",
+                "dispute-decision",
+                "deadline-shifts",
+            )
+        ),
+        ("GET", "/v1/pickups/{case_id}"),
+        ("POST", "/v1/pickups/{case_id}/payment"),
+        ("POST", "/v1/pickups/{case_id}/courier-events"),
+        ("GET", "/v1/monitoring/overdue-after-sales"),
     } <= documented
     assert spec["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
+from tests.api.conftest import read_model
 from tests.factories import merchant_body, order_body
 from workflows import search_attributes as sa
 
@@ -238,12 +239,14 @@ async def test_a_carrier_exception_is_listed_as_a_logistics_anomaly(api: Any) ->
         json={"status": "exception", "at": now_iso(), "description": "派件异常"},
     )
     assert flagged.json()["logistics_anomaly"] == "exception"
-    listed = (await api("admin", "GET", "/v1/monitoring/logistics-anomalies")).json()
-    assert order_id in [item["order_id"] for item in listed["items"]]
+    await read_model(api, "/v1/monitoring/logistics-anomalies", lambda listed: order_id in ids_of(listed))
 
     cleared = await api(
         "mall", "POST", f"/v1/orders/{order_id}/logistics-events", json={"status": "in_transit", "at": now_iso()}
     )
     assert cleared.json()["logistics_anomaly"] is None
-    listed = (await api("admin", "GET", "/v1/monitoring/logistics-anomalies")).json()
-    assert order_id not in [item["order_id"] for item in listed["items"]]
+    await read_model(api, "/v1/monitoring/logistics-anomalies", lambda listed: order_id not in ids_of(listed))
+
+
+def ids_of(listed: dict[str, Any]) -> list[str]:
+    return [item["order_id"] for item in listed["items"]]

@@ -20,6 +20,7 @@ from domain.merchants import MerchantConfig
 from readmodel.merchants import put_merchant
 from tests.factories import merchant_body
 from tests.peers.dingtalk import DingTalkPeer
+from tests.peers.partners import PartnersPeer
 from tests.peers.wecom import WeComPeer
 from workers.main import build_worker
 
@@ -43,6 +44,13 @@ def peers() -> Iterator[Peers]:
         yield Peers(merchant_dingtalk, merchant_wecom, platform_dingtalk)
 
 
+@pytest.fixture(scope="session")
+def partners() -> Iterator[PartnersPeer]:
+    """The payment, logistics and insurance sides, over real HTTP."""
+    with PartnersPeer() as peer:
+        yield peer
+
+
 @pytest.fixture
 def merchant_id(engine: Engine, peers: Peers, task_queue: str) -> str:
     """A merchant of the test's own, with DingTalk and WeCom robots pointing at the peers."""
@@ -58,10 +66,13 @@ def merchant_id(engine: Engine, peers: Peers, task_queue: str) -> str:
 
 
 @pytest.fixture
-def settings(sqlite_url: str, peers: Peers, task_queue: str) -> Settings:
+def settings(sqlite_url: str, peers: Peers, partners: PartnersPeer, task_queue: str) -> Settings:
     return Settings(
         database_url=sqlite_url,
         task_queue=task_queue,
+        payments_endpoint=partners.base_url,
+        logistics_endpoint=partners.base_url,
+        insurance_endpoint=partners.base_url,
         platform_dingtalk_webhook=peers.platform_dingtalk.webhook_url,
         platform_dingtalk_secret=peers.platform_dingtalk.secret,
         platform_mobiles="13700000000",
@@ -80,14 +91,18 @@ async def client(ts_env: WorkflowEnvironment, settings: Settings, engine: Engine
     async with build_worker(ts_env.client, settings, engine=engine) as worker, worker:
         yield ts_env.client
         service = ts_env.client.workflow_service
-        for workflow_id in started_ids(settings.task_queue):
+        for workflow_id in reversed(started_ids(settings.task_queue)):  # children before their parents
             # The raw call: the SDK's describe() cannot decode this server's Datetime search attributes.
             request = DescribeWorkflowExecutionRequest(
                 namespace=ts_env.client.namespace, execution=WorkflowExecution(workflow_id=workflow_id)
             )
             with contextlib.suppress(RPCError):
+                quiet = 0
                 for _ in range(250):
-                    if not (await service.describe_workflow_execution(request)).pending_activities:
+                    described = await service.describe_workflow_execution(request)
+                    busy = described.pending_activities or described.HasField("pending_workflow_task")
+                    quiet = 0 if busy else quiet + 1
+                    if quiet >= 3:  # quiet for a while: no task that could still schedule an activity
                         break
                     await asyncio.sleep(0.02)
                 await ts_env.client.get_workflow_handle(workflow_id).terminate("test over")

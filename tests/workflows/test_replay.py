@@ -19,11 +19,17 @@ from temporalio.worker import Replayer
 
 from config.settings import Settings
 from domain import ids
+from domain.cases import CaseStatus, ParcelEvent
 from domain.orders import LogisticsEvent, OrderWatchInput, Shipment, WindowExtension
+from domain.pickups import CourierEvent, PickupPayment, PickupRequest, PickupStatus
 from tests.factories import place_order
+from tests.workflows.cases import delivered_order, open_case, outcome, started, until
+from tests.workflows.test_money_and_pickup import ADDRESS
 from workers.main import WORKFLOWS
 from workflows import search_attributes as sa
+from workflows.aftersale import AfterSaleWorkflow
 from workflows.order import OrderWorkflow
+from workflows.pickup import PickupWorkflow
 
 HISTORIES = Path(__file__).resolve().parent.parent / "histories"
 
@@ -43,12 +49,15 @@ def test_every_workflow_type_has_a_saved_history() -> None:
     assert {workflow.__name__ for workflow in WORKFLOWS} <= recorded
 
 
-@pytest.mark.skipif(not os.environ.get("AFTERSALES_RECORD_HISTORIES"), reason="records only when asked")
+RECORDING = pytest.mark.skipif(not os.environ.get("AFTERSALES_RECORD_HISTORIES"), reason="records only when asked")
+
+
+@RECORDING
 async def test_record_order_history(
     ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str
 ) -> None:
-    """The order story every step of which a replay must reproduce: reminders, overdue, shipment,
-    a stall, delivery, an extension, the window closing and the grace running out."""
+    """The order story every step of which a replay must reproduce: reminders, overdue, shipment, a stall,
+    delivery, an after-sales case refunded, an extension, the window closing and the grace running out."""
     order = place_order(paid_at=await ts_env.get_current_time(), merchant_id=merchant_id, order_id="O-history")
     handle = await client.start_workflow(
         OrderWorkflow.run,
@@ -63,7 +72,52 @@ async def test_record_order_history(
     now = await ts_env.get_current_time()
     await handle.execute_update(OrderWorkflow.record_logistics, LogisticsEvent(status="in_transit", at=now))
     await handle.execute_update(OrderWorkflow.record_logistics, LogisticsEvent(status="delivered", at=now))
+    case = await open_case(client, settings, handle, "refund_only", [{"line_id": "L1", "quantity": 1}])
+    await case.execute_update(AfterSaleWorkflow.approve)
+    await outcome(case)
     await handle.execute_update(OrderWorkflow.extend_window, WindowExtension(days=2))
-    await handle.result()
-    history = await handle.fetch_history()
-    (HISTORIES / "OrderWorkflow-full-story.json").write_text(history.to_json())
+    await ts_env.sleep(timedelta(days=40))
+    await outcome(handle)
+    (HISTORIES / "OrderWorkflow-full-story.json").write_text((await handle.fetch_history()).to_json())
+
+
+@RECORDING
+async def test_record_after_sale_and_pickup_histories(
+    ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str
+) -> None:
+    """A return-refund collected door to door: review reminders, approval, a paid pickup, the courier,
+    delivery to the merchant, auto-receipt, the refund and the insurance claim."""
+    now = await ts_env.get_current_time()
+    order = await delivered_order(client, settings, merchant_id, now)
+    case = await open_case(client, settings, order, "return_refund", [{"line_id": "L2", "quantity": 2}])
+    await ts_env.sleep(timedelta(hours=45))
+    await case.execute_update(AfterSaleWorkflow.approve)
+    now = await ts_env.get_current_time()
+    slot = PickupRequest.model_validate(
+        {"address": ADDRESS, "slot_start": now + timedelta(hours=1), "slot_end": now + timedelta(hours=3)}
+    )
+    booked = await case.execute_update(AfterSaleWorkflow.book_pickup, slot)
+    assert booked.pickup_id
+    pickup = client.get_workflow_handle_for(PickupWorkflow.run, booked.pickup_id)
+    await started(pickup)
+
+    async def awaiting_payment() -> bool:
+        return (await pickup.query(PickupWorkflow.state)).status is PickupStatus.AWAITING_PAYMENT
+
+    await until(awaiting_payment)
+    await pickup.execute_update(PickupWorkflow.pay, PickupPayment(paid_cents=1200))
+    await ts_env.sleep(timedelta(hours=2))
+    picked_at = await ts_env.get_current_time()
+    await pickup.execute_update(PickupWorkflow.record_courier, CourierEvent(status="picked_up", at=picked_at))
+    await outcome(pickup)
+
+    async def in_transit() -> bool:
+        return (await case.query(AfterSaleWorkflow.state)).status is CaseStatus.RETURN_IN_TRANSIT
+
+    await until(in_transit)
+    now = await ts_env.get_current_time()
+    await case.execute_update(AfterSaleWorkflow.record_return_logistics, ParcelEvent(status="delivered", at=now))
+    await ts_env.sleep(timedelta(days=11))
+    await outcome(case)
+    (HISTORIES / "AfterSaleWorkflow-return-by-pickup.json").write_text((await case.fetch_history()).to_json())
+    (HISTORIES / "PickupWorkflow-paid-and-picked-up.json").write_text((await pickup.fetch_history()).to_json())

@@ -1,0 +1,226 @@
+"""After-sales cases and their door-to-door pickups.
+
+A request becomes an Update on the order's watch, whose validator decides (unknown line, quantity left,
+window closed); an accepted one starts the case's workflow. Every later step is an Update on the case.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Response, status
+from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.deps import Caller, CallerDep, ClientDep, Role, allow
+from api.errors import Problem
+from domain import ids
+from domain.cases import (
+    AfterSaleRequest,
+    Appeal,
+    CaseView,
+    DisputeDecision,
+    OfflineRefund,
+    ParcelEvent,
+    ParcelShipment,
+    Receipt,
+    Rejection,
+)
+from domain.orders import DeadlineShift
+from domain.pickups import CourierEvent, PickupPayment, PickupRequest, PickupView
+from workflows.aftersale import REQUEST_MEMO, AfterSaleWorkflow
+from workflows.order import OrderWorkflow
+from workflows.pickup import PickupWorkflow
+
+router = APIRouter(prefix="/v1/after-sales", tags=["after-sales"])
+pickups = APIRouter(prefix="/v1/pickups", tags=["pickups"])
+
+Case = WorkflowHandle[AfterSaleWorkflow, CaseView]
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=CaseView,
+    dependencies=[allow(Role.MALL)],
+    responses={200: {"model": CaseView, "description": "The same request was made before"}},
+)
+async def request_after_sale(request: AfterSaleRequest, response: Response, client: ClientDep) -> CaseView:
+    """Asks for a refund, a return or an exchange on an order; the order's watch accepts or refuses it.
+
+    Refusals: unknown order 404 ``not_found``; unknown line 422 ``validation_error``; more than is left
+    409 ``quantity_exceeds``; window over 409 ``window_closed``. The same request again answers 200.
+    """
+    case = client.get_workflow_handle_for(AfterSaleWorkflow.run, ids.after_sale(request.case_id))
+    existing = await _memo(case)
+    if existing is not None:
+        if existing != request.model_dump(mode="json"):
+            raise Problem("duplicate", f"case {request.case_id} was requested with a different body")
+        response.status_code = status.HTTP_200_OK
+        return await case.query(AfterSaleWorkflow.state)
+    order = client.get_workflow_handle_for(OrderWorkflow.run, ids.order(request.order_id))
+    try:
+        await order.execute_update(OrderWorkflow.request_after_sale, request, id=f"after-sale-{request.case_id}")
+    except RPCError as error:
+        if error.status is RPCStatusCode.NOT_FOUND and await _exists(order):
+            raise Problem("window_closed", f"the watch of order {request.order_id} is over") from None
+        raise
+    return await case.query(AfterSaleWorkflow.state)
+
+
+async def _memo(case: Case) -> dict[str, Any] | None:
+    """The request a case was opened with, or None if there is no such case."""
+    try:
+        description = await case.describe()
+    except RPCError as error:
+        if error.status is RPCStatusCode.NOT_FOUND:
+            return None
+        raise
+    memo = await description.memo()
+    request: dict[str, Any] = memo.get(REQUEST_MEMO, {})
+    return request
+
+
+async def _exists(handle: WorkflowHandle[Any, Any]) -> bool:
+    try:
+        await handle.describe()
+    except RPCError:
+        return False
+    return True
+
+
+async def _case(client: Client, caller: Caller, case_id: str) -> Case:
+    """The case if the caller may see it; 404 otherwise, whoever owns it."""
+    handle = client.get_workflow_handle_for(AfterSaleWorkflow.run, ids.after_sale(case_id))
+    if caller.role is Role.MERCHANT:
+        state = await handle.query(AfterSaleWorkflow.state)
+        if not caller.sees(state.merchant_id):
+            raise Problem("not_found", f"no case {case_id}")
+    return handle
+
+
+@router.get("/{case_id}", response_model=CaseView, dependencies=[allow(Role.MALL, Role.MERCHANT, Role.ADMIN)])
+async def get_case(case_id: str, client: ClientDep, caller: CallerDep) -> CaseView:
+    """The case as it stands: status, deadline, refund, and its history with who did what."""
+    state = await client.get_workflow_handle_for(AfterSaleWorkflow.run, ids.after_sale(case_id)).query(
+        AfterSaleWorkflow.state
+    )
+    if not caller.sees(state.merchant_id):
+        raise Problem("not_found", f"no case {case_id}")
+    return state
+
+
+@router.post("/{case_id}/approve", response_model=CaseView, dependencies=[allow(Role.MERCHANT)])
+async def approve(case_id: str, client: ClientDep, caller: CallerDep) -> CaseView:
+    """The merchant approves: refund-only is refunded, a return waits for the goods."""
+    return await (await _case(client, caller, case_id)).execute_update(AfterSaleWorkflow.approve)
+
+
+@router.post("/{case_id}/reject", response_model=CaseView, dependencies=[allow(Role.MERCHANT)])
+async def reject(case_id: str, rejection: Rejection, client: ClientDep, caller: CallerDep) -> CaseView:
+    """The merchant rejects, with a reason; the customer may appeal within AFTERSALES_APPEAL_WINDOW."""
+    return await (await _case(client, caller, case_id)).execute_update(AfterSaleWorkflow.reject, rejection)
+
+
+@router.post("/{case_id}/cancel", response_model=CaseView, dependencies=[allow(Role.MALL)])
+async def cancel(case_id: str, client: ClientDep, caller: CallerDep) -> CaseView:
+    """The customer withdraws: refund-only until the merchant decides, returns until the goods are sent."""
+    return await (await _case(client, caller, case_id)).execute_update(AfterSaleWorkflow.cancel)
+
+
+@router.post("/{case_id}/return-shipment", response_model=CaseView, dependencies=[allow(Role.MALL)])
+async def return_shipment(case_id: str, shipment: ParcelShipment, client: ClientDep, caller: CallerDep) -> CaseView:
+    """The customer sent the goods back (carrier and tracking number)."""
+    return await (await _case(client, caller, case_id)).execute_update(AfterSaleWorkflow.ship_return, shipment)
+
+
+@router.post(
+    "/{case_id}/pickup",
+    status_code=status.HTTP_201_CREATED,
+    response_model=PickupView,
+    dependencies=[allow(Role.MALL)],
+)
+async def book_pickup(case_id: str, request: PickupRequest, client: ClientDep, caller: CallerDep) -> PickupView:
+    """Books a door-to-door pickup of the return; the waybill reaches the case by itself."""
+    await (await _case(client, caller, case_id)).execute_update(AfterSaleWorkflow.book_pickup, request)
+    return await client.get_workflow_handle_for(PickupWorkflow.run, ids.pickup(case_id)).query(PickupWorkflow.state)
+
+
+@router.post("/{case_id}/logistics-events", response_model=CaseView, dependencies=[allow(Role.MALL)])
+async def return_logistics(case_id: str, event: ParcelEvent, client: ClientDep, caller: CallerDep) -> CaseView:
+    """A tracking update of the return parcel; ``delivered`` starts the merchant's receipt clock."""
+    return await (await _case(client, caller, case_id)).execute_update(AfterSaleWorkflow.record_return_logistics, event)
+
+
+@router.post("/{case_id}/receipt", response_model=CaseView, dependencies=[allow(Role.MERCHANT)])
+async def receipt(case_id: str, answer: Receipt, client: ClientDep, caller: CallerDep) -> CaseView:
+    """The merchant accepts the returned goods (refund or replacement follows) or refuses them (dispute)."""
+    return await (await _case(client, caller, case_id)).execute_update(AfterSaleWorkflow.confirm_receipt, answer)
+
+
+@router.post("/{case_id}/replacement-shipment", response_model=CaseView, dependencies=[allow(Role.MERCHANT)])
+async def replacement_shipment(
+    case_id: str, shipment: ParcelShipment, client: ClientDep, caller: CallerDep
+) -> CaseView:
+    """The merchant dispatched the replacement of an exchange (to the new address, if one was given)."""
+    return await (await _case(client, caller, case_id)).execute_update(AfterSaleWorkflow.ship_replacement, shipment)
+
+
+@router.post("/{case_id}/confirm", response_model=CaseView, dependencies=[allow(Role.MALL)])
+async def confirm(case_id: str, client: ClientDep, caller: CallerDep) -> CaseView:
+    """The customer confirms the replacement arrived."""
+    return await (await _case(client, caller, case_id)).execute_update(AfterSaleWorkflow.confirm)
+
+
+@router.post("/{case_id}/appeal", response_model=CaseView, dependencies=[allow(Role.MALL)])
+async def appeal(case_id: str, body: Appeal, client: ClientDep, caller: CallerDep) -> CaseView:
+    """The customer appeals a rejection: the case is disputed and platform CS is told."""
+    return await (await _case(client, caller, case_id)).execute_update(AfterSaleWorkflow.appeal, body)
+
+
+@router.post("/{case_id}/offline-refund", response_model=CaseView, dependencies=[allow(Role.MERCHANT)])
+async def offline_refund(case_id: str, body: OfflineRefund, client: ClientDep, caller: CallerDep) -> CaseView:
+    """The merchant refunded outside the payment system, after the payment side refused for good."""
+    return await (await _case(client, caller, case_id)).execute_update(AfterSaleWorkflow.record_offline_refund, body)
+
+
+@router.post("/{case_id}/dispute-decision", response_model=CaseView, dependencies=[allow(Role.ADMIN)])
+async def decide_dispute(case_id: str, decision: DisputeDecision, client: ClientDep, caller: CallerDep) -> CaseView:
+    """Platform CS decides a disputed case: for the customer (``approve``) or for the merchant."""
+    return await (await _case(client, caller, case_id)).execute_update(AfterSaleWorkflow.resolve_dispute, decision)
+
+
+@router.post("/{case_id}/deadline-shifts", response_model=CaseView, dependencies=[allow(Role.ADMIN)])
+async def shift_deadlines(case_id: str, shift: DeadlineShift, client: ClientDep, caller: CallerDep) -> CaseView:
+    """Moves the case's running deadline by ``hours``; its timers follow at once."""
+    return await (await _case(client, caller, case_id)).execute_update(AfterSaleWorkflow.shift_deadlines, shift)
+
+
+# --- pickups -----------------------------------------------------------------------------------------------
+
+
+async def _pickup(client: Client, caller: Caller, case_id: str) -> WorkflowHandle[PickupWorkflow, PickupView]:
+    handle = client.get_workflow_handle_for(PickupWorkflow.run, ids.pickup(case_id))
+    if caller.role is Role.MERCHANT:
+        state = await handle.query(PickupWorkflow.state)
+        if not caller.sees(state.merchant_id):
+            raise Problem("not_found", f"no pickup for case {case_id}")
+    return handle
+
+
+@pickups.get("/{case_id}", response_model=PickupView, dependencies=[allow(Role.MALL, Role.MERCHANT, Role.ADMIN)])
+async def get_pickup(case_id: str, client: ClientDep, caller: CallerDep) -> PickupView:
+    """The pickup of a case's return: status, waybill, postage, slot."""
+    return await (await _pickup(client, caller, case_id)).query(PickupWorkflow.state)
+
+
+@pickups.post("/{case_id}/payment", response_model=PickupView, dependencies=[allow(Role.MALL)])
+async def pay_pickup(case_id: str, payment: PickupPayment, client: ClientDep, caller: CallerDep) -> PickupView:
+    """The customer paid the return postage (exactly ``fee_cents``)."""
+    return await (await _pickup(client, caller, case_id)).execute_update(PickupWorkflow.pay, payment)
+
+
+@pickups.post("/{case_id}/courier-events", response_model=PickupView, dependencies=[allow(Role.MALL)])
+async def courier_event(case_id: str, event: CourierEvent, client: ClientDep, caller: CallerDep) -> PickupView:
+    """The courier picked up the parcel, or missed the slot (rebooked once, then CS is told)."""
+    return await (await _pickup(client, caller, case_id)).execute_update(PickupWorkflow.record_courier, event)

@@ -1,0 +1,281 @@
+"""After-sales cases: refund-only, return-refund and exchange, and the rules of what each status allows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from domain.orders import Address, HistoryEntry, Id, LogisticsStatus, OrderLine, Text
+from domain.policy import Policy
+
+
+class CaseKind(StrEnum):
+    """What the customer asks for."""
+
+    REFUND_ONLY = "refund_only"  # 仅退款
+    RETURN_REFUND = "return_refund"  # 退货退款
+    EXCHANGE = "exchange"  # 换货
+
+
+class CaseStatus(StrEnum):
+    """Where a case stands (API.md). ``awaiting_offline_refund``: the payment side refused for good."""
+
+    PENDING_REVIEW = "pending_review"
+    AWAITING_RETURN = "awaiting_return"
+    RETURN_IN_TRANSIT = "return_in_transit"
+    AWAITING_RECEIPT = "awaiting_receipt"
+    REFUNDING = "refunding"
+    AWAITING_OFFLINE_REFUND = "awaiting_offline_refund"
+    AWAITING_REPLACEMENT = "awaiting_replacement"
+    REPLACEMENT_IN_TRANSIT = "replacement_in_transit"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    REJECTED = "rejected"
+    DISPUTED = "disputed"
+
+
+FINAL = frozenset({CaseStatus.COMPLETED, CaseStatus.CANCELLED})
+
+
+class Action(StrEnum):
+    """What someone can do to a case; :func:`allowed` says when."""
+
+    APPROVE = "approve"
+    REJECT = "reject"
+    CANCEL = "cancel"
+    RETURN_SHIPMENT = "return_shipment"
+    PICKUP = "pickup"
+    RETURN_LOGISTICS = "return_logistics"
+    RECEIPT = "receipt"
+    REPLACEMENT_SHIPMENT = "replacement_shipment"
+    CONFIRM = "confirm"
+    APPEAL = "appeal"
+    OFFLINE_REFUND = "offline_refund"
+    RESOLVE_DISPUTE = "resolve_dispute"
+
+
+_ALLOWED: dict[CaseStatus, frozenset[Action]] = {
+    CaseStatus.PENDING_REVIEW: frozenset({Action.APPROVE, Action.REJECT, Action.CANCEL}),
+    CaseStatus.AWAITING_RETURN: frozenset({Action.CANCEL, Action.RETURN_SHIPMENT, Action.PICKUP}),
+    CaseStatus.RETURN_IN_TRANSIT: frozenset({Action.RETURN_LOGISTICS}),
+    CaseStatus.AWAITING_RECEIPT: frozenset({Action.RECEIPT}),
+    CaseStatus.AWAITING_OFFLINE_REFUND: frozenset({Action.OFFLINE_REFUND}),
+    CaseStatus.AWAITING_REPLACEMENT: frozenset({Action.REPLACEMENT_SHIPMENT}),
+    CaseStatus.REPLACEMENT_IN_TRANSIT: frozenset({Action.CONFIRM}),
+    CaseStatus.REJECTED: frozenset({Action.APPEAL}),
+    CaseStatus.DISPUTED: frozenset({Action.RESOLVE_DISPUTE}),
+}
+
+
+def allowed(status: CaseStatus, action: Action) -> bool:
+    """Whether ``action`` is allowed in ``status``.
+
+    Cancel follows the platform's rule: refund-only until the merchant decides (only ``pending_review``
+    for it), return-refund and exchange until the goods are sent back (``awaiting_return`` too).
+    """
+    return action in _ALLOWED.get(status, frozenset())
+
+
+def may_cancel(kind: CaseKind, status: CaseStatus) -> bool:
+    """The cancel rule, per kind."""
+    if kind is CaseKind.REFUND_ONLY:
+        return status is CaseStatus.PENDING_REVIEW
+    return status in (CaseStatus.PENDING_REVIEW, CaseStatus.AWAITING_RETURN)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class CaseLine(_Model):
+    """How many of one order line a case is about."""
+
+    line_id: Id
+    quantity: int = Field(ge=1, le=10_000)
+
+
+class AfterSaleRequest(_Model):
+    """``POST /v1/after-sales``: the customer's request, made on an order."""
+
+    case_id: Id
+    order_id: Id
+    kind: CaseKind
+    lines: list[CaseLine] = Field(min_length=1, max_length=200)
+    reason: Text
+    new_address: Address | None = Field(default=None, description="Exchange only: where the replacement goes.")
+
+    @model_validator(mode="after")
+    def _coherent(self) -> AfterSaleRequest:
+        ids = [line.line_id for line in self.lines]
+        if len(ids) != len(set(ids)):
+            raise ValueError("line_id values must be unique within a case")
+        if self.new_address is not None and self.kind is not CaseKind.EXCHANGE:
+            raise ValueError("new_address is for exchanges only")
+        return self
+
+
+class Rejection(_Model):
+    """The merchant refuses the request; the customer may appeal."""
+
+    reason: Text
+
+
+class Appeal(_Model):
+    """The customer contests a rejection or a refused receipt."""
+
+    reason: Text
+
+
+class ParcelShipment(_Model):
+    """A parcel handed to a carrier: the customer's return or the merchant's replacement."""
+
+    carrier: Id
+    tracking_no: Id
+    postage_cents: int | None = Field(default=None, ge=0, le=1_000_000, description="Return postage paid.")
+
+
+class ParcelEvent(_Model):
+    """A tracking update of the return parcel."""
+
+    status: LogisticsStatus
+    at: AwareDatetime
+    description: str = Field(default="", max_length=500)
+
+
+class Receipt(_Model):
+    """The merchant's answer once the return has arrived."""
+
+    accepted: bool
+    reason: str | None = Field(default=None, max_length=500)
+
+    @model_validator(mode="after")
+    def _refusal_has_reason(self) -> Receipt:
+        if not self.accepted and not (self.reason or "").strip():
+            raise ValueError("a refused receipt needs a reason")
+        return self
+
+
+class OfflineRefund(_Model):
+    """The merchant refunded outside the payment system (bank transfer …)."""
+
+    reference: Text
+
+
+class DisputeDecision(_Model):
+    """The platform's decision on a disputed case: refund (``approve``) or uphold the merchant."""
+
+    approve: bool
+    reason: Text
+
+
+class RefundLine(_Model):
+    """A line of a refund."""
+
+    line_id: str
+    quantity: int
+    unit_price_cents: int
+
+
+class Refund(_Model):
+    """What the payment side is asked: one refund, keyed so a retry never pays twice."""
+
+    refund_id: str
+    order_id: str
+    case_id: str
+    merchant_id: str
+    amount_cents: int
+    currency: str = "CNY"
+    reason: str
+    lines: list[RefundLine]
+
+
+class RefundReceipt(_Model):
+    """The payment side's answer to a refund."""
+
+    refund_id: str
+    status: str
+    provider_ref: str = ""
+
+
+class InsuranceClaim(_Model):
+    """A shipping-insurance (运费险) claim for a return's postage, once per case."""
+
+    claim_id: str
+    order_id: str
+    case_id: str
+    line_ids: list[str]
+    postage_cents: int
+
+
+class CaseSettlement(_Model):
+    """What a case tells its order when it ends: quantities refunded, and quantities given back."""
+
+    case_id: str
+    refunded: list[CaseLine] = []
+    released: list[CaseLine] = []
+
+
+class CaseInput(_Model):
+    """What an after-sales case starts with: the request, the order's lines it needs, the policy."""
+
+    request: AfterSaleRequest
+    merchant_id: str
+    customer_id: str
+    order_lines: list[OrderLine]
+    shipping_address: Address
+    policy: Policy
+    cooling_off: bool = Field(default=False, description="Refund at once, with no merchant review.")
+    board_url: str = ""
+
+
+class CaseView(_Model):
+    """A case as the API shows it (``GET /v1/after-sales/{case_id}``)."""
+
+    case_id: str
+    order_id: str
+    merchant_id: str
+    customer_id: str
+    kind: CaseKind
+    status: CaseStatus
+    reason: str
+    lines: list[CaseLine]
+    refund_cents: int
+    refunded_cents: int = 0
+    deadline_at: datetime | None = Field(description="The running clock's deadline, if any.")
+    overdue: bool = False
+    auto_decided: bool = False
+    return_carrier: str | None = None
+    return_tracking_no: str | None = None
+    replacement_carrier: str | None = None
+    replacement_tracking_no: str | None = None
+    replacement_address: Address | None = None
+    pickup_id: str | None = None
+    rejection_reason: str | None = None
+    history: list[HistoryEntry] = []
+    revision: int = 0
+    opened_at: datetime
+
+
+def refund_cents(lines: Iterable[CaseLine], order_lines: Iterable[OrderLine]) -> int:
+    """The refund of a case: unit price × quantity of every line, in integer cents."""
+    prices = {line.line_id: line.unit_price_cents for line in order_lines}
+    return sum(prices[line.line_id] * line.quantity for line in lines)
+
+
+def quantity_left(bought: int, in_open_cases: int, refunded: int) -> int:
+    """What a customer can still claim of a line."""
+    return bought - in_open_cases - refunded
+
+
+def is_whole_order(lines: Iterable[CaseLine], bought: Mapping[str, int]) -> bool:
+    """Whether a request covers every line of the order in full (what cooling-off refunds at once)."""
+    asked = {line.line_id: line.quantity for line in lines}
+    return asked == dict(bought)
+
+
+def in_cooling_off(paid_at: datetime, now: datetime, cooling_off: timedelta, shipped: bool) -> bool:
+    """Within the cooling-off period: shortly after payment, before shipment."""
+    return not shipped and now - paid_at <= cooling_off

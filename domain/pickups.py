@@ -1,0 +1,137 @@
+"""Door-to-door pickup (上门取件) of a return: booking, postage, the courier's visit."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from domain.orders import Address, HistoryEntry
+from domain.policy import Policy
+
+
+class PickupStatus(StrEnum):
+    """Where a pickup stands (API.md)."""
+
+    BOOKING = "booking"
+    AWAITING_PAYMENT = "awaiting_payment"
+    SCHEDULED = "scheduled"
+    PICKED_UP = "picked_up"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+ENDED = frozenset({PickupStatus.PICKED_UP, PickupStatus.CANCELLED, PickupStatus.FAILED})
+
+
+class CourierStatus(StrEnum):
+    """What the courier reports about the visit."""
+
+    PICKED_UP = "picked_up"
+    MISSED = "missed"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class PickupRequest(_Model):
+    """``POST /v1/after-sales/{case_id}/pickup``: where and when the courier should come."""
+
+    address: Address
+    slot_start: AwareDatetime
+    slot_end: AwareDatetime
+
+    @model_validator(mode="after")
+    def _slot(self) -> PickupRequest:
+        if self.slot_end <= self.slot_start:
+            raise ValueError("slot_end must be after slot_start")
+        if self.slot_end - self.slot_start > timedelta(days=1):
+            raise ValueError("a pickup slot is at most one day long")
+        return self
+
+
+class PickupPayment(_Model):
+    """``POST /v1/pickups/{case_id}/payment``: the customer paid the return postage."""
+
+    paid_cents: int = Field(ge=0, le=1_000_000)
+
+
+class CourierEvent(_Model):
+    """``POST /v1/pickups/{case_id}/courier-events``."""
+
+    status: CourierStatus
+    at: AwareDatetime
+
+
+class Booking(_Model):
+    """What the logistics side is asked to book (its ``booking_id`` is the idempotency key)."""
+
+    booking_id: str
+    case_id: str
+    order_id: str
+    address: Address
+    slot_start: datetime
+    slot_end: datetime
+
+
+class BookingConfirmation(_Model):
+    """The logistics side's answer: the waybill and the postage to pay."""
+
+    waybill_no: str
+    carrier: str = "SF"
+    fee_cents: int = 0
+
+
+class BookingCancellation(_Model):
+    """A booking dropped."""
+
+    booking_id: str
+    case_id: str
+    reason: str
+
+
+class ClaimReceipt(_Model):
+    """The insurer's answer to a postage claim."""
+
+    claim_id: str
+    status: str
+    paid_cents: int = 0
+
+
+class PickupInput(_Model):
+    """What a pickup starts with."""
+
+    case_id: str
+    order_id: str
+    merchant_id: str
+    request: PickupRequest
+    policy: Policy
+
+
+class PickupNotice(_Model):
+    """What a pickup tells its case: the waybill once scheduled, then picked up or given up."""
+
+    status: PickupStatus
+    carrier: str | None = None
+    waybill_no: str | None = None
+    fee_cents: int = 0
+
+
+class PickupView(_Model):
+    """A pickup as the API shows it (``GET /v1/pickups/{case_id}``)."""
+
+    case_id: str
+    order_id: str
+    merchant_id: str
+    status: PickupStatus
+    carrier: str | None = None
+    waybill_no: str | None = None
+    fee_cents: int = 0
+    paid: bool = False
+    slot_start: datetime
+    slot_end: datetime
+    deadline_at: datetime | None = None
+    attempts: int = 0
+    history: list[HistoryEntry] = []

@@ -1,0 +1,187 @@
+"""After-sales and pickups end to end: real HTTP, a real worker, the dev server, the simulators."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from tests.api.conftest import read_model
+from tests.api.test_orders import assert_problem, now_iso
+from tests.factories import merchant_body, order_body
+
+ADDRESS = {"name": "王小明", "phone": "13800138000", "address": "上海市浦东新区世纪大道 100 号"}
+
+
+async def delivered(api: Any, merchant_id: str = "m-acme") -> str:
+    """An order reported, shipped and delivered through the API; answers its id."""
+    body = order_body(paid_at=now_iso(hours_ago=30), merchant_id=merchant_id)
+    order_id = body["order_id"]
+    assert (await api("mall", "POST", "/v1/orders", json=body)).status_code == 201
+    await api("mall", "POST", f"/v1/orders/{order_id}/shipment", json={"carrier": "SF", "tracking_no": "SF1"})
+    event = {"status": "delivered", "at": now_iso()}
+    assert (await api("mall", "POST", f"/v1/orders/{order_id}/logistics-events", json=event)).status_code == 200
+    return order_id
+
+
+def case_body(order_id: str, suffix: str, kind: str = "return_refund", **fields: Any) -> dict[str, Any]:
+    return {
+        "case_id": f"{order_id}-{suffix}",
+        "order_id": order_id,
+        "kind": kind,
+        "lines": [{"line_id": "L2", "quantity": 1}],
+        "reason": "尺寸不合适",
+        **fields,
+    }
+
+
+async def until_status(api: Any, path: str, status: str) -> dict[str, Any]:
+    body: dict[str, Any] = {}
+    for _ in range(100):
+        body = (await api("admin", "GET", path)).json()
+        if body.get("status") == status:
+            return body
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{path} never became {status}: {body.get('status')}")
+
+
+async def test_a_whole_order_refund_in_cooling_off_is_refunded_and_the_order_reflects_it(api: Any) -> None:
+    body = order_body(paid_at=now_iso(hours_ago=0.1))
+    order_id = body["order_id"]
+    await api("mall", "POST", "/v1/orders", json=body)
+    lines = [{"line_id": "L1", "quantity": 1}, {"line_id": "L2", "quantity": 2}]
+    created = await api("mall", "POST", "/v1/after-sales", json=case_body(order_id, "all", "refund_only", lines=lines))
+    assert created.status_code == 201, created.text
+    case = created.json()
+    assert case["refund_cents"] == 19900 + 2 * 3500
+    assert case["auto_decided"] is True
+
+    done = await until_status(api, f"/v1/after-sales/{case['case_id']}", "completed")
+    assert [(e["event"], e["actor"]) for e in done["history"]][:2] == [
+        ("case_opened", "customer"),
+        ("auto_refunded_cooling_off", "system"),
+    ]
+    order = await until_status(api, f"/v1/orders/{order_id}", "refunded")
+    assert [(line["refunded"], line["in_after_sales"]) for line in order["lines"]] == [(1, 0), (2, 0)]
+
+
+async def test_requests_are_idempotent_and_refusals_carry_precise_codes(api: Any) -> None:
+    order_id = await delivered(api)
+    body = case_body(order_id, "a")
+    first = await api("mall", "POST", "/v1/after-sales", json=body)
+    assert first.status_code == 201, first.text
+    assert first.json()["status"] == "pending_review"
+    again = await api("mall", "POST", "/v1/after-sales", json=body)
+    assert again.status_code == 200
+    assert again.json()["case_id"] == body["case_id"]
+    assert_problem(await api("mall", "POST", "/v1/after-sales", json={**body, "reason": "别的"}), 409, "duplicate")
+
+    order = (await api("mall", "GET", f"/v1/orders/{order_id}")).json()
+    assert [line["in_after_sales"] for line in order["lines"]] == [0, 1]
+    assert order["open_cases"] == [body["case_id"]]
+
+    too_many = case_body(order_id, "b", lines=[{"line_id": "L2", "quantity": 2}])
+    assert_problem(await api("mall", "POST", "/v1/after-sales", json=too_many), 409, "quantity_exceeds")
+    unknown_line = case_body(order_id, "c", lines=[{"line_id": "L9", "quantity": 1}])
+    assert_problem(await api("mall", "POST", "/v1/after-sales", json=unknown_line), 422, "validation_error")
+    assert_problem(
+        await api("mall", "POST", "/v1/after-sales", json=case_body(order_id, "d", kind="swap")),
+        422,
+        "validation_error",
+    )
+    unknown_order = case_body("O-nowhere", "e")
+    assert_problem(await api("mall", "POST", "/v1/after-sales", json=unknown_order), 404, "not_found")
+    for refused in ("b", "c", "d"):
+        assert_problem(await api("admin", "GET", f"/v1/after-sales/{order_id}-{refused}"), 404, "not_found")
+    assert_problem(
+        await api("merchant:m-acme", "POST", "/v1/after-sales", json=case_body(order_id, "f")), 403, "forbidden"
+    )
+
+
+async def test_the_merchant_decides_on_its_own_cases_only(api: Any) -> None:
+    order_id = await delivered(api)
+    case_id = (await api("mall", "POST", "/v1/after-sales", json=case_body(order_id, "m"))).json()["case_id"]
+
+    assert_problem(await api("merchant:m-other", "GET", f"/v1/after-sales/{case_id}"), 404, "not_found")
+    assert_problem(
+        await api("merchant:m-other", "POST", f"/v1/after-sales/{case_id}/approve", json={}), 404, "not_found"
+    )
+    assert_problem(await api("mall", "POST", f"/v1/after-sales/{case_id}/approve", json={}), 403, "forbidden")
+    assert_problem(
+        await api("merchant:m-acme", "POST", f"/v1/after-sales/{case_id}/reject", json={}), 422, "validation_error"
+    )
+
+    rejected = await api("merchant:m-acme", "POST", f"/v1/after-sales/{case_id}/reject", json={"reason": "已拆封"})
+    assert rejected.status_code == 200
+    assert rejected.json()["status"] == "rejected"
+    assert rejected.json()["deadline_at"] is not None  # the appeal window
+    assert_problem(await api("mall", "POST", f"/v1/after-sales/{case_id}/cancel", json={}), 409, "invalid_state")
+    disputed = await api("mall", "POST", f"/v1/after-sales/{case_id}/appeal", json={"reason": "未拆封，有照片"})
+    assert disputed.json()["status"] == "disputed"
+    upheld = await api(
+        "admin", "POST", f"/v1/after-sales/{case_id}/dispute-decision", json={"approve": True, "reason": "照片为证"}
+    )
+    assert upheld.json()["status"] == "awaiting_return"
+    assert [e["actor"] for e in upheld.json()["history"]][-3:] == ["merchant", "customer", "platform"]
+
+
+async def test_a_return_collected_door_to_door_is_received_and_refunded(api: Any) -> None:
+    order_id = await delivered(api)
+    case_id = (await api("mall", "POST", "/v1/after-sales", json=case_body(order_id, "p"))).json()["case_id"]
+    await api("merchant:m-acme", "POST", f"/v1/after-sales/{case_id}/approve", json={})
+
+    start = datetime.now(UTC) + timedelta(hours=2)
+    slot = {"address": ADDRESS, "slot_start": start.isoformat(), "slot_end": (start + timedelta(hours=2)).isoformat()}
+    backwards = {**slot, "slot_end": (start - timedelta(hours=1)).isoformat()}
+    assert_problem(
+        await api("mall", "POST", f"/v1/after-sales/{case_id}/pickup", json=backwards), 422, "validation_error"
+    )
+    booked = await api("mall", "POST", f"/v1/after-sales/{case_id}/pickup", json=slot)
+    assert booked.status_code == 201, booked.text
+    assert_problem(await api("mall", "POST", f"/v1/after-sales/{case_id}/pickup", json=slot), 409, "invalid_state")
+
+    pickup = await until_status(api, f"/v1/pickups/{case_id}", "awaiting_payment")
+    assert pickup["fee_cents"] == 1200  # the built-in logistics simulator's postage
+    assert pickup["waybill_no"].startswith("SF")
+    wrong = await api("mall", "POST", f"/v1/pickups/{case_id}/payment", json={"paid_cents": 100})
+    assert_problem(wrong, 422, "validation_error")
+    paid = await api("mall", "POST", f"/v1/pickups/{case_id}/payment", json={"paid_cents": 1200})
+    assert paid.json()["paid"] is True
+    await until_status(api, f"/v1/pickups/{case_id}", "scheduled")
+    picked = await api(
+        "mall", "POST", f"/v1/pickups/{case_id}/courier-events", json={"status": "picked_up", "at": now_iso()}
+    )
+    assert picked.status_code == 200, picked.text
+
+    case = await until_status(api, f"/v1/after-sales/{case_id}", "return_in_transit")
+    assert case["return_tracking_no"] == pickup["waybill_no"]
+    arrived = await api(
+        "mall", "POST", f"/v1/after-sales/{case_id}/logistics-events", json={"status": "delivered", "at": now_iso()}
+    )
+    assert arrived.json()["status"] == "awaiting_receipt"
+    received = await api("merchant:m-acme", "POST", f"/v1/after-sales/{case_id}/receipt", json={"accepted": True})
+    assert received.status_code == 200
+    done = await until_status(api, f"/v1/after-sales/{case_id}", "completed")
+    assert {"refund_issued", "insurance_claimed"} <= {e["event"] for e in done["history"]}
+    assert done["refunded_cents"] == 3500
+
+
+async def test_a_merchant_past_its_review_deadline_is_listed_as_overdue(api: Any) -> None:
+    merchant = merchant_body(policy={"review_deadline": "1s", "review_timeout_action": "escalate"})
+    assert (await api("admin", "PUT", "/v1/merchants/m-slow", json=merchant)).status_code == 200
+    order_id = await delivered(api, merchant_id="m-slow")
+    case_id = (await api("mall", "POST", "/v1/after-sales", json=case_body(order_id, "o"))).json()["case_id"]
+
+    listed = await read_model(
+        api, "/v1/monitoring/overdue-after-sales?merchant_id=m-slow", lambda body: body["count"] >= 1
+    )
+    assert case_id in [item["case_id"] for item in listed["items"]]
+    assert (await api("admin", "GET", f"/v1/after-sales/{case_id}")).json()["overdue"] is True
+    metrics = (await api(None, "GET", "/metrics")).text
+    assert 'aftersales_overdue_after_sales{merchant_id="m-slow"}' in metrics
+    await api("merchant:m-slow", "POST", f"/v1/after-sales/{case_id}/approve", json={})
+    await read_model(
+        api,
+        "/v1/monitoring/overdue-after-sales?merchant_id=m-slow",
+        lambda body: case_id not in [item["case_id"] for item in body["items"]],
+    )

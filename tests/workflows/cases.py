@@ -1,0 +1,164 @@
+"""Helpers of the after-sales stories: an order to make requests on, and the case that follows."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.enums.v1 import EventType, WorkflowExecutionStatus
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
+from temporalio.client import Client, WorkflowHandle
+
+from config.settings import Settings
+from domain import ids
+from domain.cases import AfterSaleRequest, CaseView
+from domain.orders import LogisticsEvent, LogisticsStatus, OrderView, OrderWatchInput, Shipment
+from tests.factories import place_order
+from tests.workflows.conftest import remember
+from workflows import search_attributes as sa
+from workflows.aftersale import AfterSaleWorkflow
+from workflows.order import OrderWorkflow
+
+T = TypeVar("T")
+WORKFLOW_EXECUTION_STATUS_RUNNING = WorkflowExecutionStatus.WORKFLOW_EXECUTION_STATUS_RUNNING
+Order = WorkflowHandle[OrderWorkflow, OrderView]
+Case = WorkflowHandle[AfterSaleWorkflow, CaseView]
+
+ALL_LINES = [{"line_id": "L1", "quantity": 1}, {"line_id": "L2", "quantity": 2}]
+
+
+async def paid_order(client: Client, settings: Settings, merchant_id: str, paid_at: datetime, **policy: Any) -> Order:
+    """A paid order of a kettle (L1, ¥199) and two insured mugs (L2, ¥35 each), watched."""
+    order = place_order(paid_at=paid_at, merchant_id=merchant_id)
+    watch = OrderWatchInput(order=order, policy=settings.policy().model_copy(update=policy))
+    handle = await client.start_workflow(
+        OrderWorkflow.run,
+        watch,
+        id=ids.order(order.order_id),
+        task_queue=settings.task_queue,
+        search_attributes=sa.initial_order_attributes(order),
+    )
+    remember(settings.task_queue, handle.id)
+    return handle
+
+
+async def delivered_order(client: Client, settings: Settings, merchant_id: str, now: datetime, **policy: Any) -> Order:
+    """An order shipped and delivered at ``now``: its after-sales window is open."""
+    order = await paid_order(client, settings, merchant_id, now, **policy)
+    await order.execute_update(OrderWorkflow.ship, Shipment(carrier="SF", tracking_no="SF100"))
+    await order.execute_update(OrderWorkflow.record_logistics, LogisticsEvent(status=LogisticsStatus.DELIVERED, at=now))
+    return order
+
+
+async def open_case(
+    client: Client,
+    settings: Settings,
+    order: Order,
+    kind: str,
+    lines: list[dict[str, Any]] | None = None,
+    **fields: Any,
+) -> Case:
+    """Asks for after-sales on ``order`` and answers the case's handle."""
+    state = await order.query(OrderWorkflow.state)
+    case_id = f"C-{state.order_id}-{len(state.history)}"
+    request = AfterSaleRequest.model_validate(
+        {
+            "case_id": case_id,
+            "order_id": state.order_id,
+            "kind": kind,
+            "lines": lines or ALL_LINES,
+            "reason": "不想要了",
+            **fields,
+        }
+    )
+    workflow_id = await order.execute_update(OrderWorkflow.request_after_sale, request)
+    remember(settings.task_queue, workflow_id)
+    case = client.get_workflow_handle_for(AfterSaleWorkflow.run, workflow_id)
+    await started(case)
+    return case
+
+
+async def started(handle: WorkflowHandle[Any, Any]) -> None:
+    """Waits until a workflow a workflow started has run its first task.
+
+    The time-skipping server holds a query to a workflow whose first task is still running until the
+    query times out; the dev server and production servers answer it once the task is done.
+    """
+
+    async def first_task_done() -> bool:
+        async for event in handle.fetch_history_events():
+            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+                return True
+        return False
+
+    await until(first_task_done)
+
+
+async def until(check: Callable[[], bool | Awaitable[bool]], attempts: int = 250) -> None:
+    """Waits for work the workflows have already scheduled (activities, signals) to be done."""
+    for _ in range(attempts):
+        if await _holds(check):
+            return
+        await asyncio.sleep(0.02)
+    assert await _holds(check)
+
+
+async def _holds(check: Callable[[], bool | Awaitable[bool]]) -> bool:
+    result = check()
+    return bool(await result) if inspect.isawaitable(result) else bool(result)
+
+
+async def in_after_sales(order: Order, line_id: str, quantity: int) -> bool:
+    """Whether ``quantity`` of ``line_id`` is held by open cases of ``order``."""
+    state = await order.query(OrderWorkflow.state)
+    return any(line.line_id == line_id and line.in_after_sales == quantity for line in state.lines)
+
+
+def events(view: CaseView | OrderView) -> list[str]:
+    """The event names of a history, in order."""
+    return [entry.event for entry in view.history]
+
+
+async def outcome(handle: WorkflowHandle[Any, T]) -> T:
+    """The workflow's result once it has completed by itself (tests first sleep past its deadlines).
+
+    The completion is awaited by polling, not by the result's long poll, which the time-skipping server
+    sometimes ends early with no completion event.
+    """
+    service = handle._client.workflow_service
+    request = DescribeWorkflowExecutionRequest(
+        namespace=handle._client.namespace,
+        execution=WorkflowExecution(workflow_id=handle.id),
+    )
+
+    async def closed() -> bool:
+        described = await service.describe_workflow_execution(request)
+        return described.workflow_execution_info.status != WORKFLOW_EXECUTION_STATUS_RUNNING
+
+    try:
+        await until(closed)
+    except AssertionError:
+        described = await service.describe_workflow_execution(request)
+        print("DEBUG pending", described.pending_activities, described.pending_children)
+        print("DEBUG", await handle.query("state"))
+        raise
+    return await handle.result()
+
+
+async def idle(*handles: WorkflowHandle[Any, Any]) -> None:
+    """Waits until no activity of these workflows is running (the time-skipping server stops its clock
+    while one is outstanding, so a worker must not vanish under one)."""
+    for handle in handles:
+        service = handle._client.workflow_service
+        request = DescribeWorkflowExecutionRequest(
+            namespace=handle._client.namespace, execution=WorkflowExecution(workflow_id=handle.id)
+        )
+
+        async def no_activity(request: DescribeWorkflowExecutionRequest = request, service: Any = service) -> bool:
+            return not (await service.describe_workflow_execution(request)).pending_activities
+
+        await until(no_activity)

@@ -1,0 +1,656 @@
+"""After-sales case: refund-only, return-refund or exchange, from request to money back or goods swapped.
+
+``AfterSaleWorkflow`` (id ``aftersale-{case_id}``) is started by its order's watch as a child (parent-close
+ABANDON) once the order has accepted the request. Every human step is an Update whose validator refuses
+what the status does not allow, so a refused action leaves no trace. Each status with a deadline runs one
+:class:`~workflows.ladder.Clock`; silence decides by the platform's rules (auto-approve, auto-cancel,
+auto-receive, auto-complete) or escalates. When the case ends it tells its order what was refunded and
+what is free to claim again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.partners import REFUSED, Partners
+    from activities.records import Records
+    from domain import ids
+    from domain.cases import (
+        Action,
+        Appeal,
+        CaseInput,
+        CaseKind,
+        CaseSettlement,
+        CaseStatus,
+        CaseView,
+        DisputeDecision,
+        InsuranceClaim,
+        OfflineRefund,
+        ParcelEvent,
+        ParcelShipment,
+        Receipt,
+        Refund,
+        RefundLine,
+        Rejection,
+        allowed,
+        may_cancel,
+        refund_cents,
+    )
+    from domain.durations import hours_left
+    from domain.ladder import Step
+    from domain.notifications import TASKS, Audience, Notification, Template
+    from domain.orders import FUTURE_TOLERANCE, Actor, Address, DeadlineShift, LogisticsStatus
+    from domain.pickups import PickupInput, PickupNotice, PickupRequest, PickupStatus
+    from domain.policy import ReviewTimeoutAction
+    from workflows import search_attributes as sa
+    from workflows.effects import Journal, notification_key, refuse
+    from workflows.ladder import Clock
+    from workflows.pickup import PickupWorkflow
+
+MONEY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    maximum_interval=timedelta(minutes=10),
+    non_retryable_error_types=[REFUSED],
+)
+
+REQUEST_MEMO = "request"  # the memo holding the request a case was opened with (same request → same case)
+
+# Clocks whose breach is the merchant's: their breach makes the case overdue (monitoring, Web UI).
+MERCHANT_CLOCKS = ("review", "receipt", "reship", "offline_refund")
+
+
+@workflow.defn
+class AfterSaleWorkflow:
+    """One after-sales case, from the customer's request to its end."""
+
+    @workflow.init
+    def __init__(self, input: CaseInput) -> None:
+        self._input = input
+        self._opened_at = workflow.now()
+        self._overdue = False
+        self._auto = False
+        self._ended = False
+        self._clocks: dict[str, Clock] = {}
+        self._clock: Clock | None = None
+        self._since = self._opened_at  # when the current status began
+        self._appealed = False
+        self._received = False
+        self._return: ParcelShipment | None = None
+        self._return_postage_cents: int | None = None
+        self._replacement: ParcelShipment | None = None
+        self._rejection_reason: str | None = None
+        self._pickup_active = False
+        self._pickup_id: str | None = None
+        self._refunded_cents = 0
+        self._journal = Journal(Records.project_case, self.state)
+        self._status = CaseStatus.PENDING_REVIEW
+        self._enter(CaseStatus.PENDING_REVIEW)
+
+    @workflow.run
+    async def run(self, input: CaseInput) -> CaseView:
+        """Walks the case through its statuses until it is completed, cancelled, or rejected for good."""
+        self._journal.start()
+        self._changed("case_opened", Actor.CUSTOMER, detail=f"{input.request.kind.value}: {input.request.reason}")
+        if input.cooling_off:
+            self._auto = True
+            self._enter(CaseStatus.REFUNDING)
+            self._changed("auto_refunded_cooling_off", Actor.SYSTEM)
+        while not self._ended:
+            await self._step()
+        await self._tell_order()
+        await self._journal.settle()
+        return self.state()
+
+    # --- the statuses ------------------------------------------------------------------------------------
+
+    async def _step(self) -> None:
+        status, clock = self._status, self._clock
+        if status is CaseStatus.AWAITING_RETURN:
+            assert clock is not None
+            await clock.run(until=lambda: self._status is not status or self._pickup_active, on_step=self._on_return)
+            # A booked pickup counts as sent; if it is dropped, the same deadline runs on.
+            await workflow.wait_condition(lambda: self._status is not status or not self._pickup_active)
+        elif status is CaseStatus.REFUNDING:
+            await self._refund()
+        elif status in (CaseStatus.RETURN_IN_TRANSIT, CaseStatus.DISPUTED):
+            await workflow.wait_condition(lambda: self._status is not status)
+        elif clock is not None:
+            await self._hold(status, clock, self._on_step[clock.name])
+        else:  # completed, cancelled, or rejected for good
+            self._ended = True
+
+    async def _hold(self, status: CaseStatus, clock: Clock, on_step: Callable[[Step], Awaitable[None]]) -> None:
+        """Runs ``clock`` while the case stays in ``status``, then waits for someone to move it on."""
+        await clock.run(until=lambda: self._status is not status or self._ended, on_step=on_step)
+        await workflow.wait_condition(lambda: self._status is not status or self._ended)
+
+    def _plan(self, status: CaseStatus) -> tuple[str, timedelta, tuple[timedelta, ...]] | None:
+        """The clock a status runs: its name, its length, its reminders."""
+        policy = self._input.policy
+        plans = {
+            CaseStatus.PENDING_REVIEW: ("review", policy.review_deadline, policy.review_reminders),
+            CaseStatus.AWAITING_RETURN: ("return", policy.return_ship_deadline, ()),
+            CaseStatus.AWAITING_RECEIPT: ("receipt", policy.receipt_deadline, policy.review_reminders),
+            CaseStatus.AWAITING_OFFLINE_REFUND: (
+                "offline_refund",
+                policy.offline_refund_deadline,
+                policy.review_reminders,
+            ),
+            CaseStatus.AWAITING_REPLACEMENT: ("reship", policy.reship_deadline, policy.ship_reminders),
+            CaseStatus.REPLACEMENT_IN_TRANSIT: ("confirm", policy.exchange_confirm_deadline, ()),
+        }
+        if status is CaseStatus.REJECTED and not self._appealed:
+            return "appeal", policy.appeal_window, ()
+        return plans.get(status)
+
+    @property
+    def _on_step(self) -> dict[str, Callable[[Step], Awaitable[None]]]:
+        return {
+            "review": self._on_review_step,
+            "receipt": self._on_receipt_step,
+            "offline_refund": self._remind,
+            "reship": self._remind,
+            "confirm": self._on_confirm_timeout,
+            "appeal": self._on_appeal_window_over,
+        }
+
+    # --- what silence does -------------------------------------------------------------------------------
+
+    async def _on_review_step(self, step: Step) -> None:
+        if not step.is_breach:
+            return await self._remind(step)
+        if self._input.policy.review_timeout_action is ReviewTimeoutAction.APPROVE:
+            self._auto = True
+            self._changed("auto_approved", Actor.SYSTEM, at=step.at)
+            self._approve()
+            return
+        await self._remind(step)
+
+    async def _remind(self, step: Step) -> None:
+        """A reminder to the merchant, or at the breach: overdue, escalated, supervisor and platform told."""
+        assert self._clock is not None
+        name = self._clock.name
+        task, task_en = TASKS[name]
+        if step.is_breach:
+            self._overdue = name in MERCHANT_CLOCKS
+            self._changed("escalated", Actor.SYSTEM, at=step.at, detail=f"{name} deadline passed")
+            self._tell(step, Template.CASE_OVERDUE, (Audience.MERCHANT_SUPERVISOR, Audience.PLATFORM), task, task_en)
+            return
+        self._tell(step, Template.CASE_REMINDER, (Audience.MERCHANT,), task, task_en, sent="reminder_sent")
+
+    async def _on_return(self, step: Step) -> None:
+        self._changed("auto_cancelled", Actor.SYSTEM, at=step.at, detail="the goods were not sent back in time")
+        self._enter(CaseStatus.CANCELLED)
+
+    async def _on_receipt_step(self, step: Step) -> None:
+        if not step.is_breach:
+            return await self._remind(step)
+        self._auto = True
+        self._changed("auto_received", Actor.SYSTEM, at=step.at)
+        self._after_receipt()
+
+    async def _on_confirm_timeout(self, step: Step) -> None:
+        self._changed("auto_completed", Actor.SYSTEM, at=step.at)
+        self._enter(CaseStatus.COMPLETED)
+
+    async def _on_appeal_window_over(self, step: Step) -> None:
+        self._changed("case_closed", Actor.SYSTEM, at=step.at, detail="rejected; no appeal in time")
+        self._ended = True
+
+    # --- human steps -------------------------------------------------------------------------------------
+
+    @workflow.update
+    def approve(self) -> CaseView:
+        """The merchant approves the request."""
+        self._changed("approved", Actor.MERCHANT)
+        self._approve()
+        return self.state()
+
+    @approve.validator
+    def _validate_approve(self) -> None:
+        self._require(Action.APPROVE)
+
+    @workflow.update
+    def reject(self, rejection: Rejection) -> CaseView:
+        """The merchant rejects the request, with a reason; the customer may appeal."""
+        self._rejection_reason = rejection.reason
+        self._overdue = False
+        self._enter(CaseStatus.REJECTED)
+        self._changed("rejected", Actor.MERCHANT, detail=rejection.reason)
+        return self.state()
+
+    @reject.validator
+    def _validate_reject(self, rejection: Rejection) -> None:
+        self._require(Action.REJECT)
+
+    @workflow.update
+    async def cancel(self) -> CaseView:
+        """The customer withdraws the request; a booked pickup is dropped."""
+        if self._pickup_active and self._pickup_id:
+            handle = workflow.get_external_workflow_handle(self._pickup_id)
+            self._journal.in_background(handle.signal(PickupWorkflow.cancel, "the case was cancelled"))
+        self._enter(CaseStatus.CANCELLED)
+        self._changed("cancelled", Actor.CUSTOMER)
+        return self.state()
+
+    @cancel.validator
+    def _validate_cancel(self) -> None:
+        if not may_cancel(self._input.request.kind, self._status):
+            raise refuse("invalid_state", self._cancel_rule())
+
+    @workflow.update
+    def ship_return(self, shipment: ParcelShipment) -> CaseView:
+        """The customer sent the goods back with a carrier."""
+        self._send_back(shipment, Actor.CUSTOMER)
+        return self.state()
+
+    @ship_return.validator
+    def _validate_ship_return(self, shipment: ParcelShipment) -> None:
+        self._require(Action.RETURN_SHIPMENT)
+        if self._pickup_active:
+            raise refuse("invalid_state", "a door-to-door pickup is booked for this return")
+
+    @workflow.update
+    async def book_pickup(self, request: PickupRequest) -> CaseView:
+        """The customer books a door-to-door pickup of the return (a PickupWorkflow, child of the case)."""
+        self._pickup_active = True
+        pickup_id = ids.pickup(self._input.request.case_id)
+        self._pickup_id = pickup_id
+        self._changed("pickup_requested", Actor.CUSTOMER, detail=f"{request.slot_start.isoformat()}")
+        await workflow.start_child_workflow(
+            PickupWorkflow.run,
+            PickupInput(
+                case_id=self._input.request.case_id,
+                order_id=self._input.request.order_id,
+                merchant_id=self._input.merchant_id,
+                request=request,
+                policy=self._input.policy,
+            ),
+            id=pickup_id,
+            parent_close_policy=ParentClosePolicy.ABANDON,
+            search_attributes=sa.initial_case_attributes(
+                merchant_id=self._input.merchant_id,
+                order_id=self._input.request.order_id,
+                kind="pickup",
+                status=CaseStatus.AWAITING_RETURN,
+            ),
+            static_summary=f"Pickup for case {self._input.request.case_id}",
+        )
+        return self.state()
+
+    @book_pickup.validator
+    def _validate_pickup(self, request: PickupRequest) -> None:
+        self._require(Action.PICKUP)
+        if self._pickup_active:
+            raise refuse("invalid_state", "a pickup is already booked for this return")
+        if request.slot_end <= workflow.now():
+            raise refuse("validation_error", "the pickup slot is over already")
+
+    @workflow.signal
+    def pickup_changed(self, notice: PickupNotice) -> None:
+        """The pickup's news: waybill uploaded once scheduled; picked up; or dropped/failed."""
+        if notice.status is PickupStatus.SCHEDULED:
+            self._changed("pickup_scheduled", Actor.SYSTEM, detail=f"{notice.carrier} {notice.waybill_no}")
+        elif notice.status is PickupStatus.PICKED_UP and self._status is CaseStatus.AWAITING_RETURN:
+            shipment = ParcelShipment(
+                carrier=notice.carrier or "SF", tracking_no=notice.waybill_no or "-", postage_cents=notice.fee_cents
+            )
+            self._pickup_active = False
+            self._send_back(shipment, Actor.SYSTEM)
+        elif notice.status in (PickupStatus.CANCELLED, PickupStatus.FAILED):
+            self._pickup_active = False
+            self._changed(f"pickup_{notice.status.value}", Actor.SYSTEM, detail=notice.waybill_no or "")
+
+    @workflow.update
+    def record_return_logistics(self, event: ParcelEvent) -> CaseView:
+        """A tracking update of the return parcel; delivery starts the merchant's receipt clock."""
+        if event.status is LogisticsStatus.DELIVERED:
+            self._enter(CaseStatus.AWAITING_RECEIPT, since=event.at)
+            self._changed("return_delivered", Actor.SYSTEM, at=event.at)
+        else:
+            self._changed(f"return_{event.status.value}", Actor.SYSTEM, at=event.at, detail=event.description)
+        return self.state()
+
+    @record_return_logistics.validator
+    def _validate_return_logistics(self, event: ParcelEvent) -> None:
+        self._require(Action.RETURN_LOGISTICS)
+        if event.at > workflow.now() + FUTURE_TOLERANCE:
+            raise refuse("validation_error", "the event's time `at` is in the future")
+
+    @workflow.update
+    def confirm_receipt(self, receipt: Receipt) -> CaseView:
+        """The merchant accepts the returned goods (refund or replacement follows) or refuses them."""
+        self._overdue = False
+        if receipt.accepted:
+            self._changed("received", Actor.MERCHANT)
+            self._after_receipt()
+        else:
+            self._enter(CaseStatus.DISPUTED)
+            self._changed("receipt_refused", Actor.MERCHANT, detail=receipt.reason or "")
+            self._dispute(receipt.reason or "")
+        return self.state()
+
+    @confirm_receipt.validator
+    def _validate_receipt(self, receipt: Receipt) -> None:
+        self._require(Action.RECEIPT)
+
+    @workflow.update
+    def ship_replacement(self, shipment: ParcelShipment) -> CaseView:
+        """The merchant dispatched the replacement of an exchange."""
+        self._replacement = shipment
+        self._overdue = False
+        self._enter(CaseStatus.REPLACEMENT_IN_TRANSIT)
+        address = self._replacement_address()
+        self._changed(
+            "replacement_shipped", Actor.MERCHANT, detail=f"{shipment.carrier} {shipment.tracking_no} → {address.name}"
+        )
+        return self.state()
+
+    @ship_replacement.validator
+    def _validate_replacement(self, shipment: ParcelShipment) -> None:
+        self._require(Action.REPLACEMENT_SHIPMENT)
+
+    @workflow.update
+    def confirm(self) -> CaseView:
+        """The customer confirms the replacement arrived."""
+        self._enter(CaseStatus.COMPLETED)
+        self._changed("confirmed", Actor.CUSTOMER)
+        return self.state()
+
+    @confirm.validator
+    def _validate_confirm(self) -> None:
+        self._require(Action.CONFIRM)
+
+    @workflow.update
+    def appeal(self, appeal: Appeal) -> CaseView:
+        """The customer appeals a rejection: the case is disputed and platform CS is told."""
+        self._appealed = True
+        self._enter(CaseStatus.DISPUTED)
+        self._changed("appealed", Actor.CUSTOMER, detail=appeal.reason)
+        self._dispute(appeal.reason)
+        return self.state()
+
+    @appeal.validator
+    def _validate_appeal(self, appeal: Appeal) -> None:
+        self._require(Action.APPEAL)
+        if self._appealed:
+            raise refuse("invalid_state", "this case was appealed already")
+
+    @workflow.update
+    def resolve_dispute(self, decision: DisputeDecision) -> CaseView:
+        """Platform CS decides a dispute: for the customer (the case goes on as approved) or not."""
+        if decision.approve:
+            self._changed("dispute_upheld", Actor.PLATFORM, detail=decision.reason)
+            self._approve()
+        else:
+            self._appealed = True
+            self._rejection_reason = decision.reason
+            self._enter(CaseStatus.REJECTED)
+            self._changed("dispute_dismissed", Actor.PLATFORM, detail=decision.reason)
+        return self.state()
+
+    @resolve_dispute.validator
+    def _validate_dispute(self, decision: DisputeDecision) -> None:
+        self._require(Action.RESOLVE_DISPUTE)
+
+    @workflow.update
+    def record_offline_refund(self, refund: OfflineRefund) -> CaseView:
+        """The merchant refunded outside the payment system."""
+        self._refunded_cents = self._amount()
+        self._overdue = False
+        self._enter(CaseStatus.COMPLETED)
+        self._changed(
+            "refund_issued", Actor.MERCHANT, detail=f"offline {self._refunded_cents} cents: {refund.reference}"
+        )
+        return self.state()
+
+    @record_offline_refund.validator
+    def _validate_offline_refund(self, refund: OfflineRefund) -> None:
+        self._require(Action.OFFLINE_REFUND)
+
+    @workflow.update
+    def shift_deadlines(self, shift: DeadlineShift) -> CaseView:
+        """The platform moves the running deadline; its timers follow at once."""
+        assert self._clock is not None
+        self._clock.move(self._clock.deadline_at + timedelta(hours=shift.hours))
+        self._changed("deadline_moved", Actor.PLATFORM, detail=f"{shift.hours:+g}h: {shift.reason}")
+        return self.state()
+
+    @shift_deadlines.validator
+    def _validate_shift(self, shift: DeadlineShift) -> None:
+        if self._clock is None or self._deadline_at() is None or self._ended:
+            raise refuse("invalid_state", "no deadline of this case is running")
+
+    @workflow.query
+    def state(self) -> CaseView:
+        """The case as it stands."""
+        request = self._input.request
+        return CaseView(
+            case_id=request.case_id,
+            order_id=request.order_id,
+            merchant_id=self._input.merchant_id,
+            customer_id=self._input.customer_id,
+            kind=request.kind,
+            status=self._status,
+            reason=request.reason,
+            lines=request.lines,
+            refund_cents=self._amount(),
+            refunded_cents=self._refunded_cents,
+            deadline_at=self._deadline_at(),
+            overdue=self._overdue,
+            auto_decided=self._auto,
+            return_carrier=self._return.carrier if self._return else None,
+            return_tracking_no=self._return.tracking_no if self._return else None,
+            replacement_carrier=self._replacement.carrier if self._replacement else None,
+            replacement_tracking_no=self._replacement.tracking_no if self._replacement else None,
+            replacement_address=self._replacement_address() if request.kind is CaseKind.EXCHANGE else None,
+            pickup_id=self._pickup_id,
+            rejection_reason=self._rejection_reason,
+            history=list(self._journal.history),
+            revision=self._journal.revision,
+            opened_at=self._opened_at,
+        )
+
+    # --- transitions ---------------------------------------------------------------------------------------
+
+    def _require(self, action: Action) -> None:
+        if self._ended or not allowed(self._status, action):
+            raise refuse("invalid_state", f"the case is {self._status.value}; {action.value} is not possible now")
+
+    def _cancel_rule(self) -> str:
+        if self._input.request.kind is CaseKind.REFUND_ONLY:
+            return f"the case is {self._status.value}; a refund-only case can be cancelled until the merchant decides"
+        return f"the case is {self._status.value}; a return can be cancelled until the goods are sent back"
+
+    def _enter(self, status: CaseStatus, *, since: datetime | None = None) -> None:
+        """Moves to ``status`` and starts its clock at once, so the answer shows the new deadline.
+
+        Args:
+            status: the new status.
+            since: when it began, if not now (a parcel delivered before the carrier told us).
+        """
+        self._status = status
+        self._since = min(since, workflow.now()) if since else workflow.now()
+        plan = self._plan(status)
+        if plan is None:
+            self._clock = None
+            return
+        name, length, reminders = plan
+        self._clock = self._clocks.get(name) or Clock(name, self._since + length, reminders)
+        self._clocks[name] = self._clock
+
+    def _approve(self) -> None:
+        self._overdue = False
+        if self._input.request.kind is CaseKind.REFUND_ONLY:
+            self._enter(CaseStatus.REFUNDING)
+        elif self._received:
+            self._after_receipt()
+        else:
+            self._enter(CaseStatus.AWAITING_RETURN)
+        self._status_changed()
+
+    def _send_back(self, shipment: ParcelShipment, actor: Actor) -> None:
+        self._return = shipment
+        self._return_postage_cents = shipment.postage_cents
+        self._enter(CaseStatus.RETURN_IN_TRANSIT)
+        self._changed("return_shipped", actor, detail=f"{shipment.carrier} {shipment.tracking_no}")
+
+    def _after_receipt(self) -> None:
+        self._received = True
+        self._overdue = False
+        self._journal.in_background(self._claim_insurance())
+        self._enter(
+            CaseStatus.AWAITING_REPLACEMENT if self._input.request.kind is CaseKind.EXCHANGE else CaseStatus.REFUNDING
+        )
+        self._status_changed()
+
+    def _dispute(self, reason: str) -> None:
+        step = Step(name=f"dispute_{self._journal.revision}", at=workflow.now(), offset=timedelta())
+        self._tell(step, Template.CASE_DISPUTED, (Audience.PLATFORM,), reason=reason, clock="dispute")
+
+    # --- money ---------------------------------------------------------------------------------------------
+
+    def _amount(self) -> int:
+        return refund_cents(self._input.request.lines, self._input.order_lines)
+
+    async def _refund(self) -> None:
+        """Refunds once: the key is the case's, so no retry, worker crash or replay can pay twice."""
+        request = self._input.request
+        prices = {line.line_id: line.unit_price_cents for line in self._input.order_lines}
+        refund = Refund(
+            refund_id=f"refund-{request.case_id}",
+            order_id=request.order_id,
+            case_id=request.case_id,
+            merchant_id=self._input.merchant_id,
+            amount_cents=self._amount(),
+            reason=request.reason,
+            lines=[
+                RefundLine(line_id=line.line_id, quantity=line.quantity, unit_price_cents=prices[line.line_id])
+                for line in request.lines
+            ],
+        )
+        try:
+            receipt = await workflow.execute_activity_method(
+                Partners.refund,
+                refund,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=MONEY,
+                summary=f"refund {refund.amount_cents} cents",
+            )
+        except ActivityError as failure:
+            # Refused for good by the payment side: the merchant refunds offline, on its own clock.
+            self._enter(CaseStatus.AWAITING_OFFLINE_REFUND)
+            self._changed("refund_failed", Actor.SYSTEM, detail=str(failure.cause or failure)[:200])
+            self._tell(
+                Step(name="refund_failed", at=workflow.now(), offset=timedelta()),
+                Template.REFUND_FAILED,
+                (Audience.MERCHANT,),
+                clock="refund",
+                deadline_at=workflow.now() + self._input.policy.offline_refund_deadline,
+                amount=f"¥{refund.amount_cents / 100:.2f}",
+            )
+            return
+        self._refunded_cents = refund.amount_cents
+        self._changed("refund_issued", Actor.SYSTEM, detail=f"{refund.amount_cents} cents {receipt.provider_ref}")
+        self._enter(CaseStatus.COMPLETED)
+
+    async def _claim_insurance(self) -> None:
+        """A returned insured line claims the return postage, once per case."""
+        request = self._input.request
+        insured = {line.line_id for line in self._input.order_lines if line.insured}
+        line_ids = [line.line_id for line in request.lines if line.line_id in insured]
+        if not line_ids or self._journal.has("insurance_claimed"):
+            return
+        claim = InsuranceClaim(
+            claim_id=f"insurance-{request.case_id}",
+            order_id=request.order_id,
+            case_id=request.case_id,
+            line_ids=line_ids,
+            postage_cents=self._return_postage_cents or 0,
+        )
+        try:
+            receipt = await workflow.execute_activity_method(
+                Partners.claim_insurance,
+                claim,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=MONEY,
+                summary="shipping insurance claim",
+            )
+        except ActivityError as failure:
+            self._changed("insurance_claim_failed", Actor.SYSTEM, detail=str(failure.cause or failure)[:200])
+            return
+        self._changed("insurance_claimed", Actor.SYSTEM, detail=f"{receipt.paid_cents} cents {receipt.status}")
+
+    # --- effects ---------------------------------------------------------------------------------------------
+
+    async def _tell_order(self) -> None:
+        """Tells the order what this case took for good (refunded) and what it gives back."""
+        request = self._input.request
+        refunded = self._refunded_cents > 0
+        settlement = CaseSettlement(
+            case_id=request.case_id,
+            refunded=request.lines if refunded else [],
+            released=[] if refunded else request.lines,
+        )
+        order = workflow.get_external_workflow_handle(ids.order(request.order_id))
+        try:
+            await order.signal("settle_case", settlement)
+        except Exception as error:  # an order already gone has nothing left to track
+            workflow.logger.warning("could not tell order %s: %s", request.order_id, error)
+
+    def _tell(
+        self,
+        step: Step,
+        template: Template,
+        audiences: tuple[Audience, ...],
+        task: str = "",
+        task_en: str = "",
+        *,
+        clock: str | None = None,
+        sent: str | None = None,
+        deadline_at: datetime | None = None,
+        **params: str,
+    ) -> None:
+        request = self._input.request
+        running = self._clock
+        name = clock or (running.name if running else "case")
+        deadline = deadline_at or (running.deadline_at if running else None)
+        notification = Notification(
+            key=notification_key(name, step.name),
+            merchant_id=self._input.merchant_id,
+            audiences=audiences,
+            template=template,
+            params={
+                "case_id": request.case_id,
+                "order_id": request.order_id,
+                "task": task,
+                "task_en": task_en,
+                "left": hours_left(deadline - workflow.now()) if deadline else "",
+                **params,
+            },
+            deadline_at=deadline,
+            link=f"{self._input.board_url}/v1/after-sales/{request.case_id}" if self._input.board_url else None,
+        )
+        self._journal.tell(notification, sent=sent, detail=f"{name} {step.name}")
+
+    def _changed(self, event: str, actor: Actor, *, at: datetime | None = None, detail: str = "") -> None:
+        self._journal.record(event, actor, at=at, detail=detail)
+        self._status_changed()
+
+    def _status_changed(self) -> None:
+        workflow.upsert_search_attributes(sa.current(self._status.value, self._overdue, self._deadline_at()))
+
+    def _deadline_at(self) -> datetime | None:
+        if self._clock is None or self._ended or self._status in (CaseStatus.COMPLETED, CaseStatus.CANCELLED):
+            return None
+        return self._clock.deadline_at
+
+    def _replacement_address(self) -> Address:
+        return self._input.request.new_address or self._input.shipping_address

@@ -1,0 +1,113 @@
+"""What every process workflow does the same way: its journal, its notifications, its refusals.
+
+A :class:`Journal` keeps a workflow's history and revision, runs effects in the background so Updates
+answer at once, and keeps the read model in step through a :class:`Projector`. :func:`notify` sends one
+notification through the notifier activity and never lets a failed message stop a clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.notify import Notifier
+    from domain.notifications import Notification
+    from domain.orders import Actor, HistoryEntry
+    from workflows.projection import Projector
+
+NOTIFICATION = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    maximum_interval=timedelta(minutes=5),
+    maximum_attempts=20,
+    non_retryable_error_types=["permanent"],
+)
+
+
+def refuse(code: str, detail: str) -> ApplicationError:
+    """A business refusal raised by an Update validator; the API maps ``code`` to its HTTP status."""
+    return ApplicationError(detail, type=code, non_retryable=True)
+
+
+class Journal:
+    """A workflow's history, change counter, background effects and read-model projection.
+
+    Args:
+        project: the projection activity for this workflow type.
+        snapshot: the workflow's current view (what the projection writes).
+    """
+
+    def __init__(self, project: Callable[..., Any] | None, snapshot: Callable[[], Any]) -> None:
+        self.history: list[HistoryEntry] = []
+        self.revision = 0
+        self._background: list[asyncio.Task[None]] = []
+        self._projector = Projector(project, snapshot, lambda: self.revision) if project else None
+        self._projecting: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Starts projecting; call first thing in the workflow's run method."""
+        if self._projector is not None:
+            self._projecting = asyncio.create_task(self._projector.run())
+
+    def record(self, event: str, actor: Actor, *, at: datetime | None = None, detail: str = "") -> None:
+        """Appends an event to the history; the read model follows in the background."""
+        self.revision += 1
+        self.history.append(HistoryEntry(at=at or workflow.now(), event=event, actor=actor, detail=detail))
+
+    def has(self, event: str) -> bool:
+        """Whether ``event`` is in the history."""
+        return any(entry.event == event for entry in self.history)
+
+    def in_background(self, effect: Coroutine[Any, Any, None]) -> None:
+        """Runs an effect without holding up the caller; :meth:`settle` waits for it."""
+        self._background.append(asyncio.create_task(effect))
+
+    async def settle(self) -> None:
+        """Before the workflow completes: handlers and background effects done, read model up to date."""
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await workflow.wait_condition(lambda: all(task.done() for task in self._background))
+        if self._projector is not None:
+            await self._projector.flush()
+        if self._projecting is not None:
+            self._projecting.cancel()
+
+    def tell(self, notification: Notification, *, sent: str | None = None, detail: str = "") -> None:
+        """Sends ``notification`` in the background; records ``sent`` once delivered, or the failure."""
+        self.in_background(self._tell(notification, sent, detail))
+
+    async def _tell(self, notification: Notification, sent: str | None, detail: str) -> None:
+        if await notify(notification):
+            if sent:
+                self.record(sent, Actor.SYSTEM, detail=detail)
+        else:
+            self.record("notification_failed", Actor.SYSTEM, detail=notification.key)
+
+
+def notification_key(clock: str, step: str) -> str:
+    """The dedupe key of a message: this workflow, the clock, the ladder step."""
+    return f"{workflow.info().workflow_id}:{clock}:{step}"
+
+
+async def notify(notification: Notification) -> bool:
+    """Sends ``notification`` through the notifier activity; False if it could not be delivered.
+
+    A message that cannot be delivered must not stop a clock: the caller records the failure instead.
+    """
+    try:
+        await workflow.execute_activity_method(
+            Notifier.notify,
+            notification,
+            start_to_close_timeout=timedelta(minutes=2),
+            retry_policy=NOTIFICATION,
+            summary=notification.template.value,
+        )
+    except ActivityError as failure:
+        workflow.logger.warning("notification failed: %s", failure)
+        return False
+    return True

@@ -1,0 +1,253 @@
+"""Door-to-door pickup of a return: book a courier, collect the postage, watch the courier come.
+
+``PickupWorkflow`` (id ``pickup-{case_id}``) is started by its case. It books through the logistics side,
+waits for the customer to pay the return postage (else the booking is dropped), uploads the waybill to the
+case, and watches that the courier picks up within the slot: a missed slot is rebooked once for the next
+day, a second miss tells platform customer service. The case hears of every outcome by signal.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.partners import REFUSED, Partners
+    from domain import ids
+    from domain.notifications import Audience, Notification, Template
+    from domain.orders import Actor
+    from domain.pickups import (
+        ENDED,
+        Booking,
+        BookingCancellation,
+        BookingConfirmation,
+        CourierEvent,
+        CourierStatus,
+        PickupInput,
+        PickupNotice,
+        PickupPayment,
+        PickupStatus,
+        PickupView,
+    )
+    from workflows import search_attributes as sa
+    from workflows.effects import Journal, notification_key, refuse
+    from workflows.ladder import wait_until
+
+BOOKING = RetryPolicy(
+    initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5), non_retryable_error_types=[REFUSED]
+)
+MAX_ATTEMPTS = 2  # the first booking and one rebooking
+
+
+@workflow.defn
+class PickupWorkflow:
+    """One door-to-door pickup of a return."""
+
+    @workflow.init
+    def __init__(self, input: PickupInput) -> None:
+        self._input = input
+        self._status = PickupStatus.BOOKING
+        self._slot_start = input.request.slot_start
+        self._slot_end = input.request.slot_end
+        self._attempts = 0
+        self._confirmation: BookingConfirmation | None = None
+        self._paid = False
+        self._payment_due: datetime | None = None
+        self._courier: CourierEvent | None = None
+        self._cancel_reason: str | None = None
+        self._journal = Journal(None, self.state)
+
+    @workflow.run
+    async def run(self, input: PickupInput) -> PickupView:
+        """Books, collects the postage, watches the slot; rebooks once."""
+        self._journal.start()
+        while self._status not in ENDED:
+            await self._attempt()
+        await self._journal.settle()
+        return self.state()
+
+    async def _attempt(self) -> None:
+        self._attempts += 1
+        self._courier = None
+        if not await self._book():
+            return
+        if self._cancel_reason is None and not self._paid and self._fee() > 0:
+            self._payment_due = workflow.now() + self._input.policy.pickup_payment_deadline
+            self._move(PickupStatus.AWAITING_PAYMENT, "awaiting_payment", detail=f"{self._fee()} cents")
+            paid = await wait_until(
+                lambda: self._paid or self._cancel_reason is not None, self._payment_due - workflow.now()
+            )
+            if not paid:
+                await self._drop("booking_dropped", "the postage was not paid in time")
+                return
+        if self._cancel_reason is not None:
+            await self._drop("cancelled", self._cancel_reason)
+            return
+        self._move(PickupStatus.SCHEDULED, "scheduled", detail=self._waybill())
+        await self._tell_case()
+        came = await wait_until(
+            lambda: self._courier is not None or self._cancel_reason is not None, self._slot_end - workflow.now()
+        )
+        if self._cancel_reason is not None:
+            await self._drop("cancelled", self._cancel_reason)
+            return
+        if came and self._courier is not None and self._courier.status is CourierStatus.PICKED_UP:
+            self._move(PickupStatus.PICKED_UP, "picked_up", at=self._courier.at, detail=self._waybill())
+            await self._tell_case()
+            return
+        if self._courier is None:  # the slot passed without a word from the courier
+            self._journal.record("courier_missed", Actor.SYSTEM, detail=self._waybill())
+        await self._cancel_booking("the courier missed the slot")
+        if self._attempts >= MAX_ATTEMPTS:
+            self._move(PickupStatus.FAILED, "failed", detail="missed twice")
+            self._journal.tell(
+                Notification(
+                    key=notification_key("pickup", "failed"),
+                    merchant_id=self._input.merchant_id,
+                    audiences=(Audience.PLATFORM,),
+                    template=Template.PICKUP_FAILED,
+                    params={
+                        "case_id": self._input.case_id,
+                        "order_id": self._input.order_id,
+                        "waybill_no": self._waybill(),
+                    },
+                )
+            )
+            await self._tell_case()
+            return
+        # Rebook once, the same hours the next day.
+        self._slot_start += timedelta(days=1)
+        self._slot_end += timedelta(days=1)
+        self._journal.record("rebooking", Actor.SYSTEM, detail=self._slot_start.isoformat())
+
+    async def _book(self) -> bool:
+        booking = Booking(
+            booking_id=f"{self._input.case_id}-{self._attempts}",
+            case_id=self._input.case_id,
+            order_id=self._input.order_id,
+            address=self._input.request.address,
+            slot_start=self._slot_start,
+            slot_end=self._slot_end,
+        )
+        self._move(PickupStatus.BOOKING, "booking", detail=booking.booking_id)
+        try:
+            self._confirmation = await workflow.execute_activity_method(
+                Partners.book_pickup,
+                booking,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=BOOKING,
+                summary="book a courier",
+            )
+        except ActivityError as failure:
+            self._move(PickupStatus.FAILED, "booking_refused", detail=str(failure.cause or failure)[:200])
+            await self._tell_case()
+            return False
+        self._journal.record("booked", Actor.SYSTEM, detail=f"{self._confirmation.carrier} {self._waybill()}")
+        return True
+
+    async def _drop(self, event: str, reason: str) -> None:
+        await self._cancel_booking(reason)
+        self._move(PickupStatus.CANCELLED, event, detail=reason)
+        await self._tell_case()
+
+    async def _cancel_booking(self, reason: str) -> None:
+        await workflow.execute_activity_method(
+            Partners.cancel_pickup,
+            BookingCancellation(
+                booking_id=f"{self._input.case_id}-{self._attempts}", case_id=self._input.case_id, reason=reason
+            ),
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=BOOKING,
+            summary="cancel the booking",
+        )
+
+    # --- the customer and the courier ------------------------------------------------------------------------
+
+    @workflow.update
+    def pay(self, payment: PickupPayment) -> PickupView:
+        """The customer paid the return postage."""
+        self._paid = True
+        self._journal.record("paid", Actor.CUSTOMER, detail=f"{payment.paid_cents} cents")
+        return self.state()
+
+    @pay.validator
+    def _validate_pay(self, payment: PickupPayment) -> None:
+        if self._status is not PickupStatus.AWAITING_PAYMENT or self._paid:
+            raise refuse("invalid_state", f"the pickup is {self._status.value}; no payment is due")
+        if payment.paid_cents != self._fee():
+            raise refuse("validation_error", f"the postage is {self._fee()} cents, not {payment.paid_cents}")
+
+    @workflow.update
+    def record_courier(self, event: CourierEvent) -> PickupView:
+        """The courier picked the parcel up, or missed the slot."""
+        self._courier = event
+        self._journal.record(f"courier_{event.status.value}", Actor.SYSTEM, at=event.at)
+        return self.state()
+
+    @record_courier.validator
+    def _validate_courier(self, event: CourierEvent) -> None:
+        if self._status is not PickupStatus.SCHEDULED or self._courier is not None:
+            raise refuse("invalid_state", f"the pickup is {self._status.value}; no courier visit is due")
+
+    @workflow.signal
+    def cancel(self, reason: str) -> None:
+        """The case no longer needs the pickup (cancelled by the customer)."""
+        if self._status not in ENDED:
+            self._cancel_reason = reason
+
+    @workflow.query
+    def state(self) -> PickupView:
+        """The pickup as it stands."""
+        confirmation = self._confirmation
+        return PickupView(
+            case_id=self._input.case_id,
+            order_id=self._input.order_id,
+            merchant_id=self._input.merchant_id,
+            status=self._status,
+            carrier=confirmation.carrier if confirmation else None,
+            waybill_no=confirmation.waybill_no if confirmation else None,
+            fee_cents=self._fee(),
+            paid=self._paid,
+            slot_start=self._slot_start,
+            slot_end=self._slot_end,
+            deadline_at=self._deadline_at(),
+            attempts=self._attempts,
+            history=list(self._journal.history),
+        )
+
+    # --- effects ---------------------------------------------------------------------------------------------
+
+    def _fee(self) -> int:
+        return self._confirmation.fee_cents if self._confirmation else 0
+
+    def _waybill(self) -> str:
+        return self._confirmation.waybill_no if self._confirmation else ""
+
+    def _deadline_at(self) -> datetime | None:
+        if self._status is PickupStatus.AWAITING_PAYMENT:
+            return self._payment_due
+        if self._status is PickupStatus.SCHEDULED:
+            return self._slot_end
+        return None
+
+    def _move(self, status: PickupStatus, event: str, *, at: datetime | None = None, detail: str = "") -> None:
+        self._status = status
+        self._journal.record(event, Actor.SYSTEM, at=at, detail=detail)
+        workflow.upsert_search_attributes(sa.current(status.value, False, self._deadline_at()))
+
+    async def _tell_case(self) -> None:
+        confirmation = self._confirmation
+        notice = PickupNotice(
+            status=self._status,
+            carrier=confirmation.carrier if confirmation else None,
+            waybill_no=confirmation.waybill_no if confirmation else None,
+            fee_cents=self._fee() if self._paid else 0,
+        )
+        case = workflow.get_external_workflow_handle(ids.after_sale(self._input.case_id))
+        try:
+            await case.signal("pickup_changed", notice)
+        except Exception as error:  # a case already over has nothing to do with it
+            workflow.logger.warning("could not tell case %s: %s", self._input.case_id, error)
