@@ -35,6 +35,9 @@ CODES: dict[str, tuple[int, str]] = {
 }
 
 
+COMPLETED = "workflow execution already completed"  # Temporal's answer to an Update on an ended workflow
+
+
 class Problem(Exception):
     """An error answered as problem+json with a machine-readable ``code``."""
 
@@ -94,6 +97,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RPCError)
     async def _rpc(request: Request, error: RPCError) -> JSONResponse:
+        if error.status is RPCStatusCode.NOT_FOUND and COMPLETED in error.message:
+            return problem_response("invalid_state", "its workflow has ended; nothing can change it", request.url.path)
         if error.status is RPCStatusCode.NOT_FOUND:
             return problem_response("not_found", "no such resource", request.url.path)
         if error.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):

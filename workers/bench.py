@@ -138,6 +138,27 @@ async def run_bench(*, count: int = 300, concurrency: int = 20) -> int:
                     ),
                 )
                 await _measure(
+                    "POST /v1/after-sales (update+child)",
+                    count,
+                    concurrency,
+                    lambda i: http.post(
+                        "/v1/after-sales",
+                        json={
+                            "case_id": f"B{run}-{i}-c",
+                            "order_id": f"B{run}-{i}",
+                            "kind": "refund_only",
+                            "lines": [{"line_id": "L1", "quantity": 1}],
+                            "reason": "bench",
+                        },
+                    ),
+                )
+                await _measure(
+                    "GET /v1/after-sales/{id} (query)",
+                    count,
+                    concurrency,
+                    lambda i: http.get(f"/v1/after-sales/B{run}-{i}-c"),
+                )
+                await _measure(
                     "GET /v1/monitoring/... (read model)",
                     count,
                     concurrency,

@@ -42,7 +42,7 @@ def _order(order_id: str, paid_at: datetime) -> dict[str, Any]:
 
 
 async def run_demo(settings: Settings, *, base_url: str) -> int:
-    """Creates the demo merchant and five orders in different states; prints what it did."""
+    """Creates the demo merchant, six orders in different states and two cases; prints what it did."""
     keys = _keys(settings)
     run = uuid.uuid4().hex[:6]
     now = datetime.now(UTC)
@@ -75,6 +75,7 @@ async def run_demo(settings: Settings, *, base_url: str) -> int:
             f"demo-{run}-shipped": now - timedelta(hours=20),
             f"demo-{run}-delivered": now - timedelta(hours=50),
             f"demo-{run}-exception": now - timedelta(hours=30),
+            f"demo-{run}-regret": now - timedelta(minutes=5),  # a whole-order refund in cooling-off
         }
         for order_id, paid_at in stories.items():
             await call("mall", "POST", "/v1/orders", _order(order_id, paid_at))
@@ -93,9 +94,27 @@ async def run_demo(settings: Settings, *, base_url: str) -> int:
             f"/v1/orders/demo-{run}-exception/logistics-events",
             {"status": "exception", "at": now.isoformat(), "description": "派件异常：地址不详"},
         )
+        cases = {
+            f"demo-{run}-regret": ("refund_only", [{"line_id": "L1", "quantity": 1}, {"line_id": "L2", "quantity": 2}]),
+            f"demo-{run}-delivered": ("return_refund", [{"line_id": "L2", "quantity": 1}]),
+        }
+        for order_id, (kind, lines) in cases.items():
+            body = {
+                "case_id": f"{order_id}-c1",
+                "order_id": order_id,
+                "kind": kind,
+                "lines": lines,
+                "reason": "不想要了",
+            }
+            await call("mall", "POST", "/v1/after-sales", body)
+        if merchant_key in keys:
+            await call(merchant_key, "POST", f"/v1/after-sales/demo-{run}-delivered-c1/approve", {})
         for order_id in stories:
             order = await call("admin", "GET", f"/v1/orders/{order_id}")
             print(f"{order_id:32} {order['status']:18} overdue={order['overdue']} anomaly={order['logistics_anomaly']}")
+        for order_id in cases:
+            case = await call("admin", "GET", f"/v1/after-sales/{order_id}-c1")
+            print(f"{case['case_id']:32} {case['kind']:18} {case['status']} deadline={case['deadline_at']}")
     print(f"\nWeb UI: http://localhost:8233/namespaces/{settings.temporal_namespace}/workflows")
     print('Filter e.g.: MerchantId="m-demo" AND Overdue=true')
     return 0

@@ -332,6 +332,7 @@ class AfterSaleWorkflow:
             self._changed("received", Actor.MERCHANT)
             self._after_receipt()
         else:
+            self._received = True  # the goods are back even if refused: upholding the customer refunds
             self._enter(CaseStatus.DISPUTED)
             self._changed("receipt_refused", Actor.MERCHANT, detail=receipt.reason or "")
             self._dispute(receipt.reason or "")

@@ -13,7 +13,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import Caller, CallerDep, ClientDep, Role, allow
-from api.errors import Problem
+from api.errors import COMPLETED, Problem
 from domain import ids
 from domain.cases import (
     AfterSaleRequest,
@@ -62,7 +62,7 @@ async def request_after_sale(request: AfterSaleRequest, response: Response, clie
     try:
         await order.execute_update(OrderWorkflow.request_after_sale, request, id=f"after-sale-{request.case_id}")
     except RPCError as error:
-        if error.status is RPCStatusCode.NOT_FOUND and await _exists(order):
+        if error.status is RPCStatusCode.NOT_FOUND and COMPLETED in error.message:
             raise Problem("window_closed", f"the watch of order {request.order_id} is over") from None
         raise
     return await case.query(AfterSaleWorkflow.state)
@@ -79,14 +79,6 @@ async def _memo(case: Case) -> dict[str, Any] | None:
     memo = await description.memo()
     request: dict[str, Any] = memo.get(REQUEST_MEMO, {})
     return request
-
-
-async def _exists(handle: WorkflowHandle[Any, Any]) -> bool:
-    try:
-        await handle.describe()
-    except RPCError:
-        return False
-    return True
 
 
 async def _case(client: Client, caller: Caller, case_id: str) -> Case:

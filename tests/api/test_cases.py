@@ -6,9 +6,15 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+from temporalio.testing import WorkflowEnvironment
+
+from config.settings import Settings
 from tests.api.conftest import read_model
 from tests.api.test_orders import assert_problem, now_iso
 from tests.factories import merchant_body, order_body
+from workers.demo import run_demo
+from workflows import search_attributes as sa
 
 ADDRESS = {"name": "王小明", "phone": "13800138000", "address": "上海市浦东新区世纪大道 100 号"}
 
@@ -45,7 +51,9 @@ async def until_status(api: Any, path: str, status: str) -> dict[str, Any]:
     raise AssertionError(f"{path} never became {status}: {body.get('status')}")
 
 
-async def test_a_whole_order_refund_in_cooling_off_is_refunded_and_the_order_reflects_it(api: Any) -> None:
+async def test_a_whole_order_refund_in_cooling_off_is_refunded_and_the_order_reflects_it(
+    api: Any, dev_env: WorkflowEnvironment
+) -> None:
     body = order_body(paid_at=now_iso(hours_ago=0.1))
     order_id = body["order_id"]
     await api("mall", "POST", "/v1/orders", json=body)
@@ -63,6 +71,12 @@ async def test_a_whole_order_refund_in_cooling_off_is_refunded_and_the_order_ref
     ]
     order = await until_status(api, f"/v1/orders/{order_id}", "refunded")
     assert [(line["refunded"], line["in_after_sales"]) for line in order["lines"]] == [(1, 0), (2, 0)]
+
+    await dev_env.client.get_workflow_handle(f"order-{order_id}").result()  # nothing left to watch
+    late = case_body(order_id, "late", "refund_only", lines=[{"line_id": "L1", "quantity": 1}])
+    assert_problem(await api("mall", "POST", "/v1/after-sales", json=late), 409, "window_closed")
+    shipment = {"carrier": "SF", "tracking_no": "SF2"}
+    assert_problem(await api("mall", "POST", f"/v1/orders/{order_id}/shipment", json=shipment), 409, "invalid_state")
 
 
 async def test_requests_are_idempotent_and_refusals_carry_precise_codes(api: Any) -> None:
@@ -185,3 +199,43 @@ async def test_a_merchant_past_its_review_deadline_is_listed_as_overdue(api: Any
         "/v1/monitoring/overdue-after-sales?merchant_id=m-slow",
         lambda body: case_id not in [item["case_id"] for item in body["items"]],
     )
+
+
+async def test_make_demo_drives_orders_and_cases_through_the_api(
+    api_url: str, api_settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert await run_demo(api_settings, base_url=api_url) == 0
+    printed = capsys.readouterr().out
+    assert "refund_only" in printed
+    assert "return_refund" in printed
+    assert "overdue=True" in printed
+
+
+async def test_a_supervisor_finds_cases_in_the_web_ui_by_kind_status_and_deadline(
+    api: Any, dev_env: WorkflowEnvironment
+) -> None:
+    order_id = await delivered(api)
+    case = (await api("mall", "POST", "/v1/after-sales", json=case_body(order_id, "ui"))).json()
+    query = f'OrderId = "{order_id}" AND CaseKind = "return_refund" AND CaseStatus = "pending_review"'
+    found: list[str] = []
+    for _ in range(100):
+        found = [execution.id async for execution in dev_env.client.list_workflows(query)]
+        if found:
+            break
+        await asyncio.sleep(0.1)
+    assert found == [f"aftersale-{case['case_id']}"]
+    description = await dev_env.client.get_workflow_handle(found[0]).describe()
+    attributes = description.typed_search_attributes
+    assert attributes.get(sa.MERCHANT_ID) == "m-acme"
+    assert attributes.get(sa.OVERDUE) is False
+    deadline = attributes.get(sa.DEADLINE_AT)
+    assert deadline is not None
+    assert deadline == datetime.fromisoformat(case["deadline_at"])
+
+    approved = (await api("merchant:m-acme", "POST", f"/v1/after-sales/{case['case_id']}/approve", json={})).json()
+    for _ in range(100):
+        description = await dev_env.client.get_workflow_handle(found[0]).describe()
+        if description.typed_search_attributes.get(sa.CASE_STATUS) == "awaiting_return":
+            break
+        await asyncio.sleep(0.1)
+    assert description.typed_search_attributes.get(sa.DEADLINE_AT) == datetime.fromisoformat(approved["deadline_at"])

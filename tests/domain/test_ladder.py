@@ -38,7 +38,8 @@ def test_a_fired_reminder_is_not_planned_again() -> None:
     assert planned.step.name == "remind_4h"
 
 
-def test_a_deadline_moved_later_plans_the_reminders_again_from_the_new_deadline() -> None:
+def test_a_deadline_moved_later_plans_the_reminders_not_yet_sent_from_the_new_deadline() -> None:
+    """A reminder already sent is not sent again (its key is taken); the others follow the new deadline."""
     moved = DEADLINE + timedelta(days=2)
     planned = next_step(moved, LADDER, DEADLINE - timedelta(hours=3), done={"remind_24h"})
     assert planned is not None

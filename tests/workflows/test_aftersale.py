@@ -11,7 +11,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from config.settings import Settings
 from domain.cases import Appeal as AppealBody
-from domain.cases import CaseStatus, ParcelEvent, ParcelShipment, Receipt, Rejection
+from domain.cases import CaseStatus, DisputeDecision, ParcelEvent, ParcelShipment, Receipt, Rejection
 from domain.orders import LogisticsStatus, OrderStatus
 from domain.policy import ReviewTimeoutAction
 from readmodel.tables import CaseWatch
@@ -65,8 +65,8 @@ async def test_a_partial_request_in_cooling_off_goes_to_the_merchant(
 async def test_a_whole_order_request_after_cooling_off_goes_to_the_merchant(
     ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str
 ) -> None:
-    order = await paid_order(client, settings, merchant_id, await ts_env.get_current_time())
-    await ts_env.sleep(timedelta(minutes=31))
+    paid_at = await ts_env.get_current_time() - timedelta(minutes=31)
+    order = await paid_order(client, settings, merchant_id, paid_at)
     case = await open_case(client, settings, order, "refund_only")
     assert (await case.query(AfterSaleWorkflow.state)).status is CaseStatus.PENDING_REVIEW
 
@@ -284,3 +284,12 @@ async def test_a_refused_receipt_disputes_the_case(
     refused = await case.execute_update(AfterSaleWorkflow.confirm_receipt, Receipt(accepted=False, reason="空包裹"))
     assert refused.status is CaseStatus.DISPUTED
     await until(lambda: len(about(peers.platform_dingtalk, refused.case_id)) == 1)
+
+    # Platform CS sides with the customer: the goods are already back, so the refund follows at once.
+    upheld = await case.execute_update(
+        AfterSaleWorkflow.resolve_dispute, DisputeDecision(approve=True, reason="签收照片显示商品完好")
+    )
+    assert upheld.status is CaseStatus.REFUNDING
+    done = await outcome(case)
+    assert done.status is CaseStatus.COMPLETED
+    assert done.refunded_cents == 19900
