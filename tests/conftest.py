@@ -30,9 +30,14 @@ def _binary(name: str) -> str:
     return str(path)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
-    """The time-skipping test server: a 72 h deadline passes in milliseconds."""
+    """A time-skipping test server of the test's own: a 72 h deadline passes in milliseconds.
+
+    One per test: the server keeps a single clock for all its workflows and, in some sequences (a child
+    workflow's parent terminated, an activity failed, an Update refused), stops it for good, which would
+    stall every test after the one that did it.
+    """
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter, test_server_existing_path=_binary("temporal-test-server")
     )

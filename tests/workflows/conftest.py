@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 
 import pytest
 from sqlalchemy import Engine
-from temporalio.api.common.v1 import WorkflowExecution
-from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
@@ -81,31 +78,13 @@ def settings(sqlite_url: str, peers: Peers, partners: PartnersPeer, task_queue: 
 
 @pytest.fixture
 async def client(ts_env: WorkflowEnvironment, settings: Settings, engine: Engine) -> AsyncIterator[Client]:
-    """The time-skipping server's client, with a worker running the real workflows and activities.
+    """The test's own time-skipping server's client, with a worker running the real workflows and activities.
 
-    Workflows a test leaves running are terminated after it: the time-skipping server shares one clock
-    among all workflows, and an orphan's timers firing with no worker to take them would stall the clock
-    for the tests that follow. Their running activities finish first, because the server keeps the clock
-    locked for an activity whose workflow was terminated under it.
+    The server goes away with the test, and the workflows the test left running with it.
     """
     async with build_worker(ts_env.client, settings, engine=engine) as worker, worker:
         yield ts_env.client
-        service = ts_env.client.workflow_service
-        for workflow_id in reversed(started_ids(settings.task_queue)):  # children before their parents
-            # The raw call: the SDK's describe() cannot decode this server's Datetime search attributes.
-            request = DescribeWorkflowExecutionRequest(
-                namespace=ts_env.client.namespace, execution=WorkflowExecution(workflow_id=workflow_id)
-            )
-            with contextlib.suppress(RPCError):
-                quiet = 0
-                for _ in range(250):
-                    described = await service.describe_workflow_execution(request)
-                    busy = described.pending_activities or described.HasField("pending_workflow_task")
-                    quiet = 0 if busy else quiet + 1
-                    if quiet >= 3:  # quiet for a while: no task that could still schedule an activity
-                        break
-                    await asyncio.sleep(0.02)
-                await ts_env.client.get_workflow_handle(workflow_id).terminate("test over")
+    started_ids(settings.task_queue)
 
 
 @pytest.fixture
