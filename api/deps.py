@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 
 from api.errors import Problem
 from config.settings import Settings
@@ -89,3 +90,21 @@ def allow(*roles: Role) -> Any:
         return caller
 
     return Depends(check)
+
+
+class _Owned(Protocol):
+    @property
+    def merchant_id(self) -> str: ...
+
+
+State = TypeVar("State", bound=_Owned)
+
+
+async def owned_state(
+    handle: WorkflowHandle[Any, Any], query: Callable[[Any], State], caller: Caller, missing: str
+) -> State:
+    """The workflow's state if ``caller`` may see it; 404 ``not_found`` (``missing``) if not, whoever owns it."""
+    state = await handle.query(query)
+    if not caller.sees(state.merchant_id):
+        raise Problem("not_found", missing)
+    return state

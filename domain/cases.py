@@ -6,9 +6,10 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
-from domain.orders import Address, HistoryEntry, Id, LogisticsStatus, OrderLine, Text
+from domain.model import Model
+from domain.orders import Address, HistoryEntry, Id, OrderLine, Text
 from domain.policy import Policy
 
 
@@ -86,18 +87,14 @@ def may_cancel(kind: CaseKind, status: CaseStatus) -> bool:
     return status in (CaseStatus.PENDING_REVIEW, CaseStatus.AWAITING_RETURN)
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class CaseLine(_Model):
+class CaseLine(Model):
     """How many of one order line a case is about."""
 
     line_id: Id
     quantity: int = Field(ge=1, le=10_000)
 
 
-class AfterSaleRequest(_Model):
+class AfterSaleRequest(Model):
     """``POST /v1/after-sales``: the customer's request, made on an order."""
 
     case_id: Id
@@ -117,19 +114,19 @@ class AfterSaleRequest(_Model):
         return self
 
 
-class Rejection(_Model):
+class Rejection(Model):
     """The merchant refuses the request; the customer may appeal."""
 
     reason: Text
 
 
-class Appeal(_Model):
+class Appeal(Model):
     """The customer contests a rejection or a refused receipt."""
 
     reason: Text
 
 
-class ParcelShipment(_Model):
+class ParcelShipment(Model):
     """A parcel handed to a carrier: the customer's return or the merchant's replacement."""
 
     carrier: Id
@@ -137,15 +134,7 @@ class ParcelShipment(_Model):
     postage_cents: int | None = Field(default=None, ge=0, le=1_000_000, description="Return postage paid.")
 
 
-class ParcelEvent(_Model):
-    """A tracking update of the return parcel."""
-
-    status: LogisticsStatus
-    at: AwareDatetime
-    description: str = Field(default="", max_length=500)
-
-
-class Receipt(_Model):
+class Receipt(Model):
     """The merchant's answer once the return has arrived."""
 
     accepted: bool
@@ -158,20 +147,20 @@ class Receipt(_Model):
         return self
 
 
-class OfflineRefund(_Model):
+class OfflineRefund(Model):
     """The merchant refunded outside the payment system (bank transfer …)."""
 
     reference: Text
 
 
-class DisputeDecision(_Model):
+class DisputeDecision(Model):
     """The platform's decision on a disputed case: refund (``approve``) or uphold the merchant."""
 
     approve: bool
     reason: Text
 
 
-class RefundLine(_Model):
+class RefundLine(Model):
     """A line of a refund."""
 
     line_id: str
@@ -179,7 +168,7 @@ class RefundLine(_Model):
     unit_price_cents: int
 
 
-class Refund(_Model):
+class Refund(Model):
     """What the payment side is asked: one refund, keyed so a retry never pays twice."""
 
     refund_id: str
@@ -192,7 +181,7 @@ class Refund(_Model):
     lines: list[RefundLine]
 
 
-class RefundReceipt(_Model):
+class RefundReceipt(Model):
     """The payment side's answer to a refund."""
 
     refund_id: str
@@ -200,7 +189,7 @@ class RefundReceipt(_Model):
     provider_ref: str = ""
 
 
-class InsuranceClaim(_Model):
+class InsuranceClaim(Model):
     """A shipping-insurance (运费险) claim for a return's postage, once per case."""
 
     claim_id: str
@@ -210,15 +199,15 @@ class InsuranceClaim(_Model):
     postage_cents: int
 
 
-class CaseSettlement(_Model):
+class CaseSettlement(Model):
     """What a case tells its order when it ends: quantities refunded, and quantities given back."""
 
     case_id: str
-    refunded: list[CaseLine] = []
-    released: list[CaseLine] = []
+    refunded: list[CaseLine] = Field(default_factory=list)
+    released: list[CaseLine] = Field(default_factory=list)
 
 
-class CaseInput(_Model):
+class CaseInput(Model):
     """What an after-sales case starts with: the request, the order's lines it needs, the policy."""
 
     request: AfterSaleRequest
@@ -231,7 +220,7 @@ class CaseInput(_Model):
     board_url: str = ""
 
 
-class CaseView(_Model):
+class CaseView(Model):
     """A case as the API shows it (``GET /v1/after-sales/{case_id}``)."""
 
     case_id: str
@@ -254,7 +243,7 @@ class CaseView(_Model):
     replacement_address: Address | None = None
     pickup_id: str | None = None
     rejection_reason: str | None = None
-    history: list[HistoryEntry] = []
+    history: list[HistoryEntry] = Field(default_factory=list)
     revision: int = 0
     opened_at: datetime
 

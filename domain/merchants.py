@@ -2,30 +2,27 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
+from pydantic import Field, HttpUrl, field_validator, model_validator
 
+from domain.model import Model
 from domain.orders import Id, Mobile, Text
 from domain.policy import Policy, PolicyError, with_overrides
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class DingTalkRobotConfig(_Model):
+class DingTalkRobotConfig(Model):
     """A DingTalk custom robot: its webhook (with access_token) and its signing secret."""
 
     webhook_url: HttpUrl
     secret: str | None = Field(default=None, max_length=200)
 
 
-class WeComRobotConfig(_Model):
+class WeComRobotConfig(Model):
     """A WeCom group robot: its webhook (with key)."""
 
     webhook_url: HttpUrl
 
 
-class Agent(_Model):
+class Agent(Model):
     """A merchant's customer-service agent."""
 
     agent_id: Id
@@ -33,7 +30,7 @@ class Agent(_Model):
     mobile: Mobile
 
 
-class MerchantConfig(_Model):
+class MerchantConfig(Model):
     """``PUT /v1/merchants/{merchant_id}``: who to tell, where, and the merchant's clock overrides."""
 
     name: Text

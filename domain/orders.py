@@ -6,8 +6,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import AwareDatetime, Field, StringConstraints, model_validator
 
+from domain.model import Model
 from domain.policy import Policy
 
 Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[\w.:-]+$")]
@@ -52,11 +53,7 @@ class Actor(StrEnum):
     SYSTEM = "system"
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class Address(_Model):
+class Address(Model):
     """Where a parcel goes."""
 
     name: Text
@@ -64,7 +61,7 @@ class Address(_Model):
     address: Text
 
 
-class OrderLine(_Model):
+class OrderLine(Model):
     """One product line of an order."""
 
     line_id: Id
@@ -75,7 +72,7 @@ class OrderLine(_Model):
     insured: bool = False
 
 
-class PlaceOrder(_Model):
+class PlaceOrder(Model):
     """A paid order reported by the mall: ``POST /v1/orders``."""
 
     order_id: Id
@@ -93,7 +90,7 @@ class PlaceOrder(_Model):
         return self
 
 
-class Shipment(_Model):
+class Shipment(Model):
     """The merchant's parcel: ``POST /v1/orders/{id}/shipment``."""
 
     carrier: Id
@@ -104,7 +101,7 @@ class Shipment(_Model):
     )
 
 
-class LogisticsEvent(_Model):
+class LogisticsEvent(Model):
     """A tracking update: ``POST /v1/orders/{id}/logistics-events``."""
 
     status: LogisticsStatus
@@ -112,20 +109,20 @@ class LogisticsEvent(_Model):
     description: str = Field(default="", max_length=500)
 
 
-class WindowExtension(_Model):
+class WindowExtension(Model):
     """An admin's extension of one order's after-sales window."""
 
     days: int | None = Field(default=None, ge=1, le=365, description="Defaults to AFTERSALES_EXTENSION.")
 
 
-class DeadlineShift(_Model):
+class DeadlineShift(Model):
     """Moves the running deadlines of a case by ``hours`` (negative to pull them in)."""
 
     hours: float = Field(ge=-24 * 365, le=24 * 365)
     reason: Text
 
 
-class HistoryEntry(_Model):
+class HistoryEntry(Model):
     """One thing that happened to a case, and who did it."""
 
     at: datetime
@@ -134,7 +131,7 @@ class HistoryEntry(_Model):
     detail: str = ""
 
 
-class LineState(_Model):
+class LineState(Model):
     """A line of an order with what after-sales has taken of it."""
 
     line_id: str
@@ -143,7 +140,7 @@ class LineState(_Model):
     refunded: int = 0
 
 
-class OrderView(_Model):
+class OrderView(Model):
     """An order as the API shows it (``GET /v1/orders/{id}``)."""
 
     order_id: str
@@ -161,8 +158,8 @@ class OrderView(_Model):
     after_sales_window_ends_at: datetime | None = None
     logistics_anomaly: AnomalyReason | None = None
     lines: list[LineState]
-    open_cases: list[str] = Field(default=[], description="Case ids of the order's open after-sales cases.")
-    history: list[HistoryEntry] = []
+    open_cases: list[str] = Field(default_factory=list, description="Case ids of the order's open after-sales cases.")
+    history: list[HistoryEntry] = Field(default_factory=list)
     revision: int = 0
 
 
@@ -185,7 +182,7 @@ def accepts_logistics(status: OrderStatus) -> bool:
     return status is OrderStatus.SHIPPED
 
 
-class OrderWatchInput(_Model):
+class OrderWatchInput(Model):
     """What an order watch starts with: the order and the policy in force for its merchant."""
 
     order: PlaceOrder

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, Field, model_validator
 
+from domain.model import Model
 from domain.orders import Address, HistoryEntry
 from domain.policy import Policy
 
@@ -32,11 +33,7 @@ class CourierStatus(StrEnum):
     MISSED = "missed"
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class PickupRequest(_Model):
+class PickupRequest(Model):
     """``POST /v1/after-sales/{case_id}/pickup``: where and when the courier should come."""
 
     address: Address
@@ -52,20 +49,20 @@ class PickupRequest(_Model):
         return self
 
 
-class PickupPayment(_Model):
+class PickupPayment(Model):
     """``POST /v1/pickups/{case_id}/payment``: the customer paid the return postage."""
 
     paid_cents: int = Field(ge=0, le=1_000_000)
 
 
-class CourierEvent(_Model):
+class CourierEvent(Model):
     """``POST /v1/pickups/{case_id}/courier-events``."""
 
     status: CourierStatus
     at: AwareDatetime
 
 
-class Booking(_Model):
+class Booking(Model):
     """What the logistics side is asked to book (its ``booking_id`` is the idempotency key)."""
 
     booking_id: str
@@ -76,7 +73,7 @@ class Booking(_Model):
     slot_end: datetime
 
 
-class BookingConfirmation(_Model):
+class BookingConfirmation(Model):
     """The logistics side's answer: the waybill and the postage to pay."""
 
     waybill_no: str
@@ -84,7 +81,7 @@ class BookingConfirmation(_Model):
     fee_cents: int = 0
 
 
-class BookingCancellation(_Model):
+class BookingCancellation(Model):
     """A booking dropped."""
 
     booking_id: str
@@ -92,7 +89,7 @@ class BookingCancellation(_Model):
     reason: str
 
 
-class ClaimReceipt(_Model):
+class ClaimReceipt(Model):
     """The insurer's answer to a postage claim."""
 
     claim_id: str
@@ -100,7 +97,7 @@ class ClaimReceipt(_Model):
     paid_cents: int = 0
 
 
-class PickupInput(_Model):
+class PickupInput(Model):
     """What a pickup starts with."""
 
     case_id: str
@@ -110,7 +107,7 @@ class PickupInput(_Model):
     policy: Policy
 
 
-class PickupNotice(_Model):
+class PickupNotice(Model):
     """What a pickup tells its case: the waybill once scheduled, then picked up or given up."""
 
     status: PickupStatus
@@ -119,7 +116,7 @@ class PickupNotice(_Model):
     fee_cents: int = 0
 
 
-class PickupView(_Model):
+class PickupView(Model):
     """A pickup as the API shows it (``GET /v1/pickups/{case_id}``)."""
 
     case_id: str
@@ -134,4 +131,4 @@ class PickupView(_Model):
     slot_end: datetime
     deadline_at: datetime | None = None
     attempts: int = 0
-    history: list[HistoryEntry] = []
+    history: list[HistoryEntry] = Field(default_factory=list)

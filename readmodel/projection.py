@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
@@ -13,21 +14,15 @@ from domain.orders import OrderView
 from readmodel.db import session_scope
 from readmodel.tables import CaseWatch, OrderWatch
 
+Row = TypeVar("Row", OrderWatch, CaseWatch)
+
 
 def upsert_order(engine: Engine, *, workflow_id: str, view: OrderView) -> bool:
-    """Records ``view`` unless a newer revision of the same watch is already there.
+    """Records an order watch's ``view`` unless a newer revision of it is already there.
 
     Returns:
         Whether the row changed. A replayed or late projection (same or older revision) changes nothing.
     """
-    try:
-        return _upsert_order(engine, workflow_id, view)
-    except IntegrityError:
-        # Two first projections of one watch raced to insert; the row exists now, so compare revisions.
-        return _upsert_order(engine, workflow_id, view)
-
-
-def _upsert_order(engine: Engine, workflow_id: str, view: OrderView) -> bool:
     values: dict[str, Any] = {
         "order_id": view.order_id,
         "merchant_id": view.merchant_id,
@@ -43,40 +38,16 @@ def _upsert_order(engine: Engine, workflow_id: str, view: OrderView) -> bool:
         "carrier": view.carrier,
         "tracking_no": view.tracking_no,
         "logistics_anomaly": view.logistics_anomaly.value if view.logistics_anomaly else None,
-        "revision": view.revision,
-        "updated_at": datetime.now(UTC),
     }
-    with session_scope(engine) as session:
-        row = session.get(OrderWatch, workflow_id, with_for_update=True)
-        if row is None:
-            session.add(OrderWatch(workflow_id=workflow_id, anomaly_since=_anomaly_since(None, view), **values))
-            return True
-        if row.revision >= view.revision:
-            return False
-        row.anomaly_since = _anomaly_since(row, view)
-        for name, value in values.items():
-            setattr(row, name, value)
-        session.add(row)
-        return True
 
+    def since(row: OrderWatch) -> None:
+        row.anomaly_since = _anomaly_since(row.anomaly_since, view)
 
-def _anomaly_since(row: OrderWatch | None, view: OrderView) -> datetime | None:
-    if view.logistics_anomaly is None:
-        return None
-    if row is not None and row.logistics_anomaly and row.anomaly_since:
-        return row.anomaly_since
-    return view.history[-1].at if view.history else datetime.now(UTC)
+    return _upsert(engine, OrderWatch, workflow_id, view.revision, values, since)
 
 
 def upsert_case(engine: Engine, *, workflow_id: str, view: CaseView) -> bool:
-    """Records a case's ``view`` unless a newer revision is already there (see :func:`upsert_order`)."""
-    try:
-        return _upsert_case(engine, workflow_id, view)
-    except IntegrityError:
-        return _upsert_case(engine, workflow_id, view)
-
-
-def _upsert_case(engine: Engine, workflow_id: str, view: CaseView) -> bool:
+    """Records an after-sales case's ``view`` unless a newer revision is already there."""
     values: dict[str, Any] = {
         "case_id": view.case_id,
         "order_id": view.order_id,
@@ -89,18 +60,58 @@ def _upsert_case(engine: Engine, workflow_id: str, view: CaseView) -> bool:
         "refunded_cents": view.refunded_cents,
         "deadline_at": view.deadline_at,
         "opened_at": view.opened_at,
-        "revision": view.revision,
-        "updated_at": datetime.now(UTC),
     }
-    with session_scope(engine) as session:
-        row = session.get(CaseWatch, workflow_id, with_for_update=True)
-        if row is None:
-            row = CaseWatch(workflow_id=workflow_id, **values)
-        elif row.revision >= view.revision:
-            return False
-        else:
-            for name, value in values.items():
-                setattr(row, name, value)
+
+    def since(row: CaseWatch) -> None:
         row.overdue_since = (row.overdue_since or datetime.now(UTC)) if view.overdue else None
+
+    return _upsert(engine, CaseWatch, workflow_id, view.revision, values, since)
+
+
+def _upsert(
+    engine: Engine,
+    table: type[Row],
+    workflow_id: str,
+    revision: int,
+    values: dict[str, Any],
+    since: Callable[[Row], None],
+) -> bool:
+    """Inserts or updates the row of ``workflow_id`` with ``values`` if ``revision`` is newer.
+
+    ``since`` sets the row's "since when" column from what the row held before (an episode that goes on
+    keeps its start).
+    """
+    try:
+        return _write(engine, table, workflow_id, revision, values, since)
+    except IntegrityError:
+        # Two first projections of one workflow raced to insert; the row exists now, so compare revisions.
+        return _write(engine, table, workflow_id, revision, values, since)
+
+
+def _write(
+    engine: Engine,
+    table: type[Row],
+    workflow_id: str,
+    revision: int,
+    values: dict[str, Any],
+    since: Callable[[Row], None],
+) -> bool:
+    with session_scope(engine) as session:
+        row = session.get(table, workflow_id, with_for_update=True)
+        if row is None:
+            row = table(workflow_id=workflow_id, **values)
+        elif row.revision >= revision:
+            return False
+        since(row)
+        for name, value in {**values, "revision": revision, "updated_at": datetime.now(UTC)}.items():
+            setattr(row, name, value)
         session.add(row)
         return True
+
+
+def _anomaly_since(current: datetime | None, view: OrderView) -> datetime | None:
+    if view.logistics_anomaly is None:
+        return None
+    if current is not None:
+        return current
+    return view.history[-1].at if view.history else datetime.now(UTC)

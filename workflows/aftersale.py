@@ -33,7 +33,6 @@ with workflow.unsafe.imports_passed_through():
         DisputeDecision,
         InsuranceClaim,
         OfflineRefund,
-        ParcelEvent,
         ParcelShipment,
         Receipt,
         Refund,
@@ -46,11 +45,11 @@ with workflow.unsafe.imports_passed_through():
     from domain.durations import hours_left
     from domain.ladder import Step
     from domain.notifications import TASKS, Audience, Notification, Template
-    from domain.orders import FUTURE_TOLERANCE, Actor, Address, DeadlineShift, LogisticsStatus
+    from domain.orders import FUTURE_TOLERANCE, Actor, Address, DeadlineShift, LogisticsEvent, LogisticsStatus
     from domain.pickups import PickupInput, PickupNotice, PickupRequest, PickupStatus
     from domain.policy import ReviewTimeoutAction
     from workflows import search_attributes as sa
-    from workflows.effects import Journal, notification_key, refuse
+    from workflows.effects import Journal, notification_key, refuse, tell_workflow, why
     from workflows.ladder import Clock
     from workflows.pickup import PickupWorkflow
 
@@ -309,7 +308,7 @@ class AfterSaleWorkflow:
             self._changed(f"pickup_{notice.status.value}", Actor.SYSTEM, detail=notice.waybill_no or "")
 
     @workflow.update
-    def record_return_logistics(self, event: ParcelEvent) -> CaseView:
+    def record_return_logistics(self, event: LogisticsEvent) -> CaseView:
         """A tracking update of the return parcel; delivery starts the merchant's receipt clock."""
         if event.status is LogisticsStatus.DELIVERED:
             self._enter(CaseStatus.AWAITING_RECEIPT, since=event.at)
@@ -319,7 +318,7 @@ class AfterSaleWorkflow:
         return self.state()
 
     @record_return_logistics.validator
-    def _validate_return_logistics(self, event: ParcelEvent) -> None:
+    def _validate_return_logistics(self, event: LogisticsEvent) -> None:
         self._require(Action.RETURN_LOGISTICS)
         if event.at > workflow.now() + FUTURE_TOLERANCE:
             raise refuse("validation_error", "the event's time `at` is in the future")
@@ -548,7 +547,7 @@ class AfterSaleWorkflow:
         except ActivityError as failure:
             # Refused for good by the payment side: the merchant refunds offline, on its own clock.
             self._enter(CaseStatus.AWAITING_OFFLINE_REFUND)
-            self._changed("refund_failed", Actor.SYSTEM, detail=str(failure.cause or failure)[:200])
+            self._changed("refund_failed", Actor.SYSTEM, detail=why(failure))
             self._tell(
                 Step(name="refund_failed", at=workflow.now(), offset=timedelta()),
                 Template.REFUND_FAILED,
@@ -585,7 +584,7 @@ class AfterSaleWorkflow:
                 summary="shipping insurance claim",
             )
         except ActivityError as failure:
-            self._changed("insurance_claim_failed", Actor.SYSTEM, detail=str(failure.cause or failure)[:200])
+            self._changed("insurance_claim_failed", Actor.SYSTEM, detail=why(failure))
             return
         self._changed("insurance_claimed", Actor.SYSTEM, detail=f"{receipt.paid_cents} cents {receipt.status}")
 
@@ -600,11 +599,7 @@ class AfterSaleWorkflow:
             refunded=request.lines if refunded else [],
             released=[] if refunded else request.lines,
         )
-        order = workflow.get_external_workflow_handle(ids.order(request.order_id))
-        try:
-            await order.signal("settle_case", settlement)
-        except Exception as error:  # an order already gone has nothing left to track
-            workflow.logger.warning("could not tell order %s: %s", request.order_id, error)
+        await tell_workflow(ids.order(request.order_id), "settle_case", settlement)
 
     def _tell(
         self,

@@ -111,3 +111,16 @@ async def notify(notification: Notification) -> bool:
         workflow.logger.warning("notification failed: %s", failure)
         return False
     return True
+
+
+def why(failure: ActivityError) -> str:
+    """What an activity's failure says, short enough for a history entry."""
+    return str(failure.cause or failure)[:200]
+
+
+async def tell_workflow(workflow_id: str, signal: str, arg: Any) -> None:
+    """Signals another workflow of the process; one that has ended already has nothing left to hear."""
+    try:
+        await workflow.get_external_workflow_handle(workflow_id).signal(signal, arg)
+    except Exception as error:  # the signal is news, never a condition of going on
+        workflow.logger.warning("could not signal %s %s: %s", workflow_id, signal, error)

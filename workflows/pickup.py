@@ -33,7 +33,7 @@ with workflow.unsafe.imports_passed_through():
         PickupView,
     )
     from workflows import search_attributes as sa
-    from workflows.effects import Journal, notification_key, refuse
+    from workflows.effects import Journal, notification_key, refuse, tell_workflow, why
     from workflows.ladder import wait_until
 
 BOOKING = RetryPolicy(
@@ -125,7 +125,7 @@ class PickupWorkflow:
 
     async def _book(self) -> bool:
         booking = Booking(
-            booking_id=f"{self._input.case_id}-{self._attempts}",
+            booking_id=self._booking_id(),
             case_id=self._input.case_id,
             order_id=self._input.order_id,
             address=self._input.request.address,
@@ -142,7 +142,7 @@ class PickupWorkflow:
                 summary="book a courier",
             )
         except ActivityError as failure:
-            self._move(PickupStatus.FAILED, "booking_refused", detail=str(failure.cause or failure)[:200])
+            self._move(PickupStatus.FAILED, "booking_refused", detail=why(failure))
             await self._tell_case()
             return False
         self._journal.record("booked", Actor.SYSTEM, detail=f"{self._confirmation.carrier} {self._waybill()}")
@@ -156,9 +156,7 @@ class PickupWorkflow:
     async def _cancel_booking(self, reason: str) -> None:
         await workflow.execute_activity_method(
             Partners.cancel_pickup,
-            BookingCancellation(
-                booking_id=f"{self._input.case_id}-{self._attempts}", case_id=self._input.case_id, reason=reason
-            ),
+            BookingCancellation(booking_id=self._booking_id(), case_id=self._input.case_id, reason=reason),
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=BOOKING,
             summary="cancel the booking",
@@ -220,6 +218,10 @@ class PickupWorkflow:
 
     # --- effects ---------------------------------------------------------------------------------------------
 
+    def _booking_id(self) -> str:
+        """The current attempt's booking, the logistics side's idempotency key."""
+        return f"{self._input.case_id}-{self._attempts}"
+
     def _fee(self) -> int:
         return self._confirmation.fee_cents if self._confirmation else 0
 
@@ -246,8 +248,4 @@ class PickupWorkflow:
             waybill_no=confirmation.waybill_no if confirmation else None,
             fee_cents=self._fee() if self._paid else 0,
         )
-        case = workflow.get_external_workflow_handle(ids.after_sale(self._input.case_id))
-        try:
-            await case.signal("pickup_changed", notice)
-        except Exception as error:  # a case already over has nothing to do with it
-            workflow.logger.warning("could not tell case %s: %s", self._input.case_id, error)
+        await tell_workflow(ids.after_sale(self._input.case_id), "pickup_changed", notice)

@@ -6,14 +6,15 @@ window closed); an accepted one starts the case's workflow. Every later step is 
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Response, status
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import Caller, CallerDep, ClientDep, Role, allow
-from api.errors import COMPLETED, Problem
+from api.deps import Caller, CallerDep, ClientDep, Role, allow, owned_state
+from api.errors import COMPLETED, Problem, refusal_of
 from domain import ids
 from domain.cases import (
     AfterSaleRequest,
@@ -21,12 +22,11 @@ from domain.cases import (
     CaseView,
     DisputeDecision,
     OfflineRefund,
-    ParcelEvent,
     ParcelShipment,
     Receipt,
     Rejection,
 )
-from domain.orders import DeadlineShift
+from domain.orders import DeadlineShift, LogisticsEvent
 from domain.pickups import CourierEvent, PickupPayment, PickupRequest, PickupView
 from workflows.aftersale import REQUEST_MEMO, AfterSaleWorkflow
 from workflows.order import OrderWorkflow
@@ -52,20 +52,38 @@ async def request_after_sale(request: AfterSaleRequest, response: Response, clie
     409 ``quantity_exceeds``; window over 409 ``window_closed``. The same request again answers 200.
     """
     case = client.get_workflow_handle_for(AfterSaleWorkflow.run, ids.after_sale(request.case_id))
-    existing = await _memo(case)
-    if existing is not None:
-        if existing != request.model_dump(mode="json"):
-            raise Problem("duplicate", f"case {request.case_id} was requested with a different body")
-        response.status_code = status.HTTP_200_OK
-        return await case.query(AfterSaleWorkflow.state)
     order = client.get_workflow_handle_for(OrderWorkflow.run, ids.order(request.order_id))
     try:
-        await order.execute_update(OrderWorkflow.request_after_sale, request, id=f"after-sale-{request.case_id}")
+        await order.execute_update(OrderWorkflow.request_after_sale, request)
+    except WorkflowUpdateFailedError as error:
+        if refusal_of(error).code != "duplicate":
+            raise
+        await _same_request(case, request)  # asked again: the same request answers 200, another is a 409
+        response.status_code = status.HTTP_200_OK
     except RPCError as error:
-        if error.status is RPCStatusCode.NOT_FOUND and COMPLETED in error.message:
+        if error.status is not RPCStatusCode.NOT_FOUND or COMPLETED not in error.message:
+            raise
+        if await _memo(case) is None:
             raise Problem("window_closed", f"the watch of order {request.order_id} is over") from None
-        raise
+        await _same_request(case, request)
+        response.status_code = status.HTTP_200_OK
     return await case.query(AfterSaleWorkflow.state)
+
+
+async def _same_request(case: Case, request: AfterSaleRequest) -> None:
+    """Refuses (409 ``duplicate``) unless the case was opened with this very request.
+
+    The order refuses a known case id at once, possibly while it is still starting the case; so a case
+    not visible yet is looked for again for a moment before the answer is given.
+    """
+    opened_with = await _memo(case)
+    for _ in range(20):
+        if opened_with is not None:
+            break
+        await asyncio.sleep(0.1)
+        opened_with = await _memo(case)
+    if opened_with != request.model_dump(mode="json"):
+        raise Problem("duplicate", f"case {request.case_id} was requested with a different body")
 
 
 async def _memo(case: Case) -> dict[str, Any] | None:
@@ -82,24 +100,18 @@ async def _memo(case: Case) -> dict[str, Any] | None:
 
 
 async def _case(client: Client, caller: Caller, case_id: str) -> Case:
-    """The case if the caller may see it; 404 otherwise, whoever owns it."""
+    """The case if the caller may see it; 404 otherwise, whoever owns it (a query for merchant keys only)."""
     handle = client.get_workflow_handle_for(AfterSaleWorkflow.run, ids.after_sale(case_id))
     if caller.role is Role.MERCHANT:
-        state = await handle.query(AfterSaleWorkflow.state)
-        if not caller.sees(state.merchant_id):
-            raise Problem("not_found", f"no case {case_id}")
+        await owned_state(handle, AfterSaleWorkflow.state, caller, f"no case {case_id}")
     return handle
 
 
 @router.get("/{case_id}", response_model=CaseView, dependencies=[allow(Role.MALL, Role.MERCHANT, Role.ADMIN)])
 async def get_case(case_id: str, client: ClientDep, caller: CallerDep) -> CaseView:
     """The case as it stands: status, deadline, refund, and its history with who did what."""
-    state = await client.get_workflow_handle_for(AfterSaleWorkflow.run, ids.after_sale(case_id)).query(
-        AfterSaleWorkflow.state
-    )
-    if not caller.sees(state.merchant_id):
-        raise Problem("not_found", f"no case {case_id}")
-    return state
+    handle = client.get_workflow_handle_for(AfterSaleWorkflow.run, ids.after_sale(case_id))
+    return await owned_state(handle, AfterSaleWorkflow.state, caller, f"no case {case_id}")
 
 
 @router.post("/{case_id}/approve", response_model=CaseView, dependencies=[allow(Role.MERCHANT)])
@@ -139,7 +151,7 @@ async def book_pickup(case_id: str, request: PickupRequest, client: ClientDep, c
 
 
 @router.post("/{case_id}/logistics-events", response_model=CaseView, dependencies=[allow(Role.MALL)])
-async def return_logistics(case_id: str, event: ParcelEvent, client: ClientDep, caller: CallerDep) -> CaseView:
+async def return_logistics(case_id: str, event: LogisticsEvent, client: ClientDep, caller: CallerDep) -> CaseView:
     """A tracking update of the return parcel; ``delivered`` starts the merchant's receipt clock."""
     return await (await _case(client, caller, case_id)).execute_update(AfterSaleWorkflow.record_return_logistics, event)
 
@@ -194,16 +206,15 @@ async def shift_deadlines(case_id: str, shift: DeadlineShift, client: ClientDep,
 async def _pickup(client: Client, caller: Caller, case_id: str) -> WorkflowHandle[PickupWorkflow, PickupView]:
     handle = client.get_workflow_handle_for(PickupWorkflow.run, ids.pickup(case_id))
     if caller.role is Role.MERCHANT:
-        state = await handle.query(PickupWorkflow.state)
-        if not caller.sees(state.merchant_id):
-            raise Problem("not_found", f"no pickup for case {case_id}")
+        await owned_state(handle, PickupWorkflow.state, caller, f"no pickup for case {case_id}")
     return handle
 
 
 @pickups.get("/{case_id}", response_model=PickupView, dependencies=[allow(Role.MALL, Role.MERCHANT, Role.ADMIN)])
 async def get_pickup(case_id: str, client: ClientDep, caller: CallerDep) -> PickupView:
     """The pickup of a case's return: status, waybill, postage, slot."""
-    return await (await _pickup(client, caller, case_id)).query(PickupWorkflow.state)
+    handle = client.get_workflow_handle_for(PickupWorkflow.run, ids.pickup(case_id))
+    return await owned_state(handle, PickupWorkflow.state, caller, f"no pickup for case {case_id}")
 
 
 @pickups.post("/{case_id}/payment", response_model=PickupView, dependencies=[allow(Role.MALL)])

@@ -10,7 +10,7 @@ from temporalio.client import WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from api.deps import CallerDep, ClientDep, EngineDep, Role, SettingsDep, allow
+from api.deps import CallerDep, ClientDep, EngineDep, Role, SettingsDep, allow, owned_state
 from api.errors import Problem
 from domain import ids
 from domain.orders import (
@@ -79,9 +79,7 @@ async def _order(client: ClientDep, caller: CallerDep, order_id: str) -> Workflo
     """
     handle = client.get_workflow_handle_for(OrderWorkflow.run, ids.order(order_id))
     if caller.role is Role.MERCHANT:
-        state = await handle.query(OrderWorkflow.state)
-        if not caller.sees(state.merchant_id):
-            raise Problem("not_found", f"no order {order_id}")
+        await owned_state(handle, OrderWorkflow.state, caller, f"no order {order_id}")
     return handle
 
 
@@ -89,10 +87,7 @@ async def _order(client: ClientDep, caller: CallerDep, order_id: str) -> Workflo
 async def get_order(order_id: str, client: ClientDep, caller: CallerDep) -> OrderView:
     """The order as it stands: status, deadlines, lines and history."""
     handle = client.get_workflow_handle_for(OrderWorkflow.run, ids.order(order_id))
-    state = await handle.query(OrderWorkflow.state)
-    if not caller.sees(state.merchant_id):
-        raise Problem("not_found", f"no order {order_id}")
-    return state
+    return await owned_state(handle, OrderWorkflow.state, caller, f"no order {order_id}")
 
 
 @router.post("/{order_id}/shipment", response_model=OrderView, dependencies=[allow(Role.MERCHANT, Role.MALL)])

@@ -11,6 +11,7 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
@@ -100,3 +101,14 @@ async def read_model(api: Callable[..., Any], path: str, holds: Callable[[dict[s
             return listed
         await asyncio.sleep(0.1)
     raise AssertionError(f"{path} never held: {listed}")
+
+
+async def web_ui_query(client: Client, query: str) -> list[str]:
+    """The workflow ids a supervisor's Web UI query lists, once visibility has caught up."""
+    found: list[str] = []
+    for _ in range(100):
+        found = [execution.id async for execution in client.list_workflows(query)]
+        if found:
+            break
+        await asyncio.sleep(0.1)
+    return found

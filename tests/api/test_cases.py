@@ -10,7 +10,7 @@ import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from config.settings import Settings
-from tests.api.conftest import read_model
+from tests.api.conftest import read_model, web_ui_query
 from tests.api.test_orders import assert_problem, now_iso
 from tests.factories import merchant_body, order_body
 from workers.demo import run_demo
@@ -217,12 +217,7 @@ async def test_a_supervisor_finds_cases_in_the_web_ui_by_kind_status_and_deadlin
     order_id = await delivered(api)
     case = (await api("mall", "POST", "/v1/after-sales", json=case_body(order_id, "ui"))).json()
     query = f'OrderId = "{order_id}" AND CaseKind = "return_refund" AND CaseStatus = "pending_review"'
-    found: list[str] = []
-    for _ in range(100):
-        found = [execution.id async for execution in dev_env.client.list_workflows(query)]
-        if found:
-            break
-        await asyncio.sleep(0.1)
+    found = await web_ui_query(dev_env.client, query)
     assert found == [f"aftersale-{case['case_id']}"]
     description = await dev_env.client.get_workflow_handle(found[0]).describe()
     attributes = description.typed_search_attributes

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from tests.api.conftest import read_model
+from tests.api.conftest import read_model, web_ui_query
 from tests.factories import merchant_body, order_body
 from workflows import search_attributes as sa
 
@@ -215,12 +215,7 @@ async def test_an_overdue_shipment_is_listed_for_supervisors_and_its_merchant(
 
     # What a supervisor types in the Web UI's filter.
     query = f'MerchantId = "{merchant_id}" AND Overdue = true AND CaseKind = "order"'
-    found: list[str] = []
-    for _ in range(100):
-        found = [execution.id async for execution in dev_env.client.list_workflows(query)]
-        if found:
-            break
-        await asyncio.sleep(0.1)
+    found = await web_ui_query(dev_env.client, query)
     assert found == [f"order-{body['order_id']}"]
     description = await dev_env.client.get_workflow_handle(found[0]).describe()
     assert description.typed_search_attributes.get(sa.CASE_STATUS) == "awaiting_shipment"

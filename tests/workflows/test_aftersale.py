@@ -11,8 +11,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from config.settings import Settings
 from domain.cases import Appeal as AppealBody
-from domain.cases import CaseStatus, DisputeDecision, ParcelEvent, ParcelShipment, Receipt, Rejection
-from domain.orders import LogisticsStatus, OrderStatus
+from domain.cases import CaseStatus, DisputeDecision, ParcelShipment, Receipt, Rejection
+from domain.orders import LogisticsEvent, LogisticsStatus, OrderStatus
 from domain.policy import ReviewTimeoutAction
 from readmodel.tables import CaseWatch
 from tests.peers.partners import PartnersPeer
@@ -195,11 +195,11 @@ async def test_a_return_received_by_a_silent_merchant_is_auto_received_refunded_
     assert sent.deadline_at is None
     now = await ts_env.get_current_time()
     moving = await case.execute_update(
-        AfterSaleWorkflow.record_return_logistics, ParcelEvent(status=LogisticsStatus.IN_TRANSIT, at=now)
+        AfterSaleWorkflow.record_return_logistics, LogisticsEvent(status=LogisticsStatus.IN_TRANSIT, at=now)
     )
     assert moving.status is CaseStatus.RETURN_IN_TRANSIT
     arrived = await case.execute_update(
-        AfterSaleWorkflow.record_return_logistics, ParcelEvent(status=LogisticsStatus.DELIVERED, at=now)
+        AfterSaleWorkflow.record_return_logistics, LogisticsEvent(status=LogisticsStatus.DELIVERED, at=now)
     )
     assert arrived.status is CaseStatus.AWAITING_RECEIPT
     assert arrived.deadline_at == now + timedelta(days=10)
@@ -227,7 +227,7 @@ async def test_an_exchange_is_reshipped_to_the_new_address_and_auto_completes(
     await case.execute_update(AfterSaleWorkflow.ship_return, ParcelShipment(carrier="SF", tracking_no="SF-R1"))
     now = await ts_env.get_current_time()
     await case.execute_update(
-        AfterSaleWorkflow.record_return_logistics, ParcelEvent(status=LogisticsStatus.DELIVERED, at=now)
+        AfterSaleWorkflow.record_return_logistics, LogisticsEvent(status=LogisticsStatus.DELIVERED, at=now)
     )
     received = await case.execute_update(AfterSaleWorkflow.confirm_receipt, Receipt(accepted=True))
     assert received.status is CaseStatus.AWAITING_REPLACEMENT
@@ -260,7 +260,7 @@ async def test_a_replacement_not_shipped_in_time_makes_the_case_overdue(
     await case.execute_update(AfterSaleWorkflow.ship_return, ParcelShipment(carrier="SF", tracking_no="SF-R2"))
     now = await ts_env.get_current_time()
     await case.execute_update(
-        AfterSaleWorkflow.record_return_logistics, ParcelEvent(status=LogisticsStatus.DELIVERED, at=now)
+        AfterSaleWorkflow.record_return_logistics, LogisticsEvent(status=LogisticsStatus.DELIVERED, at=now)
     )
     await case.execute_update(AfterSaleWorkflow.confirm_receipt, Receipt(accepted=True))
     await ts_env.sleep(73 * HOUR)
@@ -279,7 +279,7 @@ async def test_a_refused_receipt_disputes_the_case(
     await case.execute_update(AfterSaleWorkflow.ship_return, ParcelShipment(carrier="SF", tracking_no="SF-R3"))
     now = await ts_env.get_current_time()
     await case.execute_update(
-        AfterSaleWorkflow.record_return_logistics, ParcelEvent(status=LogisticsStatus.DELIVERED, at=now)
+        AfterSaleWorkflow.record_return_logistics, LogisticsEvent(status=LogisticsStatus.DELIVERED, at=now)
     )
     refused = await case.execute_update(AfterSaleWorkflow.confirm_receipt, Receipt(accepted=False, reason="空包裹"))
     assert refused.status is CaseStatus.DISPUTED

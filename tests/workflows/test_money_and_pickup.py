@@ -10,8 +10,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from config.settings import Settings
 from domain import ids
-from domain.cases import CaseStatus, OfflineRefund, ParcelEvent, ParcelShipment, Receipt
-from domain.orders import LogisticsStatus
+from domain.cases import CaseStatus, OfflineRefund, ParcelShipment, Receipt
+from domain.orders import LogisticsEvent, LogisticsStatus
 from domain.pickups import CourierEvent, CourierStatus, PickupPayment, PickupRequest, PickupStatus
 from tests.peers.partners import PartnersPeer
 from tests.workflows.cases import delivered_order, events, idle, open_case, outcome, paid_order, started, until
@@ -88,7 +88,7 @@ async def test_a_case_survives_its_worker_and_finishes_on_a_new_one(
     async with build_worker(client, settings, engine=engine) as fresh, fresh:
         now = datetime.now(UTC)
         arrived = await case.execute_update(
-            AfterSaleWorkflow.record_return_logistics, ParcelEvent(status=LogisticsStatus.DELIVERED, at=now)
+            AfterSaleWorkflow.record_return_logistics, LogisticsEvent(status=LogisticsStatus.DELIVERED, at=now)
         )
         assert arrived.status is CaseStatus.AWAITING_RECEIPT
         assert [e.event for e in arrived.history][:4] == [

@@ -14,21 +14,18 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from config.settings import Settings
-from domain import ids
 from domain.orders import (
     DeadlineShift,
     LogisticsEvent,
     OrderStatus,
     OrderView,
-    OrderWatchInput,
     Shipment,
     WindowExtension,
 )
 from readmodel.tables import OrderWatch
-from tests.factories import place_order
 from tests.peers.server import Peer
-from tests.workflows.conftest import Peers, remember
-from workflows import search_attributes as sa
+from tests.workflows.cases import paid_order
+from tests.workflows.conftest import Peers
 from workflows.order import OrderWorkflow
 
 HOUR = timedelta(hours=1)
@@ -37,17 +34,8 @@ HOUR = timedelta(hours=1)
 async def start_order(
     env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str, **policy: Any
 ) -> WorkflowHandle[OrderWorkflow, OrderView]:
-    order = place_order(paid_at=await env.get_current_time(), merchant_id=merchant_id)
-    watch = OrderWatchInput(order=order, policy=settings.policy().model_copy(update=policy))
-    handle = await client.start_workflow(
-        OrderWorkflow.run,
-        watch,
-        id=ids.order(order.order_id),
-        task_queue=settings.task_queue,
-        search_attributes=sa.initial_order_attributes(order),
-    )
-    remember(settings.task_queue, handle.id)
-    return handle
+    """An order paid now, watched with the settings' policy changed by ``policy``."""
+    return await paid_order(client, settings, merchant_id, await env.get_current_time(), **policy)
 
 
 def about(peer: Peer, order_id: str) -> list[dict[str, Any]]:

@@ -19,7 +19,7 @@ from temporalio.worker import Replayer
 
 from config.settings import Settings
 from domain import ids
-from domain.cases import CaseStatus, ParcelEvent
+from domain.cases import CaseStatus
 from domain.orders import LogisticsEvent, OrderWatchInput, Shipment, WindowExtension
 from domain.pickups import CourierEvent, PickupPayment, PickupRequest, PickupStatus
 from tests.factories import place_order
@@ -116,7 +116,7 @@ async def test_record_after_sale_and_pickup_histories(
 
     await until(in_transit)
     now = await ts_env.get_current_time()
-    await case.execute_update(AfterSaleWorkflow.record_return_logistics, ParcelEvent(status="delivered", at=now))
+    await case.execute_update(AfterSaleWorkflow.record_return_logistics, LogisticsEvent(status="delivered", at=now))
     await ts_env.sleep(timedelta(days=11))
     await outcome(case)
     (HISTORIES / "AfterSaleWorkflow-return-by-pickup.json").write_text((await case.fetch_history()).to_json())
