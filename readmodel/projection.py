@@ -81,32 +81,25 @@ def _upsert(
     ``since`` sets the row's "since when" column from what the row held before (an episode that goes on
     keeps its start).
     """
+
+    def write() -> bool:
+        with session_scope(engine) as session:
+            row = session.get(table, workflow_id, with_for_update=True)
+            if row is None:
+                row = table(workflow_id=workflow_id, **values)
+            elif row.revision >= revision:
+                return False
+            since(row)
+            for name, value in {**values, "revision": revision, "updated_at": datetime.now(UTC)}.items():
+                setattr(row, name, value)
+            session.add(row)
+            return True
+
     try:
-        return _write(engine, table, workflow_id, revision, values, since)
+        return write()
     except IntegrityError:
         # Two first projections of one workflow raced to insert; the row exists now, so compare revisions.
-        return _write(engine, table, workflow_id, revision, values, since)
-
-
-def _write(
-    engine: Engine,
-    table: type[Row],
-    workflow_id: str,
-    revision: int,
-    values: dict[str, Any],
-    since: Callable[[Row], None],
-) -> bool:
-    with session_scope(engine) as session:
-        row = session.get(table, workflow_id, with_for_update=True)
-        if row is None:
-            row = table(workflow_id=workflow_id, **values)
-        elif row.revision >= revision:
-            return False
-        since(row)
-        for name, value in {**values, "revision": revision, "updated_at": datetime.now(UTC)}.items():
-            setattr(row, name, value)
-        session.add(row)
-        return True
+        return write()
 
 
 def _anomaly_since(current: datetime | None, view: OrderView) -> datetime | None:
