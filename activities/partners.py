@@ -15,7 +15,9 @@ Wire format (JSON over HTTP POST, ``Idempotency-Key`` header):
   ``{"claim_id", "status", "paid_cents"}``
 
 A 4xx answer other than 408/409/425/429 is a refusal for good: the activity fails without retry
-(type ``refused``) and the workflow takes its fallback. Anything else is retried by Temporal.
+(type ``refused``) and the workflow takes its fallback. Anything else is retried by Temporal. A partner
+must answer a key it knows with its first answer only when the body is the same, and refuse the key with
+another body (422, as the IETF Idempotency-Key draft and Stripe do); the simulators do exactly that.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ log = structlog.get_logger(__name__)
 REFUSED = "refused"
 _RETRYABLE_4XX = {408, 409, 425, 429}
 SIMULATED_PICKUP_FEE_CENTS = 1200
+KEY_REUSED = "idempotency_key_reused"  # the simulators' (and a careful provider's) 422 code
 
 
 class Partners:
@@ -124,10 +127,11 @@ class Partners:
     def _simulated(self, partner: str, path: str, key: str, body: BaseModel, simulate: Any) -> dict[str, Any]:
         """The simulator: the first call with a key acts and records; later calls get the same answer."""
         call_key = f"{partner}:{key}"
+        request = body.model_dump(mode="json")
         with Session(self._engine) as session:
             known = session.get(PartnerCall, call_key)
             if known is not None:
-                return dict(known.response)
+                return _first_answer(partner, key, known, request)
         response: dict[str, Any] = simulate(body)
         try:
             with session_scope(self._engine) as session:
@@ -136,7 +140,7 @@ class Partners:
                         key=call_key,
                         partner=partner,
                         path=path,
-                        request=body.model_dump(mode="json"),
+                        request=request,
                         response=response,
                         at=datetime.now(UTC),
                     )
@@ -145,7 +149,7 @@ class Partners:
             with Session(self._engine) as session:
                 known = session.get(PartnerCall, call_key)
                 assert known is not None
-                return dict(known.response)
+                return _first_answer(partner, key, known, request)
         log.info("partner_simulated", partner=partner, path=path, key=key)
         return response
 
@@ -156,6 +160,21 @@ class Partners:
             "status": "succeeded",
             "provider_ref": f"SIM-{_digest(refund.refund_id)}",
         }
+
+
+def _first_answer(partner: str, key: str, known: PartnerCall, request: dict[str, Any]) -> dict[str, Any]:
+    """The first answer to ``key``, if this is the same request again; refused for good if it is another.
+
+    As a payment provider does (Stripe; the IETF Idempotency-Key draft answers 422): a key names one
+    request, and the same key with another body is a caller's bug that must not be answered "done".
+    """
+    if known.request != request:
+        raise ApplicationError(
+            f"{partner} refused {key}: {KEY_REUSED} (the key was used before with another body)",
+            type=REFUSED,
+            non_retryable=True,
+        )
+    return dict(known.response)
 
 
 def _simulate_booking(booking: Booking) -> dict[str, Any]:

@@ -105,6 +105,7 @@ class PickupInput(Model):
     merchant_id: str
     request: PickupRequest
     policy: Policy
+    number: int = Field(default=1, description="The case's n-th pickup (one is dropped, another booked).")
 
 
 class PickupNotice(Model):

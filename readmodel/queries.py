@@ -68,3 +68,14 @@ def open_counts_by_merchant(engine: Engine) -> dict[str, dict[str, int]]:
     for merchant_id, count in anomalies:
         counts.setdefault(merchant_id, {})["logistics_anomalies"] = count
     return counts
+
+
+def order_of_case(engine: Engine, *, workflow_id: str) -> str | None:
+    """The order a case (by its workflow id) was opened on, if the read model has ever seen it.
+
+    The read model keeps a case's row after Temporal has forgotten its closed workflow (retention), so
+    the API can refuse a case id used before on another order however long ago.
+    """
+    with Session(engine) as session:
+        row = session.get(CaseWatch, workflow_id)
+        return row.order_id if row is not None else None

@@ -14,11 +14,13 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
+from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ActivityError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
+    from pydantic import BaseModel
+
     from activities.partners import REFUSED, Partners
     from activities.records import Records
     from domain import ids
@@ -48,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.orders import FUTURE_TOLERANCE, Actor, Address, DeadlineShift, LogisticsEvent, LogisticsStatus
     from domain.pickups import PickupInput, PickupNotice, PickupRequest, PickupStatus
     from domain.policy import ReviewTimeoutAction
+    from domain.retries import Attempt, Attempts
     from workflows import search_attributes as sa
     from workflows.effects import Journal, notification_key, refuse, tell_workflow, why
     from workflows.ladder import Clock
@@ -87,7 +90,9 @@ class AfterSaleWorkflow:
         self._rejection_reason: str | None = None
         self._pickup_active = False
         self._pickup_id: str | None = None
+        self._pickups = 0  # pickups booked so far
         self._refunded_cents = 0
+        self._applied = Attempts()  # what each human step was applied with, so a retry is answered
         self._journal = Journal(Records.project_case, self.state)
         self._status = CaseStatus.PENDING_REVIEW
         self._enter(CaseStatus.PENDING_REVIEW)
@@ -185,6 +190,7 @@ class AfterSaleWorkflow:
         self._tell(step, Template.CASE_REMINDER, (Audience.MERCHANT,), task, task_en, sent="reminder_sent")
 
     async def _on_return(self, step: Step) -> None:
+        self._applied.record(Action.CANCEL)  # the customer's cancel now finds it done
         self._changed("auto_cancelled", Actor.SYSTEM, at=step.at, detail="the goods were not sent back in time")
         self._enter(CaseStatus.CANCELLED)
 
@@ -192,10 +198,12 @@ class AfterSaleWorkflow:
         if not step.is_breach:
             return await self._remind(step)
         self._auto = True
+        self._applied.record(Action.RECEIPT, Receipt(accepted=True))
         self._changed("auto_received", Actor.SYSTEM, at=step.at)
         self._after_receipt()
 
     async def _on_confirm_timeout(self, step: Step) -> None:
+        self._applied.record(Action.CONFIRM)
         self._changed("auto_completed", Actor.SYSTEM, at=step.at)
         self._enter(CaseStatus.COMPLETED)
 
@@ -207,7 +215,9 @@ class AfterSaleWorkflow:
 
     @workflow.update
     def approve(self) -> CaseView:
-        """The merchant approves the request."""
+        """The merchant approves the request; once approved (by anyone), approving again answers the case."""
+        if self._applied.repeats(Action.APPROVE):
+            return self.state()
         self._changed("approved", Actor.MERCHANT)
         self._approve()
         return self.state()
@@ -219,6 +229,9 @@ class AfterSaleWorkflow:
     @workflow.update
     def reject(self, rejection: Rejection) -> CaseView:
         """The merchant rejects the request, with a reason; the customer may appeal."""
+        if self._applied.repeats(Action.REJECT, rejection):
+            return self.state()
+        self._applied.record(Action.REJECT, rejection)
         self._rejection_reason = rejection.reason
         self._overdue = False
         self._enter(CaseStatus.REJECTED)
@@ -227,11 +240,14 @@ class AfterSaleWorkflow:
 
     @reject.validator
     def _validate_reject(self, rejection: Rejection) -> None:
-        self._require(Action.REJECT)
+        self._require(Action.REJECT, rejection)
 
     @workflow.update
     async def cancel(self) -> CaseView:
         """The customer withdraws the request; a booked pickup is dropped."""
+        if self._applied.repeats(Action.CANCEL):
+            return self.state()
+        self._applied.record(Action.CANCEL)
         if self._pickup_active and self._pickup_id:
             handle = workflow.get_external_workflow_handle(self._pickup_id)
             self._journal.in_background(handle.signal(PickupWorkflow.cancel, "the case was cancelled"))
@@ -241,18 +257,24 @@ class AfterSaleWorkflow:
 
     @cancel.validator
     def _validate_cancel(self) -> None:
+        if self._applied.repeats(Action.CANCEL):
+            return
         if not may_cancel(self._input.request.kind, self._status):
             raise refuse("invalid_state", self._cancel_rule())
 
     @workflow.update
     def ship_return(self, shipment: ParcelShipment) -> CaseView:
         """The customer sent the goods back with a carrier."""
+        if self._applied.repeats(Action.RETURN_SHIPMENT, shipment):
+            return self.state()
+        self._applied.record(Action.RETURN_SHIPMENT, shipment)
         self._send_back(shipment, Actor.CUSTOMER)
         return self.state()
 
     @ship_return.validator
     def _validate_ship_return(self, shipment: ParcelShipment) -> None:
-        self._require(Action.RETURN_SHIPMENT)
+        if self._require(Action.RETURN_SHIPMENT, shipment):
+            return
         if self._pickup_active:
             raise refuse("invalid_state", "a door-to-door pickup is booked for this return")
 
@@ -260,6 +282,7 @@ class AfterSaleWorkflow:
     async def book_pickup(self, request: PickupRequest) -> CaseView:
         """The customer books a door-to-door pickup of the return (a PickupWorkflow, child of the case)."""
         self._pickup_active = True
+        self._pickups += 1
         pickup_id = ids.pickup(self._input.request.case_id)
         self._pickup_id = pickup_id
         self._changed("pickup_requested", Actor.CUSTOMER, detail=f"{request.slot_start.isoformat()}")
@@ -271,8 +294,12 @@ class AfterSaleWorkflow:
                 merchant_id=self._input.merchant_id,
                 request=request,
                 policy=self._input.policy,
+                number=self._pickups,
             ),
             id=pickup_id,
+            # The pickup of a case is one id (GET /v1/pickups/{case_id}); a pickup booked after the last
+            # was dropped is its next run, and its number keeps its bookings' keys apart.
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
             parent_close_policy=ParentClosePolicy.ABANDON,
             search_attributes=sa.initial_case_attributes(
                 merchant_id=self._input.merchant_id,
@@ -310,6 +337,9 @@ class AfterSaleWorkflow:
     @workflow.update
     def record_return_logistics(self, event: LogisticsEvent) -> CaseView:
         """A tracking update of the return parcel; delivery starts the merchant's receipt clock."""
+        if self._applied.repeats(Action.RETURN_LOGISTICS, event):
+            return self.state()
+        self._applied.record(Action.RETURN_LOGISTICS, event)
         if event.status is LogisticsStatus.DELIVERED:
             self._enter(CaseStatus.AWAITING_RECEIPT, since=event.at)
             self._changed("return_delivered", Actor.SYSTEM, at=event.at)
@@ -319,13 +349,17 @@ class AfterSaleWorkflow:
 
     @record_return_logistics.validator
     def _validate_return_logistics(self, event: LogisticsEvent) -> None:
-        self._require(Action.RETURN_LOGISTICS)
+        if self._require(Action.RETURN_LOGISTICS, event):
+            return
         if event.at > workflow.now() + FUTURE_TOLERANCE:
             raise refuse("validation_error", "the event's time `at` is in the future")
 
     @workflow.update
     def confirm_receipt(self, receipt: Receipt) -> CaseView:
         """The merchant accepts the returned goods (refund or replacement follows) or refuses them."""
+        if self._applied.repeats(Action.RECEIPT, receipt):
+            return self.state()
+        self._applied.record(Action.RECEIPT, receipt)
         self._overdue = False
         if receipt.accepted:
             self._changed("received", Actor.MERCHANT)
@@ -339,11 +373,14 @@ class AfterSaleWorkflow:
 
     @confirm_receipt.validator
     def _validate_receipt(self, receipt: Receipt) -> None:
-        self._require(Action.RECEIPT)
+        self._require(Action.RECEIPT, receipt)
 
     @workflow.update
     def ship_replacement(self, shipment: ParcelShipment) -> CaseView:
         """The merchant dispatched the replacement of an exchange."""
+        if self._applied.repeats(Action.REPLACEMENT_SHIPMENT, shipment):
+            return self.state()
+        self._applied.record(Action.REPLACEMENT_SHIPMENT, shipment)
         self._replacement = shipment
         self._overdue = False
         self._enter(CaseStatus.REPLACEMENT_IN_TRANSIT)
@@ -355,11 +392,14 @@ class AfterSaleWorkflow:
 
     @ship_replacement.validator
     def _validate_replacement(self, shipment: ParcelShipment) -> None:
-        self._require(Action.REPLACEMENT_SHIPMENT)
+        self._require(Action.REPLACEMENT_SHIPMENT, shipment)
 
     @workflow.update
     def confirm(self) -> CaseView:
         """The customer confirms the replacement arrived."""
+        if self._applied.repeats(Action.CONFIRM):
+            return self.state()
+        self._applied.record(Action.CONFIRM)
         self._enter(CaseStatus.COMPLETED)
         self._changed("confirmed", Actor.CUSTOMER)
         return self.state()
@@ -371,6 +411,9 @@ class AfterSaleWorkflow:
     @workflow.update
     def appeal(self, appeal: Appeal) -> CaseView:
         """The customer appeals a rejection: the case is disputed and platform CS is told."""
+        if self._applied.repeats(Action.APPEAL, appeal):
+            return self.state()
+        self._applied.record(Action.APPEAL, appeal)
         self._appealed = True
         self._enter(CaseStatus.DISPUTED)
         self._changed("appealed", Actor.CUSTOMER, detail=appeal.reason)
@@ -379,13 +422,17 @@ class AfterSaleWorkflow:
 
     @appeal.validator
     def _validate_appeal(self, appeal: Appeal) -> None:
-        self._require(Action.APPEAL)
+        if self._require(Action.APPEAL, appeal):
+            return
         if self._appealed:
             raise refuse("invalid_state", "this case was appealed already")
 
     @workflow.update
     def resolve_dispute(self, decision: DisputeDecision) -> CaseView:
         """Platform CS decides a dispute: for the customer (the case goes on as approved) or not."""
+        if self._applied.repeats(Action.RESOLVE_DISPUTE, decision):
+            return self.state()
+        self._applied.record(Action.RESOLVE_DISPUTE, decision)
         if decision.approve:
             self._changed("dispute_upheld", Actor.PLATFORM, detail=decision.reason)
             self._approve()
@@ -398,11 +445,14 @@ class AfterSaleWorkflow:
 
     @resolve_dispute.validator
     def _validate_dispute(self, decision: DisputeDecision) -> None:
-        self._require(Action.RESOLVE_DISPUTE)
+        self._require(Action.RESOLVE_DISPUTE, decision)
 
     @workflow.update
     def record_offline_refund(self, refund: OfflineRefund) -> CaseView:
         """The merchant refunded outside the payment system."""
+        if self._applied.repeats(Action.OFFLINE_REFUND, refund):
+            return self.state()
+        self._applied.record(Action.OFFLINE_REFUND, refund)
         self._refunded_cents = self._amount()
         self._overdue = False
         self._enter(CaseStatus.COMPLETED)
@@ -413,7 +463,7 @@ class AfterSaleWorkflow:
 
     @record_offline_refund.validator
     def _validate_offline_refund(self, refund: OfflineRefund) -> None:
-        self._require(Action.OFFLINE_REFUND)
+        self._require(Action.OFFLINE_REFUND, refund)
 
     @workflow.update
     def shift_deadlines(self, shift: DeadlineShift) -> CaseView:
@@ -427,6 +477,11 @@ class AfterSaleWorkflow:
     def _validate_shift(self, shift: DeadlineShift) -> None:
         if self._clock is None or self._deadline_at() is None or self._ended:
             raise refuse("invalid_state", "no deadline of this case is running")
+
+    @workflow.query
+    def already_applied(self, attempt: Attempt) -> bool:
+        """Whether ``attempt`` is a retry of an action this case applied (asked also once it has ended)."""
+        return self._applied.repeats_attempt(attempt)
 
     @workflow.query
     def state(self) -> CaseView:
@@ -460,9 +515,17 @@ class AfterSaleWorkflow:
 
     # --- transitions ---------------------------------------------------------------------------------------
 
-    def _require(self, action: Action) -> None:
+    def _require(self, action: Action, body: BaseModel | None = None) -> bool:
+        """Refuses ``action`` unless the status allows it; True if it is a retry of what was applied.
+
+        A retry (the same action with the same body, or the same decision taken by the system) is
+        accepted in any status: its handler answers the case as it stands and records nothing.
+        """
+        if self._applied.repeats(action, body):
+            return True
         if self._ended or not allowed(self._status, action):
             raise refuse("invalid_state", f"the case is {self._status.value}; {action.value} is not possible now")
+        return False
 
     def _cancel_rule(self) -> str:
         if self._input.request.kind is CaseKind.REFUND_ONLY:
@@ -487,6 +550,7 @@ class AfterSaleWorkflow:
         self._clocks[name] = self._clock
 
     def _approve(self) -> None:
+        self._applied.record(Action.APPROVE)  # whoever approved: the merchant's approve again is a retry
         self._overdue = False
         if self._input.request.kind is CaseKind.REFUND_ONLY:
             self._enter(CaseStatus.REFUNDING)
@@ -512,6 +576,7 @@ class AfterSaleWorkflow:
         self._status_changed()
 
     def _dispute(self, reason: str) -> None:
+        self._applied.forget(Action.RESOLVE_DISPUTE)  # a new dispute: the last one's decision is no answer
         step = Step(name=f"dispute_{self._journal.revision}", at=workflow.now(), offset=timedelta())
         self._tell(step, Template.CASE_DISPUTED, (Audience.PLATFORM,), reason=reason, clock="dispute")
 
@@ -521,20 +586,26 @@ class AfterSaleWorkflow:
         return refund_cents(self._input.request.lines, self._input.order_lines)
 
     async def _refund(self) -> None:
-        """Refunds once: the key is the case's, so no retry, worker crash or replay can pay twice."""
+        """Refunds once: no retry, worker crash or replay can pay twice.
+
+        The key is the case's, bound to the order, the lines and the amount: a retry asks the same refund
+        under the same key, and no other refund can ever be answered with this one's result.
+        """
         request = self._input.request
         prices = {line.line_id: line.unit_price_cents for line in self._input.order_lines}
+        lines = [
+            RefundLine(line_id=line.line_id, quantity=line.quantity, unit_price_cents=prices[line.line_id])
+            for line in request.lines
+        ]
+        amount = self._amount()
         refund = Refund(
-            refund_id=f"refund-{request.case_id}",
+            refund_id=ids.partner_key("refund", request.case_id, request.order_id, lines, amount),
             order_id=request.order_id,
             case_id=request.case_id,
             merchant_id=self._input.merchant_id,
-            amount_cents=self._amount(),
+            amount_cents=amount,
             reason=request.reason,
-            lines=[
-                RefundLine(line_id=line.line_id, quantity=line.quantity, unit_price_cents=prices[line.line_id])
-                for line in request.lines
-            ],
+            lines=lines,
         )
         try:
             receipt = await workflow.execute_activity_method(
@@ -568,12 +639,13 @@ class AfterSaleWorkflow:
         line_ids = [line.line_id for line in request.lines if line.line_id in insured]
         if not line_ids or self._journal.has("insurance_claimed"):
             return
+        postage = self._return_postage_cents or 0
         claim = InsuranceClaim(
-            claim_id=f"insurance-{request.case_id}",
+            claim_id=ids.partner_key("insurance", request.case_id, request.order_id, line_ids, postage),
             order_id=request.order_id,
             case_id=request.case_id,
             line_ids=line_ids,
-            postage_cents=self._return_postage_cents or 0,
+            postage_cents=postage,
         )
         try:
             receipt = await workflow.execute_activity_method(

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from temporalio import workflow
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
@@ -47,10 +48,14 @@ with workflow.unsafe.imports_passed_through():
         can_extend,
         extended_window_end,
     )
+    from domain.retries import Attempt, Attempts
     from workflows import search_attributes as sa
     from workflows.aftersale import REQUEST_MEMO, AfterSaleWorkflow
     from workflows.effects import Journal, notification_key, refuse
     from workflows.ladder import Clock, wait_until
+
+
+SHIPMENT, LOGISTICS = "shipment", "logistics"  # the order's actions a retry can repeat (see Attempts)
 
 
 @workflow.defn
@@ -77,6 +82,7 @@ class OrderWorkflow:
         self._open_cases: dict[str, list[CaseLine]] = {}
         self._cases: set[str] = set()
         self._refunded: dict[str, int] = {}
+        self._applied = Attempts()  # the shipment and the last tracking update, so a retry is answered
         self._journal = Journal(Records.project_order, self.state)
 
     @workflow.run
@@ -106,7 +112,10 @@ class OrderWorkflow:
 
     @workflow.update
     def ship(self, shipment: Shipment) -> OrderView:
-        """The merchant shipped the order; ends the ship clock."""
+        """The merchant shipped the order; ends the ship clock. The same shipment again answers the order."""
+        if self._applied.repeats(SHIPMENT, shipment):
+            return self.state()
+        self._applied.record(SHIPMENT, shipment)
         self._shipment = shipment
         self._shipped_at = workflow.now()
         self._status = OrderStatus.SHIPPED
@@ -116,12 +125,20 @@ class OrderWorkflow:
 
     @ship.validator
     def _validate_ship(self, shipment: Shipment) -> None:
+        if self._applied.repeats(SHIPMENT, shipment):
+            return  # a retry of the shipment on record
         if self._status is not OrderStatus.AWAITING_SHIPMENT:
             raise refuse("invalid_state", f"the order is {self._status.value}; there is nothing to ship")
 
     @workflow.update
     def record_logistics(self, event: LogisticsEvent) -> OrderView:
-        """A carrier update: movement clears an anomaly, an exception raises one, delivery opens the window."""
+        """A carrier update: movement clears an anomaly, an exception raises one, delivery opens the window.
+
+        The last update again (a retry) answers the order and changes nothing.
+        """
+        if self._applied.repeats(LOGISTICS, event):
+            return self.state()
+        self._applied.record(LOGISTICS, event)
         self._logistics_changes += 1
         if event.status is LogisticsStatus.EXCEPTION:
             self._raise_anomaly(AnomalyReason.EXCEPTION, event.description)
@@ -142,6 +159,8 @@ class OrderWorkflow:
 
     @record_logistics.validator
     def _validate_logistics(self, event: LogisticsEvent) -> None:
+        if self._applied.repeats(LOGISTICS, event):
+            return
         if not accepts_logistics(self._status):
             raise refuse("invalid_state", f"the order is {self._status.value}; tracking updates need a shipment")
         if event.at > workflow.now() + FUTURE_TOLERANCE:
@@ -194,8 +213,7 @@ class OrderWorkflow:
             )
         )
         self._cases.add(request.case_id)
-        self._open_cases[request.case_id] = list(request.lines)
-        self._changed("after_sale_requested", Actor.CUSTOMER, detail=f"{request.case_id} {request.kind.value}")
+        self._open_cases[request.case_id] = list(request.lines)  # held while the case starts
         try:
             await workflow.start_child_workflow(
                 AfterSaleWorkflow.run,
@@ -210,6 +228,9 @@ class OrderWorkflow:
                     board_url=self._input.board_url,
                 ),
                 id=ids.after_sale(request.case_id),
+                # A case id names one case forever: refused while any case of any order holds it, open
+                # or closed (within the namespace's retention; the API checks the read model beyond it).
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 parent_close_policy=ParentClosePolicy.ABANDON,
                 memo={REQUEST_MEMO: request.model_dump(mode="json")},
                 search_attributes=sa.initial_case_attributes(
@@ -221,9 +242,11 @@ class OrderWorkflow:
                 static_summary=f"{request.kind.value} {request.case_id} of order {order.order_id}",
             )
         except WorkflowAlreadyStartedError:
+            # Another order's case: refused, and this order's history shows nothing of it. The id stays
+            # in ``_cases``, so the same request again is refused by the validator at once.
             self._open_cases.pop(request.case_id, None)
-            self._changed("after_sale_refused", Actor.SYSTEM, detail=f"{request.case_id} exists already")
             raise refuse("duplicate", f"case {request.case_id} exists already") from None
+        self._changed("after_sale_requested", Actor.CUSTOMER, detail=f"{request.case_id} {request.kind.value}")
         return ids.after_sale(request.case_id)
 
     @request_after_sale.validator
@@ -257,6 +280,11 @@ class OrderWorkflow:
         if self._all_refunded():
             self._status = OrderStatus.REFUNDED
             self._changed("refunded", Actor.SYSTEM)
+
+    @workflow.query
+    def already_applied(self, attempt: Attempt) -> bool:
+        """Whether ``attempt`` is a retry of an action this order applied (asked also once it has ended)."""
+        return self._applied.repeats_attempt(attempt)
 
     @workflow.query
     def state(self) -> OrderView:

@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         PickupStatus,
         PickupView,
     )
+    from domain.retries import Attempt, Attempts
     from workflows import search_attributes as sa
     from workflows.effects import Journal, notification_key, refuse, tell_workflow, why
     from workflows.ladder import wait_until
@@ -40,6 +41,7 @@ BOOKING = RetryPolicy(
     initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5), non_retryable_error_types=[REFUSED]
 )
 MAX_ATTEMPTS = 2  # the first booking and one rebooking
+PAYMENT, COURIER = "payment", "courier"  # the pickup's actions a retry can repeat (see Attempts)
 
 
 @workflow.defn
@@ -58,6 +60,8 @@ class PickupWorkflow:
         self._payment_due: datetime | None = None
         self._courier: CourierEvent | None = None
         self._cancel_reason: str | None = None
+        self._booking = ""  # the current attempt's booking id
+        self._applied = Attempts()
         self._journal = Journal(None, self.state)
 
     @workflow.run
@@ -100,9 +104,16 @@ class PickupWorkflow:
             return
         if self._courier is None:  # the slot passed without a word from the courier
             self._journal.record("courier_missed", Actor.SYSTEM, detail=self._waybill())
-        await self._cancel_booking("the courier missed the slot")
-        if self._attempts >= MAX_ATTEMPTS:
+        # The next status first, so the courier's report is answered with it; then the booking is dropped.
+        final = self._attempts >= MAX_ATTEMPTS
+        if final:
             self._move(PickupStatus.FAILED, "failed", detail="missed twice")
+        else:  # rebook once, the same hours the next day
+            self._slot_start += timedelta(days=1)
+            self._slot_end += timedelta(days=1)
+            self._move(PickupStatus.BOOKING, "rebooking", detail=self._slot_start.isoformat())
+        await self._cancel_booking("the courier missed the slot")
+        if final:
             self._journal.tell(
                 Notification(
                     key=notification_key("pickup", "failed"),
@@ -117,15 +128,11 @@ class PickupWorkflow:
                 )
             )
             await self._tell_case()
-            return
-        # Rebook once, the same hours the next day.
-        self._slot_start += timedelta(days=1)
-        self._slot_end += timedelta(days=1)
-        self._journal.record("rebooking", Actor.SYSTEM, detail=self._slot_start.isoformat())
 
     async def _book(self) -> bool:
+        self._booking = self._booking_id()
         booking = Booking(
-            booking_id=self._booking_id(),
+            booking_id=self._booking,
             case_id=self._input.case_id,
             order_id=self._input.order_id,
             address=self._input.request.address,
@@ -156,7 +163,7 @@ class PickupWorkflow:
     async def _cancel_booking(self, reason: str) -> None:
         await workflow.execute_activity_method(
             Partners.cancel_pickup,
-            BookingCancellation(booking_id=self._booking_id(), case_id=self._input.case_id, reason=reason),
+            BookingCancellation(booking_id=self._booking, case_id=self._input.case_id, reason=reason),
             start_to_close_timeout=timedelta(seconds=30),
             retry_policy=BOOKING,
             summary="cancel the booking",
@@ -165,28 +172,41 @@ class PickupWorkflow:
     # --- the customer and the courier ------------------------------------------------------------------------
 
     @workflow.update
-    def pay(self, payment: PickupPayment) -> PickupView:
-        """The customer paid the return postage."""
-        self._paid = True
-        self._journal.record("paid", Actor.CUSTOMER, detail=f"{payment.paid_cents} cents")
+    async def pay(self, payment: PickupPayment) -> PickupView:
+        """The customer paid the return postage: answers the pickup scheduled. The same payment again
+        (a retry) answers the pickup as it stands."""
+        if not self._applied.repeats(PAYMENT, payment):
+            self._applied.record(PAYMENT, payment)
+            self._paid = True
+            self._journal.record("paid", Actor.CUSTOMER, detail=f"{payment.paid_cents} cents")
+            # The run loop schedules the courier at once (dropped instead if the case was just cancelled).
+            await workflow.wait_condition(lambda: self._status is not PickupStatus.AWAITING_PAYMENT)
         return self.state()
 
     @pay.validator
     def _validate_pay(self, payment: PickupPayment) -> None:
+        if self._applied.repeats(PAYMENT, payment):
+            return
         if self._status is not PickupStatus.AWAITING_PAYMENT or self._paid:
             raise refuse("invalid_state", f"the pickup is {self._status.value}; no payment is due")
         if payment.paid_cents != self._fee():
             raise refuse("validation_error", f"the postage is {self._fee()} cents, not {payment.paid_cents}")
 
     @workflow.update
-    def record_courier(self, event: CourierEvent) -> PickupView:
-        """The courier picked the parcel up, or missed the slot."""
-        self._courier = event
-        self._journal.record(f"courier_{event.status.value}", Actor.SYSTEM, at=event.at)
+    async def record_courier(self, event: CourierEvent) -> PickupView:
+        """The courier picked the parcel up, or missed the slot: answers the pickup picked up, or rebooking
+        (failed after a second miss). The same report again (a retry) answers the pickup as it stands."""
+        if not self._applied.repeats(COURIER, event):
+            self._applied.record(COURIER, event)
+            self._courier = event
+            self._journal.record(f"courier_{event.status.value}", Actor.SYSTEM, at=event.at)
+            await workflow.wait_condition(lambda: self._status is not PickupStatus.SCHEDULED)
         return self.state()
 
     @record_courier.validator
     def _validate_courier(self, event: CourierEvent) -> None:
+        if self._applied.repeats(COURIER, event):
+            return
         if self._status is not PickupStatus.SCHEDULED or self._courier is not None:
             raise refuse("invalid_state", f"the pickup is {self._status.value}; no courier visit is due")
 
@@ -195,6 +215,11 @@ class PickupWorkflow:
         """The case no longer needs the pickup (cancelled by the customer)."""
         if self._status not in ENDED:
             self._cancel_reason = reason
+
+    @workflow.query
+    def already_applied(self, attempt: Attempt) -> bool:
+        """Whether ``attempt`` is a retry of an action this pickup applied (asked also once it has ended)."""
+        return self._applied.repeats_attempt(attempt)
 
     @workflow.query
     def state(self) -> PickupView:
@@ -219,8 +244,14 @@ class PickupWorkflow:
     # --- effects ---------------------------------------------------------------------------------------------
 
     def _booking_id(self) -> str:
-        """The current attempt's booking, the logistics side's idempotency key."""
-        return f"{self._input.case_id}-{self._attempts}"
+        """The current attempt's booking, the logistics side's idempotency key.
+
+        One per attempt of each of the case's pickups (``pickup-{case_id}-{number}-{attempt}-…``), bound
+        to the address and the slot: a case's second pickup is never answered with its dropped first one.
+        """
+        owner = f"{self._input.case_id}-{self._input.number}-{self._attempts}"
+        address, order_id = self._input.request.address, self._input.order_id
+        return ids.partner_key("pickup", owner, order_id, address, self._slot_start, self._slot_end)
 
     def _fee(self) -> int:
         return self._confirmation.fee_cents if self._confirmation else 0

@@ -10,13 +10,16 @@ import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Response, status
+from pydantic import BaseModel
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import Caller, CallerDep, ClientDep, Role, allow, owned_state
+from api.deps import Caller, CallerDep, ClientDep, EngineDep, Role, allow, owned_state
 from api.errors import COMPLETED, Problem, refusal_of
+from api.idempotency import act
 from domain import ids
 from domain.cases import (
+    Action,
     AfterSaleRequest,
     Appeal,
     CaseView,
@@ -28,9 +31,10 @@ from domain.cases import (
 )
 from domain.orders import DeadlineShift, LogisticsEvent
 from domain.pickups import CourierEvent, PickupPayment, PickupRequest, PickupView
+from readmodel.queries import order_of_case
 from workflows.aftersale import REQUEST_MEMO, AfterSaleWorkflow
 from workflows.order import OrderWorkflow
-from workflows.pickup import PickupWorkflow
+from workflows.pickup import COURIER, PAYMENT, PickupWorkflow
 
 router = APIRouter(prefix="/v1/after-sales", tags=["after-sales"])
 pickups = APIRouter(prefix="/v1/pickups", tags=["pickups"])
@@ -45,13 +49,22 @@ Case = WorkflowHandle[AfterSaleWorkflow, CaseView]
     dependencies=[allow(Role.MALL)],
     responses={200: {"model": CaseView, "description": "The same request was made before"}},
 )
-async def request_after_sale(request: AfterSaleRequest, response: Response, client: ClientDep) -> CaseView:
+async def request_after_sale(
+    request: AfterSaleRequest, response: Response, client: ClientDep, engine: EngineDep
+) -> CaseView:
     """Asks for a refund, a return or an exchange on an order; the order's watch accepts or refuses it.
 
     Refusals: unknown order 404 ``not_found``; unknown line 422 ``validation_error``; more than is left
-    409 ``quantity_exceeds``; window over 409 ``window_closed``. The same request again answers 200.
+    409 ``quantity_exceeds``; window over 409 ``window_closed``; a case id used before, on any order and
+    however long ago, with another request 409 ``duplicate``. The same request again answers 200.
     """
     case = client.get_workflow_handle_for(AfterSaleWorkflow.run, ids.after_sale(request.case_id))
+    # A case id names one case forever. The order's watch refuses an id Temporal still knows (its reuse
+    # policy); the read model remembers it beyond Temporal's retention, and refuses it without touching
+    # the order at all.
+    opened_on = await asyncio.to_thread(order_of_case, engine, workflow_id=case.id)
+    if opened_on is not None and opened_on != request.order_id:
+        raise Problem("duplicate", f"case {request.case_id} was opened on another order")
     order = client.get_workflow_handle_for(OrderWorkflow.run, ids.order(request.order_id))
     try:
         await order.execute_update(OrderWorkflow.request_after_sale, request)
@@ -82,7 +95,7 @@ async def _same_request(case: Case, request: AfterSaleRequest) -> None:
             break
         await asyncio.sleep(0.1)
         opened_with = await _memo(case)
-    if opened_with != request.model_dump(mode="json"):
+    if not opened_with or ids.fingerprint(AfterSaleRequest.model_validate(opened_with)) != ids.fingerprint(request):
         raise Problem("duplicate", f"case {request.case_id} was requested with a different body")
 
 
@@ -107,6 +120,19 @@ async def _case(client: Client, caller: Caller, case_id: str) -> Case:
     return handle
 
 
+async def _act(case: Case, update: Any, body: BaseModel | None, action: Action) -> CaseView:
+    """An action on the case; a retry of one it applied is answered with the case, also once it has ended."""
+    view: CaseView = await act(
+        case,
+        update,
+        body,
+        action=action,
+        already_applied=AfterSaleWorkflow.already_applied,
+        state=AfterSaleWorkflow.state,
+    )
+    return view
+
+
 @router.get("/{case_id}", response_model=CaseView, dependencies=[allow(Role.MALL, Role.MERCHANT, Role.ADMIN)])
 async def get_case(case_id: str, client: ClientDep, caller: CallerDep) -> CaseView:
     """The case as it stands: status, deadline, refund, and its history with who did what."""
@@ -117,25 +143,27 @@ async def get_case(case_id: str, client: ClientDep, caller: CallerDep) -> CaseVi
 @router.post("/{case_id}/approve", response_model=CaseView, dependencies=[allow(Role.MERCHANT)])
 async def approve(case_id: str, client: ClientDep, caller: CallerDep) -> CaseView:
     """The merchant approves: refund-only is refunded, a return waits for the goods."""
-    return await (await _case(client, caller, case_id)).execute_update(AfterSaleWorkflow.approve)
+    return await _act(await _case(client, caller, case_id), AfterSaleWorkflow.approve, None, Action.APPROVE)
 
 
 @router.post("/{case_id}/reject", response_model=CaseView, dependencies=[allow(Role.MERCHANT)])
 async def reject(case_id: str, rejection: Rejection, client: ClientDep, caller: CallerDep) -> CaseView:
     """The merchant rejects, with a reason; the customer may appeal within AFTERSALES_APPEAL_WINDOW."""
-    return await (await _case(client, caller, case_id)).execute_update(AfterSaleWorkflow.reject, rejection)
+    return await _act(await _case(client, caller, case_id), AfterSaleWorkflow.reject, rejection, Action.REJECT)
 
 
 @router.post("/{case_id}/cancel", response_model=CaseView, dependencies=[allow(Role.MALL)])
 async def cancel(case_id: str, client: ClientDep, caller: CallerDep) -> CaseView:
     """The customer withdraws: refund-only until the merchant decides, returns until the goods are sent."""
-    return await (await _case(client, caller, case_id)).execute_update(AfterSaleWorkflow.cancel)
+    return await _act(await _case(client, caller, case_id), AfterSaleWorkflow.cancel, None, Action.CANCEL)
 
 
 @router.post("/{case_id}/return-shipment", response_model=CaseView, dependencies=[allow(Role.MALL)])
 async def return_shipment(case_id: str, shipment: ParcelShipment, client: ClientDep, caller: CallerDep) -> CaseView:
     """The customer sent the goods back (carrier and tracking number)."""
-    return await (await _case(client, caller, case_id)).execute_update(AfterSaleWorkflow.ship_return, shipment)
+    return await _act(
+        await _case(client, caller, case_id), AfterSaleWorkflow.ship_return, shipment, Action.RETURN_SHIPMENT
+    )
 
 
 @router.post(
@@ -153,13 +181,15 @@ async def book_pickup(case_id: str, request: PickupRequest, client: ClientDep, c
 @router.post("/{case_id}/logistics-events", response_model=CaseView, dependencies=[allow(Role.MALL)])
 async def return_logistics(case_id: str, event: LogisticsEvent, client: ClientDep, caller: CallerDep) -> CaseView:
     """A tracking update of the return parcel; ``delivered`` starts the merchant's receipt clock."""
-    return await (await _case(client, caller, case_id)).execute_update(AfterSaleWorkflow.record_return_logistics, event)
+    return await _act(
+        await _case(client, caller, case_id), AfterSaleWorkflow.record_return_logistics, event, Action.RETURN_LOGISTICS
+    )
 
 
 @router.post("/{case_id}/receipt", response_model=CaseView, dependencies=[allow(Role.MERCHANT)])
 async def receipt(case_id: str, answer: Receipt, client: ClientDep, caller: CallerDep) -> CaseView:
     """The merchant accepts the returned goods (refund or replacement follows) or refuses them (dispute)."""
-    return await (await _case(client, caller, case_id)).execute_update(AfterSaleWorkflow.confirm_receipt, answer)
+    return await _act(await _case(client, caller, case_id), AfterSaleWorkflow.confirm_receipt, answer, Action.RECEIPT)
 
 
 @router.post("/{case_id}/replacement-shipment", response_model=CaseView, dependencies=[allow(Role.MERCHANT)])
@@ -167,31 +197,37 @@ async def replacement_shipment(
     case_id: str, shipment: ParcelShipment, client: ClientDep, caller: CallerDep
 ) -> CaseView:
     """The merchant dispatched the replacement of an exchange (to the new address, if one was given)."""
-    return await (await _case(client, caller, case_id)).execute_update(AfterSaleWorkflow.ship_replacement, shipment)
+    return await _act(
+        await _case(client, caller, case_id), AfterSaleWorkflow.ship_replacement, shipment, Action.REPLACEMENT_SHIPMENT
+    )
 
 
 @router.post("/{case_id}/confirm", response_model=CaseView, dependencies=[allow(Role.MALL)])
 async def confirm(case_id: str, client: ClientDep, caller: CallerDep) -> CaseView:
     """The customer confirms the replacement arrived."""
-    return await (await _case(client, caller, case_id)).execute_update(AfterSaleWorkflow.confirm)
+    return await _act(await _case(client, caller, case_id), AfterSaleWorkflow.confirm, None, Action.CONFIRM)
 
 
 @router.post("/{case_id}/appeal", response_model=CaseView, dependencies=[allow(Role.MALL)])
 async def appeal(case_id: str, body: Appeal, client: ClientDep, caller: CallerDep) -> CaseView:
     """The customer appeals a rejection: the case is disputed and platform CS is told."""
-    return await (await _case(client, caller, case_id)).execute_update(AfterSaleWorkflow.appeal, body)
+    return await _act(await _case(client, caller, case_id), AfterSaleWorkflow.appeal, body, Action.APPEAL)
 
 
 @router.post("/{case_id}/offline-refund", response_model=CaseView, dependencies=[allow(Role.MERCHANT)])
 async def offline_refund(case_id: str, body: OfflineRefund, client: ClientDep, caller: CallerDep) -> CaseView:
     """The merchant refunded outside the payment system, after the payment side refused for good."""
-    return await (await _case(client, caller, case_id)).execute_update(AfterSaleWorkflow.record_offline_refund, body)
+    return await _act(
+        await _case(client, caller, case_id), AfterSaleWorkflow.record_offline_refund, body, Action.OFFLINE_REFUND
+    )
 
 
 @router.post("/{case_id}/dispute-decision", response_model=CaseView, dependencies=[allow(Role.ADMIN)])
 async def decide_dispute(case_id: str, decision: DisputeDecision, client: ClientDep, caller: CallerDep) -> CaseView:
     """Platform CS decides a disputed case: for the customer (``approve``) or for the merchant."""
-    return await (await _case(client, caller, case_id)).execute_update(AfterSaleWorkflow.resolve_dispute, decision)
+    return await _act(
+        await _case(client, caller, case_id), AfterSaleWorkflow.resolve_dispute, decision, Action.RESOLVE_DISPUTE
+    )
 
 
 @router.post("/{case_id}/deadline-shifts", response_model=CaseView, dependencies=[allow(Role.ADMIN)])
@@ -210,6 +246,16 @@ async def _pickup(client: Client, caller: Caller, case_id: str) -> WorkflowHandl
     return handle
 
 
+async def _act_on_pickup(
+    pickup: WorkflowHandle[PickupWorkflow, PickupView], update: Any, body: BaseModel, action: str
+) -> PickupView:
+    """An action on the pickup, answered with the pickup after it; a retry is answered, also once it ended."""
+    view: PickupView = await act(
+        pickup, update, body, action=action, already_applied=PickupWorkflow.already_applied, state=PickupWorkflow.state
+    )
+    return view
+
+
 @pickups.get("/{case_id}", response_model=PickupView, dependencies=[allow(Role.MALL, Role.MERCHANT, Role.ADMIN)])
 async def get_pickup(case_id: str, client: ClientDep, caller: CallerDep) -> PickupView:
     """The pickup of a case's return: status, waybill, postage, slot."""
@@ -220,10 +266,10 @@ async def get_pickup(case_id: str, client: ClientDep, caller: CallerDep) -> Pick
 @pickups.post("/{case_id}/payment", response_model=PickupView, dependencies=[allow(Role.MALL)])
 async def pay_pickup(case_id: str, payment: PickupPayment, client: ClientDep, caller: CallerDep) -> PickupView:
     """The customer paid the return postage (exactly ``fee_cents``)."""
-    return await (await _pickup(client, caller, case_id)).execute_update(PickupWorkflow.pay, payment)
+    return await _act_on_pickup(await _pickup(client, caller, case_id), PickupWorkflow.pay, payment, PAYMENT)
 
 
 @pickups.post("/{case_id}/courier-events", response_model=PickupView, dependencies=[allow(Role.MALL)])
 async def courier_event(case_id: str, event: CourierEvent, client: ClientDep, caller: CallerDep) -> PickupView:
     """The courier picked up the parcel, or missed the slot (rebooked once, then CS is told)."""
-    return await (await _pickup(client, caller, case_id)).execute_update(PickupWorkflow.record_courier, event)
+    return await _act_on_pickup(await _pickup(client, caller, case_id), PickupWorkflow.record_courier, event, COURIER)

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
+from typing import Any
 
 from fastapi import APIRouter, Response, status
 from temporalio.client import WorkflowHandle
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from api.deps import CallerDep, ClientDep, EngineDep, Role, SettingsDep, allow, owned_state
-from api.errors import Problem
+from api.idempotency import act, start_once
 from domain import ids
 from domain.orders import (
     DeadlineShift,
@@ -25,15 +23,9 @@ from domain.orders import (
 from domain.policy import with_overrides
 from readmodel.merchants import get_merchant
 from workflows import search_attributes as sa
-from workflows.order import OrderWorkflow
+from workflows.order import LOGISTICS, SHIPMENT, OrderWorkflow
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
-
-REQUEST_HASH = "request_sha256"
-
-
-def _fingerprint(order: PlaceOrder) -> str:
-    return hashlib.sha256(order.model_dump_json().encode()).hexdigest()
 
 
 @router.post(
@@ -46,29 +38,27 @@ def _fingerprint(order: PlaceOrder) -> str:
 async def report_order(
     order: PlaceOrder, response: Response, client: ClientDep, engine: EngineDep, settings: SettingsDep
 ) -> OrderView:
-    """Starts the watch of a paid order. Reporting the same order again answers 200 with its state."""
+    """Starts the watch of a paid order. Reporting the same order again answers 200 with its state.
+
+    The same order is the same body, the same ``paid_at`` instant whatever its offset; another body under
+    the same id is a 409 ``duplicate``.
+    """
     merchant = await asyncio.to_thread(get_merchant, engine, merchant_id=order.merchant_id)
     policy = with_overrides(settings.policy(), merchant.policy if merchant else {})
-    fingerprint = _fingerprint(order)
-    try:
-        handle: WorkflowHandle[OrderWorkflow, OrderView] = await client.start_workflow(
-            OrderWorkflow.run,
-            OrderWatchInput(order=order, policy=policy, board_url=settings.public_url),
-            id=ids.order(order.order_id),
-            task_queue=settings.task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-            memo={REQUEST_HASH: fingerprint},
-            search_attributes=sa.initial_order_attributes(order, ship_deadline_at=order.paid_at + policy.ship_deadline),
-            static_summary=f"Order {order.order_id} of {order.merchant_id}",
-        )
-    except WorkflowAlreadyStartedError:
-        handle = client.get_workflow_handle_for(OrderWorkflow.run, ids.order(order.order_id))
-        memo = await (await handle.describe()).memo()
-        if memo.get(REQUEST_HASH) != fingerprint:
-            raise Problem("duplicate", f"order {order.order_id} was reported with a different body") from None
+    handle, created = await start_once(
+        client,
+        OrderWorkflow.run,
+        OrderWatchInput(order=order, policy=policy, board_url=settings.public_url),
+        id=ids.order(order.order_id),
+        body=order,
+        task_queue=settings.task_queue,
+        search_attributes=sa.initial_order_attributes(order, ship_deadline_at=order.paid_at + policy.ship_deadline),
+        static_summary=f"Order {order.order_id} of {order.merchant_id}",
+    )
+    if not created:
         response.status_code = status.HTTP_200_OK
-    return await handle.query(OrderWorkflow.state)
+    view: OrderView = await handle.query(OrderWorkflow.state)
+    return view
 
 
 async def _order(client: ClientDep, caller: CallerDep, order_id: str) -> WorkflowHandle[OrderWorkflow, OrderView]:
@@ -83,6 +73,13 @@ async def _order(client: ClientDep, caller: CallerDep, order_id: str) -> Workflo
     return handle
 
 
+async def _act(handle: WorkflowHandle[OrderWorkflow, OrderView], update: Any, body: Any, action: str) -> OrderView:
+    view: OrderView = await act(
+        handle, update, body, action=action, already_applied=OrderWorkflow.already_applied, state=OrderWorkflow.state
+    )
+    return view
+
+
 @router.get("/{order_id}", response_model=OrderView, dependencies=[allow(Role.MALL, Role.MERCHANT, Role.ADMIN)])
 async def get_order(order_id: str, client: ClientDep, caller: CallerDep) -> OrderView:
     """The order as it stands: status, deadlines, lines and history."""
@@ -92,16 +89,19 @@ async def get_order(order_id: str, client: ClientDep, caller: CallerDep) -> Orde
 
 @router.post("/{order_id}/shipment", response_model=OrderView, dependencies=[allow(Role.MERCHANT, Role.MALL)])
 async def ship_order(order_id: str, shipment: Shipment, client: ClientDep, caller: CallerDep) -> OrderView:
-    """The merchant shipped the order: the ship clock stops and the logistics watch begins."""
+    """The merchant shipped the order: the ship clock stops and the logistics watch begins.
+
+    The same shipment again (a retry) answers the order; another one once shipped is a 409.
+    """
     handle = await _order(client, caller, order_id)
-    return await handle.execute_update(OrderWorkflow.ship, shipment)
+    return await _act(handle, OrderWorkflow.ship, shipment, SHIPMENT)
 
 
 @router.post("/{order_id}/logistics-events", response_model=OrderView, dependencies=[allow(Role.MALL)])
 async def record_logistics(order_id: str, event: LogisticsEvent, client: ClientDep, caller: CallerDep) -> OrderView:
-    """A carrier's tracking update for the order's parcel."""
+    """A carrier's tracking update for the order's parcel; the last one again (a retry) changes nothing."""
     handle = await _order(client, caller, order_id)
-    return await handle.execute_update(OrderWorkflow.record_logistics, event)
+    return await _act(handle, OrderWorkflow.record_logistics, event, LOGISTICS)
 
 
 @router.post("/{order_id}/after-sales-window/extensions", response_model=OrderView, dependencies=[allow(Role.ADMIN)])

@@ -2,7 +2,8 @@
 
 Like a careful payment provider, it keys every request by its ``Idempotency-Key`` header: the first
 request with a key acts (moves money, books a courier, pays a claim) and remembers its answer; a later
-request with the same key gets that answer back and acts no more. It checks that the header matches the
+request with the same key and the same body gets that answer back and acts no more, and one with the same
+key but another body is refused with 422 ``idempotency_key_reused`` (as Stripe and the IETF draft do). It checks that the header matches the
 body's own id and that money is integer cents. A test can make it act and then fail to answer (the
 provider processed the refund but the caller never heard), or refuse for good.
 """
@@ -32,6 +33,7 @@ class PartnersPeer(Peer):
         super().__init__()
         self.pickup_fee_cents = pickup_fee_cents
         self._answers: dict[str, dict[str, Any]] = {}
+        self._asked: dict[str, dict[str, Any]] = {}  # the body each key was first used with
         self._acted: list[tuple[str, dict[str, Any]]] = []
         self._lose_answers = 0
         self.cancelled: list[str] = []
@@ -64,6 +66,7 @@ class PartnersPeer(Peer):
         super().reset()
         with self._lock:
             self._answers.clear()
+            self._asked.clear()
             self._acted.clear()
             self._lose_answers = 0
             self.cancelled.clear()
@@ -83,9 +86,17 @@ class PartnersPeer(Peer):
             self.reject("canned", body)
             return JSONResponse(canned.answer, status_code=canned.status)
         with self._lock:
+            asked = self._asked.get(f"{path}:{key}")
+            if asked is not None and asked != body:
+                self._rejected.append(("key reused", body))
+                return JSONResponse(
+                    {"code": "idempotency_key_reused", "message": "this key was used with another body"},
+                    status_code=422,
+                )
             known = self._answers.get(f"{path}:{key}")
             if known is None:
                 known = self._answers[f"{path}:{key}"] = self._act(path, body)
+                self._asked[f"{path}:{key}"] = body
                 self._acted.append((path, body))
                 self._messages.append(body)
                 if self._lose_answers:

@@ -10,6 +10,7 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from config.settings import Settings
+from domain import ids
 from domain.cases import Appeal as AppealBody
 from domain.cases import CaseStatus, DisputeDecision, ParcelShipment, Receipt, Rejection
 from domain.orders import LogisticsEvent, LogisticsStatus, OrderStatus
@@ -42,7 +43,9 @@ async def test_a_whole_order_refund_within_cooling_off_is_refunded_at_once(
     assert done.refunded_cents == ORDER_TOTAL
     refunds = [r for r in partners.acted("/refunds") if r["case_id"] == done.case_id]
     assert [r["amount_cents"] for r in refunds] == [ORDER_TOTAL]
-    assert refunds[0]["refund_id"] == f"refund-{done.case_id}"
+    # The key is the case's, bound to the order, the lines and the amount.
+    bound = (done.order_id, refunds[0]["lines"], ORDER_TOTAL)
+    assert refunds[0]["refund_id"] == ids.partner_key("refund", done.case_id, *bound)
 
     settled = await outcome(order)
     assert settled.status is OrderStatus.REFUNDED

@@ -1,0 +1,69 @@
+"""Retries of human steps: an action already applied is answered again, not refused.
+
+A mall that timed out waiting for an answer sends the same call again. Creates are idempotent by their
+ids; actions (ship, approve, pay, send the goods back …) are idempotent by :class:`Applied`: the same
+action with the same body as the one a workflow applied is that retry, answered with the resource as it
+stands and no new event, while another body in a state that does not allow it is still a 409.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from domain.ids import fingerprint
+from domain.model import Model
+
+
+class Attempt(Model):
+    """An action as the API received it, to ask a workflow — also one that has ended — if it is a retry."""
+
+    action: str
+    body: dict[str, Any] | None = None
+
+    @classmethod
+    def of(cls, action: str, body: BaseModel | None = None) -> Attempt:
+        """The attempt of ``action`` with ``body`` (None for actions without a body)."""
+        return cls(action=action, body=body.model_dump(mode="json") if body is not None else None)
+
+
+class Attempts:
+    """The human steps a workflow applied, each with the body it came with (the last one per action).
+
+    Bodies compare by :func:`~domain.ids.fingerprint`: the same instant written with another offset is the
+    same body.
+    """
+
+    def __init__(self) -> None:
+        self._applied: dict[str, BaseModel | None] = {}
+
+    def record(self, action: str, body: BaseModel | None = None) -> None:
+        """``action`` was applied with ``body`` (or decided the same way by the system)."""
+        self._applied[action] = body
+
+    def forget(self, action: str) -> None:
+        """``action`` may be applied again, with any body (a second dispute to decide …)."""
+        self._applied.pop(action, None)
+
+    def repeats(self, action: str, body: BaseModel | None = None) -> bool:
+        """Whether ``action`` with ``body`` is what was applied already: a retry."""
+        if action not in self._applied:
+            return False
+        known = self._applied[action]
+        if known is None or body is None:
+            return known is None and body is None
+        return fingerprint(known) == fingerprint(body)
+
+    def repeats_attempt(self, attempt: Attempt) -> bool:
+        """:meth:`repeats` for an attempt sent by the API (the body as JSON, read as the applied one's type)."""
+        if attempt.action not in self._applied:
+            return False
+        known = self._applied[attempt.action]
+        if known is None or attempt.body is None:
+            return known is None and attempt.body is None
+        try:
+            body = type(known).model_validate(attempt.body)
+        except ValidationError:
+            return False  # not even the applied action's kind of body
+        return self.repeats(attempt.action, body)
