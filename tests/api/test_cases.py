@@ -7,9 +7,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session, select
 from temporalio.testing import WorkflowEnvironment
 
 from config.settings import Settings
+from readmodel.tables import PartnerCall
 from tests.api.conftest import read_model, web_ui_query
 from tests.api.test_orders import assert_problem, now_iso
 from tests.factories import merchant_body, order_body
@@ -112,6 +115,62 @@ async def test_requests_are_idempotent_and_refusals_carry_precise_codes(api: Any
     )
 
 
+async def test_a_case_id_names_one_case_forever_and_is_refused_on_another_order(
+    api: Any, dev_env: WorkflowEnvironment, engine: Engine
+) -> None:
+    first_order = await delivered(api)
+    body = case_body(first_order, "once", "refund_only", lines=[{"line_id": "L1", "quantity": 1}])
+    case_id = body["case_id"]
+    assert (await api("mall", "POST", "/v1/after-sales", json=body)).status_code == 201
+    other_order = await delivered(api)
+    reused = {**body, "order_id": other_order}
+    assert_problem(await api("mall", "POST", "/v1/after-sales", json=reused), 409, "duplicate")  # open
+
+    await api("merchant:m-acme", "POST", f"/v1/after-sales/{case_id}/approve", json={})
+    done = await until_status(api, f"/v1/after-sales/{case_id}", "completed")
+    await dev_env.client.get_workflow_handle(f"aftersale-{case_id}").result()  # closed for good
+    assert_problem(await api("mall", "POST", "/v1/after-sales", json=reused), 409, "duplicate")  # closed
+
+    other = (await api("mall", "GET", f"/v1/orders/{other_order}")).json()
+    assert other["open_cases"] == []
+    assert [line["in_after_sales"] for line in other["lines"]] == [0, 0]
+    assert not [e for e in other["history"] if e["event"].startswith("after_sale")]  # refused: no trace
+    again = await api("mall", "POST", "/v1/after-sales", json=body)  # the first request stays idempotent
+    assert again.status_code == 200, again.text
+    assert (again.json()["order_id"], again.json()["refunded_cents"]) == (first_order, done["refunded_cents"])
+    with Session(engine) as session:
+        refunds = session.exec(select(PartnerCall).where(PartnerCall.partner == "payments")).all()
+    assert [call.request["order_id"] for call in refunds if call.request["case_id"] == case_id] == [first_order]
+
+
+async def test_retried_actions_answer_the_case_as_it_stands(api: Any, dev_env: WorkflowEnvironment) -> None:
+    order_id = await delivered(api)
+    case_id = (await api("mall", "POST", "/v1/after-sales", json=case_body(order_id, "retry"))).json()["case_id"]
+    path = f"/v1/after-sales/{case_id}"
+    approved = await api("merchant:m-acme", "POST", f"{path}/approve", json={})
+    again = await api("merchant:m-acme", "POST", f"{path}/approve", json={})
+    assert (again.status_code, again.json()["status"]) == (200, "awaiting_return"), again.text
+    assert again.json()["history"] == approved.json()["history"]
+
+    parcel = {"carrier": "SF", "tracking_no": "SF777"}
+    sent = await api("mall", "POST", f"{path}/return-shipment", json=parcel)
+    resent = await api("mall", "POST", f"{path}/return-shipment", json=parcel)
+    assert (resent.status_code, resent.json()["status"]) == (200, "return_in_transit"), resent.text
+    assert resent.json()["history"] == sent.json()["history"]
+    another = {"carrier": "SF", "tracking_no": "SF778"}
+    assert_problem(await api("mall", "POST", f"{path}/return-shipment", json=another), 409, "invalid_state")
+
+    # A refund-only case ends a moment after its approval; the approval retried later still answers.
+    quick = case_body(order_id, "quick", "refund_only", lines=[{"line_id": "L1", "quantity": 1}])
+    await api("mall", "POST", "/v1/after-sales", json=quick)
+    await api("merchant:m-acme", "POST", f"/v1/after-sales/{quick['case_id']}/approve", json={})
+    await dev_env.client.get_workflow_handle(f"aftersale-{quick['case_id']}").result()
+    late = await api("merchant:m-acme", "POST", f"/v1/after-sales/{quick['case_id']}/approve", json={})
+    assert (late.status_code, late.json()["status"]) == (200, "completed"), late.text
+    rejected = await api("merchant:m-acme", "POST", f"/v1/after-sales/{quick['case_id']}/reject", json={"reason": "x"})
+    assert_problem(rejected, 409, "invalid_state")
+
+
 async def test_the_merchant_decides_on_its_own_cases_only(api: Any) -> None:
     order_id = await delivered(api)
     case_id = (await api("mall", "POST", "/v1/after-sales", json=case_body(order_id, "m"))).json()["case_id"]
@@ -139,7 +198,7 @@ async def test_the_merchant_decides_on_its_own_cases_only(api: Any) -> None:
     assert [e["actor"] for e in upheld.json()["history"]][-3:] == ["merchant", "customer", "platform"]
 
 
-async def test_a_return_collected_door_to_door_is_received_and_refunded(api: Any) -> None:
+async def test_a_return_collected_door_to_door_is_received_and_refunded(api: Any, dev_env: WorkflowEnvironment) -> None:
     order_id = await delivered(api)
     case_id = (await api("mall", "POST", "/v1/after-sales", json=case_body(order_id, "p"))).json()["case_id"]
     await api("merchant:m-acme", "POST", f"/v1/after-sales/{case_id}/approve", json={})
@@ -160,12 +219,17 @@ async def test_a_return_collected_door_to_door_is_received_and_refunded(api: Any
     wrong = await api("mall", "POST", f"/v1/pickups/{case_id}/payment", json={"paid_cents": 100})
     assert_problem(wrong, 422, "validation_error")
     paid = await api("mall", "POST", f"/v1/pickups/{case_id}/payment", json={"paid_cents": 1200})
-    assert paid.json()["paid"] is True
-    await until_status(api, f"/v1/pickups/{case_id}", "scheduled")
-    picked = await api(
-        "mall", "POST", f"/v1/pickups/{case_id}/courier-events", json={"status": "picked_up", "at": now_iso()}
-    )
+    assert (paid.json()["paid"], paid.json()["status"]) == (True, "scheduled")  # the state after paying
+    repaid = await api("mall", "POST", f"/v1/pickups/{case_id}/payment", json={"paid_cents": 1200})
+    assert repaid.status_code == 200, repaid.text  # the mall's retry
+    assert repaid.json()["history"] == paid.json()["history"]
+    courier = {"status": "picked_up", "at": now_iso()}
+    picked = await api("mall", "POST", f"/v1/pickups/{case_id}/courier-events", json=courier)
     assert picked.status_code == 200, picked.text
+    assert picked.json()["status"] == "picked_up"
+    await dev_env.client.get_workflow_handle(f"pickup-{case_id}").result()  # the pickup is over
+    again = await api("mall", "POST", f"/v1/pickups/{case_id}/courier-events", json=courier)
+    assert (again.status_code, again.json()["status"]) == (200, "picked_up")
 
     case = await until_status(api, f"/v1/after-sales/{case_id}", "return_in_transit")
     assert case["return_tracking_no"] == pickup["waybill_no"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -56,6 +56,17 @@ async def test_reporting_the_same_order_again_answers_200_with_its_state(api: An
     assert again.json()["order_id"] == first.json()["order_id"]
 
 
+async def test_the_same_paid_at_written_with_another_offset_is_the_same_order(api: Any) -> None:
+    body = order_body(paid_at=now_iso())
+    first = await api("mall", "POST", "/v1/orders", json=body)
+    in_shanghai = datetime.fromisoformat(body["paid_at"]).astimezone(timezone(timedelta(hours=8))).isoformat()
+    again = await api("mall", "POST", "/v1/orders", json={**body, "paid_at": in_shanghai})
+    assert (first.status_code, again.status_code) == (201, 200), again.text
+    assert again.json()["order_id"] == body["order_id"]
+    a_second_later = (datetime.fromisoformat(body["paid_at"]) + timedelta(seconds=1)).isoformat()
+    assert_problem(await api("mall", "POST", "/v1/orders", json={**body, "paid_at": a_second_later}), 409, "duplicate")
+
+
 async def test_the_same_order_id_with_another_body_is_a_duplicate_and_changes_nothing(api: Any) -> None:
     body = order_body(paid_at=now_iso())
     await api("mall", "POST", "/v1/orders", json=body)
@@ -75,6 +86,11 @@ async def test_shipment_stops_the_clock_and_a_second_one_is_refused(api: Any) ->
     assert shipped.json()["status"] == "shipped"
     assert shipped.json()["tracking_no"] == "SF100"
     assert shipped.json()["deadline_at"] is None
+
+    # The mall timed out and sends the same shipment again: the order as it stands, nothing new in it.
+    retried = await api("mall", "POST", path, json={"carrier": "SF", "tracking_no": "SF100"})
+    assert retried.status_code == 200, retried.text
+    assert retried.json()["history"] == shipped.json()["history"]
 
     refused = await api("merchant:m-acme", "POST", path, json={"carrier": "YTO", "tracking_no": "YT200"})
     assert_problem(refused, 409, "invalid_state")

@@ -3,9 +3,9 @@
 Like a careful payment provider, it keys every request by its ``Idempotency-Key`` header: the first
 request with a key acts (moves money, books a courier, pays a claim) and remembers its answer; a later
 request with the same key and the same body gets that answer back and acts no more, and one with the same
-key but another body is refused with 422 ``idempotency_key_reused`` (as Stripe and the IETF draft do). It checks that the header matches the
-body's own id and that money is integer cents. A test can make it act and then fail to answer (the
-provider processed the refund but the caller never heard), or refuse for good.
+key but another body is refused with 422 ``idempotency_key_reused`` (as Stripe and the IETF draft do). It
+checks that the header matches the body's own id and that money is integer cents. A test can make it act
+and then fail to answer (the provider processed the refund but the caller never heard), or refuse for good.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from temporalio.service import RPCError
 from config.settings import Settings
 from domain.cases import AfterSaleRequest, CaseStatus, ParcelShipment, Rejection
 from domain.orders import WindowExtension
-from tests.workflows.cases import ALL_LINES, Order, delivered_order, open_case, paid_order
+from tests.workflows.cases import ALL_LINES, Order, delivered_order, events, open_case, outcome, paid_order
 from tests.workflows.test_order_refusals import accepted_updates
 from workflows.aftersale import AfterSaleWorkflow
 from workflows.order import OrderWorkflow
@@ -133,3 +133,28 @@ async def _until_status(order: Order, status: str) -> None:
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"the order never became {status}")
+
+
+async def test_a_case_id_names_one_case_forever_whatever_the_order(
+    dev_client: Client, settings: Settings, merchant_id: str
+) -> None:
+    first = await delivered_order(dev_client, settings, merchant_id, datetime.now(UTC))
+    closed = await open_case(dev_client, settings, first, "refund_only", [{"line_id": "L1", "quantity": 1}])
+    await closed.execute_update(AfterSaleWorkflow.approve)
+    assert (await outcome(closed)).status is CaseStatus.COMPLETED
+    still_open = await open_case(dev_client, settings, first, "return_refund", [{"line_id": "L2", "quantity": 1}])
+    other = await delivered_order(dev_client, settings, merchant_id, datetime.now(UTC))
+    other_id = (await other.query(OrderWorkflow.state)).order_id
+
+    for case in (closed, still_open):
+        reused = request(
+            other_id, case.id.removeprefix("aftersale-"), "refund_only", [{"line_id": "L1", "quantity": 1}]
+        )
+        assert await refusal(other, OrderWorkflow.request_after_sale, reused) == "duplicate"
+        assert await refusal(other, OrderWorkflow.request_after_sale, reused) == "duplicate"  # asked again
+
+    state = await other.query(OrderWorkflow.state)
+    assert sorted(events(state)) == ["delivered", "order_paid", "shipped"]  # the refusals left no trace
+    assert state.open_cases == []
+    assert [line.in_after_sales for line in state.lines] == [0, 0]
+    assert (await closed.query(AfterSaleWorkflow.state)).order_id == (await first.query(OrderWorkflow.state)).order_id

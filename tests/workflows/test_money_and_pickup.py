@@ -127,8 +127,11 @@ async def test_a_paid_pickup_uploads_its_waybill_to_the_case(
     assert view.fee_cents == 1200
     assert view.deadline_at == view.history[-1].at + timedelta(minutes=30)
     paid = await pickup.execute_update(PickupWorkflow.pay, PickupPayment(paid_cents=1200))
-    assert paid.paid
-    await until(lambda: status_is(PickupStatus.SCHEDULED))
+    assert (paid.paid, paid.status) == (True, PickupStatus.SCHEDULED)  # the answer is the state after paying
+    assert paid.deadline_at == request.slot_end
+    again = await pickup.execute_update(PickupWorkflow.pay, PickupPayment(paid_cents=1200))  # the mall retries
+    assert again == await pickup.query(PickupWorkflow.state)
+    assert events(again).count("paid") == 1
 
     async def waybill_on_case() -> bool:
         return "pickup_scheduled" in events(await case.query(AfterSaleWorkflow.state))
@@ -140,6 +143,7 @@ async def test_a_paid_pickup_uploads_its_waybill_to_the_case(
         CourierEvent(status=CourierStatus.PICKED_UP, at=await ts_env.get_current_time()),
     )
     assert picked.waybill_no
+    assert picked.status is PickupStatus.PICKED_UP
 
     async def in_transit() -> bool:
         return (await case.query(AfterSaleWorkflow.state)).status is CaseStatus.RETURN_IN_TRANSIT
@@ -169,7 +173,9 @@ async def test_an_unpaid_pickup_is_dropped_and_the_return_clock_runs_on(
     dropped = await outcome(pickup)
     assert dropped.status is PickupStatus.CANCELLED
     assert "booking_dropped" in events(dropped)
-    assert f"{booked.case_id}-1" in partners.cancelled
+    first_booking = next(b["booking_id"] for b in partners.acted("/pickups") if b["case_id"] == booked.case_id)
+    assert first_booking.startswith(f"pickup-{booked.case_id}-1-1-")  # the case's first pickup, first attempt
+    assert first_booking in partners.cancelled
 
     async def dropped_on_case() -> bool:
         return "pickup_cancelled" in events(await case.query(AfterSaleWorkflow.state))
@@ -178,6 +184,19 @@ async def test_an_unpaid_pickup_is_dropped_and_the_return_clock_runs_on(
     state = await case.query(AfterSaleWorkflow.state)
     assert state.status is CaseStatus.AWAITING_RETURN
     assert state.deadline_at == approved.deadline_at  # the same 7 days, not a fresh start
+
+    # A second pickup of the same case is a new booking, under a key of its own: never answered with the
+    # dropped first one.
+    await case.execute_update(AfterSaleWorkflow.book_pickup, request)
+    await started(pickup)
+
+    async def awaiting_payment() -> bool:
+        return (await pickup.query(PickupWorkflow.state)).status is PickupStatus.AWAITING_PAYMENT
+
+    await until(awaiting_payment)
+    bookings = [b["booking_id"] for b in partners.acted("/pickups") if b["case_id"] == booked.case_id]
+    assert len(bookings) == len(set(bookings)) == 2
+    assert bookings[1].startswith(f"pickup-{booked.case_id}-2-1-")
 
 
 async def test_a_courier_who_misses_twice_is_rebooked_once_then_cs_is_told(
@@ -214,10 +233,11 @@ async def test_a_courier_who_misses_twice_is_rebooked_once_then_cs_is_told(
     second = await pickup.query(PickupWorkflow.state)
     assert second.slot_start == request.slot_start + DAY
     assert second.paid  # the postage is not asked twice
-    await pickup.execute_update(
+    missed = await pickup.execute_update(
         PickupWorkflow.record_courier,
         CourierEvent(status=CourierStatus.MISSED, at=await ts_env.get_current_time()),
     )
+    assert missed.status is PickupStatus.FAILED  # the answer is the state after the report: missed twice
 
     failed = await outcome(pickup)
     assert failed.status is PickupStatus.FAILED
