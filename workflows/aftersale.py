@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
@@ -284,37 +284,45 @@ class AfterSaleWorkflow:
         self._pickup_active = True
         self._pickups += 1
         pickup_id = ids.pickup(self._input.request.case_id)
+        try:
+            await workflow.start_child_workflow(
+                PickupWorkflow.run,
+                PickupInput(
+                    case_id=self._input.request.case_id,
+                    order_id=self._input.request.order_id,
+                    merchant_id=self._input.merchant_id,
+                    request=request,
+                    policy=self._input.policy,
+                    number=self._pickups,
+                ),
+                id=pickup_id,
+                # The pickup of a case is one id (GET /v1/pickups/{case_id}); a pickup booked after the last
+                # was dropped is its next run, and its number keeps its bookings' keys apart.
+                id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                parent_close_policy=ParentClosePolicy.ABANDON,
+                search_attributes=sa.initial_case_attributes(
+                    merchant_id=self._input.merchant_id,
+                    order_id=self._input.request.order_id,
+                    kind="pickup",
+                    status=CaseStatus.AWAITING_RETURN,
+                ),
+                static_summary=f"Pickup for case {self._input.request.case_id}",
+            )
+        except WorkflowAlreadyStartedError:
+            # The last pickup told the case it was dropped and is still closing: nothing happened here.
+            self._pickup_active = False
+            self._pickups -= 1
+            raise refuse("invalid_state", "the last pickup of this case is still closing; book again") from None
+        self._applied.record(Action.PICKUP, request)  # the same booking again is answered, not made twice
         self._pickup_id = pickup_id
         self._changed("pickup_requested", Actor.CUSTOMER, detail=f"{request.slot_start.isoformat()}")
-        await workflow.start_child_workflow(
-            PickupWorkflow.run,
-            PickupInput(
-                case_id=self._input.request.case_id,
-                order_id=self._input.request.order_id,
-                merchant_id=self._input.merchant_id,
-                request=request,
-                policy=self._input.policy,
-                number=self._pickups,
-            ),
-            id=pickup_id,
-            # The pickup of a case is one id (GET /v1/pickups/{case_id}); a pickup booked after the last
-            # was dropped is its next run, and its number keeps its bookings' keys apart.
-            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
-            parent_close_policy=ParentClosePolicy.ABANDON,
-            search_attributes=sa.initial_case_attributes(
-                merchant_id=self._input.merchant_id,
-                order_id=self._input.request.order_id,
-                kind="pickup",
-                status=CaseStatus.AWAITING_RETURN,
-            ),
-            static_summary=f"Pickup for case {self._input.request.case_id}",
-        )
         return self.state()
 
     @book_pickup.validator
     def _validate_pickup(self, request: PickupRequest) -> None:
         self._require(Action.PICKUP)
         if self._pickup_active:
+            # Also the same booking again: the API asks ``already_applied`` and answers it 200, as a create.
             raise refuse("invalid_state", "a pickup is already booked for this return")
         if request.slot_end <= workflow.now():
             raise refuse("validation_error", "the pickup slot is over already")
@@ -332,6 +340,7 @@ class AfterSaleWorkflow:
             self._send_back(shipment, Actor.SYSTEM)
         elif notice.status in (PickupStatus.CANCELLED, PickupStatus.FAILED):
             self._pickup_active = False
+            self._applied.forget(Action.PICKUP)  # a booking after this one is a new one, whatever its slot
             self._changed(f"pickup_{notice.status.value}", Actor.SYSTEM, detail=notice.waybill_no or "")
 
     @workflow.update

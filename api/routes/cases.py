@@ -31,6 +31,7 @@ from domain.cases import (
 )
 from domain.orders import DeadlineShift, LogisticsEvent
 from domain.pickups import CourierEvent, PickupPayment, PickupRequest, PickupView
+from domain.retries import Attempt
 from readmodel.queries import order_of_case
 from workflows.aftersale import REQUEST_MEMO, AfterSaleWorkflow
 from workflows.order import OrderWorkflow
@@ -171,10 +172,23 @@ async def return_shipment(case_id: str, shipment: ParcelShipment, client: Client
     status_code=status.HTTP_201_CREATED,
     response_model=PickupView,
     dependencies=[allow(Role.MALL)],
+    responses={200: {"model": PickupView, "description": "The same booking was made before"}},
 )
-async def book_pickup(case_id: str, request: PickupRequest, client: ClientDep, caller: CallerDep) -> PickupView:
-    """Books a door-to-door pickup of the return; the waybill reaches the case by itself."""
-    await (await _case(client, caller, case_id)).execute_update(AfterSaleWorkflow.book_pickup, request)
+async def book_pickup(
+    case_id: str, request: PickupRequest, response: Response, client: ClientDep, caller: CallerDep
+) -> PickupView:
+    """Books a door-to-door pickup of the return; the waybill reaches the case by itself.
+
+    The same booking again (a retry) answers the pickup with 200; another while one is booked is a 409.
+    """
+    case = await _case(client, caller, case_id)
+    try:
+        await case.execute_update(AfterSaleWorkflow.book_pickup, request)
+    except WorkflowUpdateFailedError as error:
+        retry = Attempt.of(Action.PICKUP, request)
+        if refusal_of(error).code != "invalid_state" or not await case.query(AfterSaleWorkflow.already_applied, retry):
+            raise
+        response.status_code = status.HTTP_200_OK
     return await client.get_workflow_handle_for(PickupWorkflow.run, ids.pickup(case_id)).query(PickupWorkflow.state)
 
 

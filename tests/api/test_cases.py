@@ -211,7 +211,10 @@ async def test_a_return_collected_door_to_door_is_received_and_refunded(api: Any
     )
     booked = await api("mall", "POST", f"/v1/after-sales/{case_id}/pickup", json=slot)
     assert booked.status_code == 201, booked.text
-    assert_problem(await api("mall", "POST", f"/v1/after-sales/{case_id}/pickup", json=slot), 409, "invalid_state")
+    rebooked = await api("mall", "POST", f"/v1/after-sales/{case_id}/pickup", json=slot)  # the mall's retry
+    assert rebooked.status_code == 200, rebooked.text
+    later = {**slot, "slot_start": (start + timedelta(hours=1)).isoformat()}
+    assert_problem(await api("mall", "POST", f"/v1/after-sales/{case_id}/pickup", json=later), 409, "invalid_state")
 
     pickup = await until_status(api, f"/v1/pickups/{case_id}", "awaiting_payment")
     assert pickup["fee_cents"] == 1200  # the built-in logistics simulator's postage
