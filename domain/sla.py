@@ -251,7 +251,9 @@ class SlaClock(Model):
             step = due[-1]
             at = self.due_at(step)
             assert at is not None
-            return PlannedStep(clock=self.name, generation=self.generation, step=step, at=min(at, now), skipped=tuple(due[:-1]))
+            return PlannedStep(
+                clock=self.name, generation=self.generation, step=step, at=min(at, now), skipped=tuple(due[:-1])
+            )
         at = self.due_at(pending[0])
         if at is None:
             return None

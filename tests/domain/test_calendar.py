@@ -94,7 +94,9 @@ def test_hours_are_the_merchants_local_hours_in_its_time_zone() -> None:
 def test_a_daylight_saving_night_counts_the_hours_that_exist() -> None:
     """Berlin, 29 March 2026: 02:00 jumps to 03:00, so a 00:00–04:00 shift lasts three hours."""
     night = BusinessCalendar(timezone="Europe/Berlin", hours=WeeklyHours(sun=(("00:00", "04:00"),)))
-    assert business_time_between(night, datetime(2026, 3, 28, tzinfo=UTC), datetime(2026, 3, 30, tzinfo=UTC)) == 3 * HOUR
+    assert (
+        business_time_between(night, datetime(2026, 3, 28, tzinfo=UTC), datetime(2026, 3, 30, tzinfo=UTC)) == 3 * HOUR
+    )
 
 
 def test_round_the_clock_is_wall_clock_time() -> None:

@@ -1,4 +1,4 @@
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from pydantic import ValidationError
@@ -144,7 +144,7 @@ def test_a_calendar_change_keeps_the_time_consumed_and_counts_on_the_new_one_fro
 
 
 def test_the_whole_clock_survives_continue_as_new_as_json() -> None:
-    office = BusinessCalendar(hours=WeeklyHours(mon=(("09:00", "18:00"),)), days_off=(datetime(2026, 1, 12).date(),))
+    office = BusinessCalendar(hours=WeeklyHours(mon=(("09:00", "18:00"),)), days_off=(date(2026, 1, 12),))
     clock, _ = fire_due(resolution().set_calendar(office, T0 + 10 * MINUTE).pause(T0 + 20 * MINUTE), T0 + HOUR)
     clock = clock.resume(T0 + 2 * HOUR).shift(MINUTE)
     carried = SlaClock.model_validate_json(clock.model_dump_json())
@@ -159,7 +159,10 @@ def test_the_whole_clock_survives_continue_as_new_as_json() -> None:
     [
         {"budget": "PT0S"},
         {"budget": "PT1H", "steps": []},
-        {"budget": "PT1H", "steps": [{"name": "x", "level": 0, "fraction": 0.5}, {"name": "x", "level": 1, "fraction": 1}]},
+        {
+            "budget": "PT1H",
+            "steps": [{"name": "x", "level": 0, "fraction": 0.5}, {"name": "x", "level": 1, "fraction": 1}],
+        },
         {"budget": "PT1H", "steps": [{"name": "x", "level": 0}]},
         {"budget": "PT1H", "steps": [{"name": "x", "level": 0, "fraction": 0.5, "before": "PT1H"}]},
     ],
