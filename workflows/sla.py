@@ -10,13 +10,13 @@ state to continue-as-new and a new :class:`SlaTimers` picks up where the last on
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from domain.calendar import BusinessCalendar
-    from domain.sla import PlannedStep, SlaClock
+    from domain.sla import ClockView, PlannedStep, SlaClock
     from workflows.ladder import wait_until
 
 OnStep = Callable[[PlannedStep], Awaitable[None]]
@@ -55,10 +55,16 @@ class SlaTimers:
         """Replaces clock ``name`` with ``how(clock)``."""
         return self.put(how(self.clocks[name]))
 
-    def start(self, clock: SlaClock) -> SlaClock:
-        """Adds ``clock`` and starts it now (a clock already running under that name is kept)."""
+    def start(self, clock: SlaClock, *, at: datetime | None = None) -> SlaClock:
+        """Adds ``clock`` and starts it (a clock already started under that name is kept).
+
+        Args:
+            clock: the clock, not started yet.
+            at: when its time began, if not now: a parcel delivered before the carrier told us starts the
+                receipt clock at the delivery; the steps already due then fire at once (only the latest).
+        """
         current = self.clocks.get(clock.name, clock)
-        return self.put(current.start(workflow.now()))
+        return self.put(current.start(workflow.now() if at is None else min(at, workflow.now())))
 
     def pause(self, name: str) -> SlaClock:
         return self.change(name, lambda clock: clock.pause(workflow.now()))
@@ -83,6 +89,11 @@ class SlaTimers:
         """Counts ``names`` (every clock by default) on ``calendar`` from now, keeping what they consumed."""
         for name in list(self.clocks) if names is None else names:
             self.change(name, lambda clock: clock.set_calendar(calendar, workflow.now()))
+
+    def views(self) -> list[ClockView]:
+        """Every clock as a query or an Update's answer shows it."""
+        now = workflow.now()
+        return [clock.view(now) for clock in self.clocks.values()]
 
     # --- running -------------------------------------------------------------------------------------------
 

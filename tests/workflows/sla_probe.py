@@ -94,7 +94,7 @@ class SlaProbeWorkflow:
     @workflow.update
     def set_calendar(self, calendar: BusinessCalendar) -> list[ClockView]:
         self._timers.set_calendar(calendar)
-        return self.view().clocks
+        return self._timers.views()
 
     @workflow.update
     def roll_over(self) -> None:
@@ -106,9 +106,8 @@ class SlaProbeWorkflow:
 
     @workflow.query
     def view(self) -> ProbeView:
-        now = workflow.now()
         return ProbeView(
-            clocks=[clock.view(now) for clock in self._state.clocks.values()],
+            clocks=self._timers.views(),
             fired=self._state.fired,
             runs=self._state.runs,
         )

@@ -13,7 +13,7 @@ from temporalio.worker import Worker
 
 from domain.calendar import ALWAYS, BusinessCalendar
 from domain.sla import SlaClock
-from tests.workflows.sla_probe import ProbeState, ProbeView, SlaProbeWorkflow
+from tests.workflows.sla_probe import Budget, ProbeState, ProbeView, SlaProbeWorkflow
 
 MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
@@ -209,5 +209,37 @@ async def test_a_business_calendar_skips_a_holiday_week_and_a_new_calendar_re_ar
         assert fired[f"{name}:0:remind_50"] == t0 + timedelta(days=1) + week
         assert fired[f"{name}:0:remind_80"] == t0 + timedelta(days=1.6) + week
         assert fired[f"{name}:0:breach"] == t0 + timedelta(days=2) + week
+    await handle.execute_update(SlaProbeWorkflow.finish)
+    await handle.result()
+
+
+async def test_a_late_start_fires_only_the_latest_due_step_and_a_priority_change_keeps_the_time_consumed(
+    client: Client, ts_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    """Started 50 min before the workflow saw it: the 80 % reminder goes out, the stale 50 % one does not.
+    Urgent (1 h) → normal (24 h) → urgent again: the breach waits for the normal day, then falls due at once."""
+    t0 = await ts_env.get_current_time() - 50 * MINUTE
+    handle = await probe(client, task_queue, SlaClock(name="resolution", budget=HOUR).start(t0))
+    seen = await view(client, handle)
+    assert [(fired.key, fired.due_at, fired.skipped) for fired in seen.fired] == [
+        ("resolution:0:remind_80", t0 + 48 * MINUTE, ["remind_50"])
+    ]
+
+    normal = await handle.execute_update(SlaProbeWorkflow.set_budget, Budget(name="resolution", budget=24 * HOUR))
+    assert normal.due_at == t0 + 24 * HOUR
+    await ts_env.sleep(HOUR)
+    assert len((await view(client, handle)).fired) == 1  # the urgent hour has passed, the normal day has not
+
+    urgent = await handle.execute_update(SlaProbeWorkflow.set_budget, Budget(name="resolution", budget=HOUR))
+    assert urgent.consumed_seconds >= (HOUR + 50 * MINUTE).total_seconds()
+    await ts_env.sleep(HOUR)
+    fired = (await view(client, handle)).fired
+    assert [(entry.key, entry.skipped) for entry in fired[1:]] == [
+        ("resolution:0:breach", []),
+        ("resolution:0:escalate_200", []),
+    ]
+    breach, escalation = fired[1:]
+    assert breach.fired_at - breach.due_at <= SLACK  # due at the change that cut the budget
+    assert escalation.due_at == t0 + 2 * HOUR
     await handle.execute_update(SlaProbeWorkflow.finish)
     await handle.result()
