@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.durations import parse_duration
 from domain.policy import Policy
 
 
@@ -36,6 +38,11 @@ class Settings(Policy, BaseSettings):
     public_url: str = "http://localhost:8000"
     timezone: str = "Asia/Shanghai"
     digest_cron: str = "0 9 * * *"
+    digest_unprocessed_after: timedelta = Field(
+        default=timedelta(hours=24), description="an after-sales case undecided this long counts in the digest"
+    )
+    session_secret: str = Field(default="", description="signs board session cookies; empty: a random one per process")
+    session_ttl: timedelta = Field(default=timedelta(hours=12), description="how long a board login lasts")
     log_level: str = "INFO"
     log_format: str = Field(default="auto", description="json, console, or auto (console on a terminal)")
 
@@ -81,6 +88,11 @@ class Settings(Policy, BaseSettings):
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None
+
+    @field_validator("digest_unprocessed_after", "session_ttl", mode="before")
+    @classmethod
+    def _written_duration(cls, value: Any) -> Any:
+        return parse_duration(value) if isinstance(value, str) and not value.startswith("P") else value
 
     def policy(self) -> Policy:
         """The platform's default policy, before any merchant's overrides."""

@@ -29,6 +29,8 @@ class Template(StrEnum):
     CASE_DISPUTED = "case_disputed"
     REFUND_FAILED = "refund_failed"
     PICKUP_FAILED = "pickup_failed"
+    DAILY_DIGEST = "daily_digest"
+    DIGEST_SUMMARY = "digest_summary"
 
 
 class Notification(BaseModel):
@@ -67,6 +69,8 @@ _TITLES = {
     Template.CASE_DISPUTED: "售后申诉 After-sales dispute",
     Template.REFUND_FAILED: "退款失败 Refund failed",
     Template.PICKUP_FAILED: "上门取件失败 Pickup failed",
+    Template.DAILY_DIGEST: "每日时效日报 Daily digest",
+    Template.DIGEST_SUMMARY: "每日时效汇总 Daily digest summary",
 }
 
 # What a case's clock waits for, in the words of the message: (中文, English).
@@ -95,6 +99,14 @@ _BODIES = {
     "The refund of case {case_id} (order {order_id}) was refused; refund {amount} offline by {deadline_at}.",
     Template.PICKUP_FAILED: "售后单 {case_id} 上门取件两次未成功（{waybill_no}），请客服跟进。\n"
     "The courier missed the pickup of case {case_id} twice ({waybill_no}); customer service, please follow up.",
+    Template.DAILY_DIGEST: "{merchant_name} {date}：超时未发货 {overdue_shipments} 单，"
+    "超时或未处理售后 {overdue_after_sales} 单，超时工单 {breached_work_orders} 单。\n"
+    "{merchant_name} on {date}: {overdue_shipments} shipments overdue, {overdue_after_sales} after-sales overdue or "
+    "undecided, {breached_work_orders} work orders breached.",
+    Template.DIGEST_SUMMARY: "{date}：{merchants} 家商户有超时，共超时未发货 {overdue_shipments} 单，"
+    "超时或未处理售后 {overdue_after_sales} 单，超时工单 {breached_work_orders} 单。\n{lines}\n"
+    "{date}: {merchants} merchants with something overdue: {overdue_shipments} shipments, "
+    "{overdue_after_sales} after-sales, {breached_work_orders} work orders.",
 }
 
 

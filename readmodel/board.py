@@ -1,0 +1,189 @@
+"""Reads for the SLA board and the daily digest: what needs someone's attention, per merchant and per day.
+
+Work orders and chat watches are projected by processes that may not be deployed yet: their tables are
+read when they exist and are otherwise empty, so the board and the digest work on any schema revision.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Column, Engine, MetaData, Row, Table, and_, func, inspect, or_
+from sqlalchemy import select as sa_select
+from sqlmodel import Session, col, select
+
+from domain.cases import CaseStatus
+from readmodel.db import UTCDateTime
+from readmodel.queries import CLOSED_CASES, UNSHIPPED
+from readmodel.tables import CaseWatch, OrderWatch
+
+PENDING_REVIEW = CaseStatus.PENDING_REVIEW.value
+WORK_ORDERS = "work_order_watch"
+CONVERSATIONS = "conversation_watch"
+CLOSED_WORK_ORDERS = ("resolved", "closed")
+
+
+def unprocessed_after_sales(
+    engine: Engine, *, now: datetime, older_than: timedelta, merchant_id: str | None = None, limit: int = 500
+) -> Sequence[CaseWatch]:
+    """Open cases past their merchant deadline, or awaiting the merchant's decision longer than ``older_than``."""
+    query = _needs_merchant(select(CaseWatch), now=now, older_than=older_than, merchant_id=merchant_id)
+    with Session(engine) as session:
+        rows: Sequence[CaseWatch] = session.exec(query.order_by(col(CaseWatch.opened_at)).limit(limit)).all()
+        return rows
+
+
+def _needs_merchant(query: Any, *, now: datetime, older_than: timedelta, merchant_id: str | None) -> Any:
+    undecided = and_(col(CaseWatch.status) == PENDING_REVIEW, col(CaseWatch.opened_at) <= now - older_than)
+    query = query.where(col(CaseWatch.status).not_in(CLOSED_CASES), or_(col(CaseWatch.overdue).is_(True), undecided))
+    if merchant_id is not None:
+        query = query.where(CaseWatch.merchant_id == merchant_id)
+    return query
+
+
+def optional_table(engine: Engine, name: str, *, times: Sequence[str] = ()) -> Table | None:
+    """The table ``name`` as the database has it, or None where its process has not been migrated in yet.
+
+    ``times`` are read as the read model writes them (aware UTC), which reflection alone cannot know.
+    """
+    if not inspect(engine).has_table(name):
+        return None
+    columns: list[Column[Any]] = [Column(column, UTCDateTime()) for column in times]
+    return Table(name, MetaData(), *columns, autoload_with=engine)
+
+
+def _work_orders(engine: Engine) -> Table | None:
+    return optional_table(engine, WORK_ORDERS, times=("deadline_at", "overdue_since", "opened_at"))
+
+
+def overdue_work_orders(engine: Engine, *, merchant_id: str | None = None, limit: int = 500) -> Sequence[Row[Any]]:
+    """Open work orders with a breached clock, the longest overdue first (none before work orders exist)."""
+    table = _work_orders(engine)
+    if table is None:
+        return []
+    query = sa_select(table).where(table.c.overdue.is_(True), table.c.status.not_in(CLOSED_WORK_ORDERS))
+    if merchant_id is not None:
+        query = query.where(table.c.merchant_id == merchant_id)
+    with engine.connect() as connection:
+        return connection.execute(query.order_by(table.c.overdue_since).limit(limit)).all()
+
+
+def chat_transfers(engine: Engine, *, merchant_id: str | None = None, limit: int = 500) -> Sequence[Row[Any]]:
+    """Conversations handed to the backup agent because the store agent did not reply in time."""
+    table = optional_table(engine, CONVERSATIONS)
+    if table is None or "transferred" not in table.c:
+        return []
+    query = sa_select(table).where(table.c.transferred.is_(True))
+    if merchant_id is not None:
+        query = query.where(table.c.merchant_id == merchant_id)
+    with engine.connect() as connection:
+        return connection.execute(query.limit(limit)).all()
+
+
+@dataclass
+class MerchantAttention:
+    """What one merchant has overdue right now (the digest's SMS)."""
+
+    merchant_id: str
+    overdue_shipments: int = 0
+    overdue_after_sales: int = 0
+    breached_work_orders: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.overdue_shipments + self.overdue_after_sales + self.breached_work_orders
+
+
+def attention_by_merchant(engine: Engine, *, now: datetime, unprocessed_after: timedelta) -> list[MerchantAttention]:
+    """Per merchant with anything overdue: unshipped past the deadline, after-sales overdue or undecided
+    longer than ``unprocessed_after``, work orders with a breached clock; by merchant id."""
+    found: dict[str, MerchantAttention] = {}
+
+    def get(merchant_id: str) -> MerchantAttention:
+        return found.setdefault(merchant_id, MerchantAttention(merchant_id))
+
+    with Session(engine) as session:
+        for merchant_id, count in session.exec(
+            select(OrderWatch.merchant_id, func.count())
+            .where(OrderWatch.status == UNSHIPPED, col(OrderWatch.overdue).is_(True))
+            .group_by(OrderWatch.merchant_id)
+        ).all():
+            get(merchant_id).overdue_shipments = count
+        cases = _needs_merchant(
+            select(CaseWatch.merchant_id, func.count()), now=now, older_than=unprocessed_after, merchant_id=None
+        )
+        for merchant_id, count in session.exec(cases.group_by(CaseWatch.merchant_id)).all():
+            get(merchant_id).overdue_after_sales = count
+    table = _work_orders(engine)
+    if table is not None:
+        query = (
+            sa_select(table.c.merchant_id, func.count())
+            .where(table.c.overdue.is_(True), table.c.status.not_in(CLOSED_WORK_ORDERS))
+            .group_by(table.c.merchant_id)
+        )
+        with engine.connect() as connection:
+            for merchant_id, count in connection.execute(query).all():
+                get(merchant_id).breached_work_orders = count
+    return [found[merchant_id] for merchant_id in sorted(found) if found[merchant_id].total]
+
+
+@dataclass
+class DailyBreaches:
+    """Breaches per local day over a period, oldest day first."""
+
+    days: list[date]
+    counts: dict[date, Counter[str]] = field(default_factory=dict)
+
+    def total(self, day: date) -> int:
+        return sum(self.counts.get(day, Counter()).values())
+
+
+def breaches_per_day(
+    engine: Engine, *, start: date, end: date, timezone: str, merchant_id: str | None = None
+) -> DailyBreaches:
+    """How many deadlines were breached on each day from ``start`` to ``end`` (inclusive, local days),
+    by kind: ``ship`` (the ship deadline passed unshipped), ``after_sales``, ``work_order``."""
+    zone = ZoneInfo(timezone)
+    since = datetime.combine(start, datetime.min.time(), zone).astimezone(UTC)
+    until = datetime.combine(end + timedelta(days=1), datetime.min.time(), zone).astimezone(UTC)
+    days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
+    result = DailyBreaches(days=days, counts={day: Counter() for day in days})
+
+    def add(kind: str, moments: Sequence[datetime | None]) -> None:
+        for moment in moments:
+            if moment is not None:
+                day = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(zone).date()
+                if day in result.counts:
+                    result.counts[day][kind] += 1
+
+    with Session(engine) as session:
+        ships = select(OrderWatch.ship_deadline_at).where(
+            col(OrderWatch.overdue).is_(True),
+            col(OrderWatch.ship_deadline_at) >= since,
+            col(OrderWatch.ship_deadline_at) < until,
+        )
+        cases = select(CaseWatch.overdue_since).where(
+            col(CaseWatch.overdue_since).is_not(None),
+            col(CaseWatch.overdue_since) >= since,
+            col(CaseWatch.overdue_since) < until,
+        )
+        if merchant_id is not None:
+            ships = ships.where(OrderWatch.merchant_id == merchant_id)
+            cases = cases.where(CaseWatch.merchant_id == merchant_id)
+        add("ship", session.exec(ships).all())
+        add("after_sales", session.exec(cases).all())
+    table = _work_orders(engine)
+    if table is not None:
+        query = sa_select(table.c.overdue_since).where(
+            table.c.overdue_since.is_not(None), table.c.overdue_since >= since, table.c.overdue_since < until
+        )
+        if merchant_id is not None:
+            query = query.where(table.c.merchant_id == merchant_id)
+        with engine.connect() as connection:
+            add("work_order", list(connection.execute(query).scalars()))
+    return result
