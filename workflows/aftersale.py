@@ -42,11 +42,19 @@ with workflow.unsafe.imports_passed_through():
         may_cancel,
         refund_cents,
     )
-    from domain.durations import hours_left
+    from domain.durations import horizon_problem, hours_left
     from domain.ladder import Step
     from domain.notifications import TASKS, Audience, Notification, Template
-    from domain.orders import FUTURE_TOLERANCE, Actor, Address, DeadlineShift, LogisticsEvent, LogisticsStatus
-    from domain.pickups import PickupInput, PickupNotice, PickupRequest, PickupStatus
+    from domain.orders import (
+        FUTURE_TOLERANCE,
+        Actor,
+        Address,
+        DeadlineShift,
+        LogisticsEvent,
+        LogisticsStatus,
+        event_time_problem,
+    )
+    from domain.pickups import PickupInput, PickupNotice, PickupRequest, PickupStatus, slot_problem
     from domain.policy import ReviewTimeoutAction
     from workflows import search_attributes as sa
     from workflows.effects import Journal, notification_key, refuse, tell_workflow, why
@@ -289,8 +297,8 @@ class AfterSaleWorkflow:
         self._require(Action.PICKUP)
         if self._pickup_active:
             raise refuse("invalid_state", "a pickup is already booked for this return")
-        if request.slot_end <= workflow.now():
-            raise refuse("validation_error", "the pickup slot is over already")
+        if problem := slot_problem(request, workflow.now()):
+            raise refuse("validation_error", problem)
 
     @workflow.signal
     def pickup_changed(self, notice: PickupNotice) -> None:
@@ -320,8 +328,10 @@ class AfterSaleWorkflow:
     @record_return_logistics.validator
     def _validate_return_logistics(self, event: LogisticsEvent) -> None:
         self._require(Action.RETURN_LOGISTICS)
-        if event.at > workflow.now() + FUTURE_TOLERANCE:
-            raise refuse("validation_error", "the event's time `at` is in the future")
+        # A return parcel cannot move before its case was opened (a delivery dated 1970 would start and end
+        # the merchant's receipt clock at once).
+        if problem := event_time_problem(event.at, now=workflow.now(), not_before=self._opened_at - FUTURE_TOLERANCE):
+            raise refuse("validation_error", problem)
 
     @workflow.update
     def confirm_receipt(self, receipt: Receipt) -> CaseView:
@@ -427,6 +437,9 @@ class AfterSaleWorkflow:
     def _validate_shift(self, shift: DeadlineShift) -> None:
         if self._clock is None or self._deadline_at() is None or self._ended:
             raise refuse("invalid_state", "no deadline of this case is running")
+        moved = self._clock.deadline_at + timedelta(hours=shift.hours)
+        if problem := horizon_problem(moved, workflow.now(), "the deadline"):
+            raise refuse("validation_error", problem)
 
     @workflow.query
     def state(self) -> CaseView:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from datetime import UTC, datetime
 
 from fastapi import APIRouter, Response, status
+from pydantic import field_validator
 from temporalio.client import WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -21,6 +23,7 @@ from domain.orders import (
     PlaceOrder,
     Shipment,
     WindowExtension,
+    check_paid_at,
 )
 from domain.policy import with_overrides
 from readmodel.merchants import get_merchant
@@ -30,6 +33,19 @@ from workflows.order import OrderWorkflow
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 
 REQUEST_HASH = "request_sha256"
+
+
+class ReportedOrder(PlaceOrder):
+    """A paid order as the mall reports it: paid within the last year, not in the future (by this API's clock).
+
+    The check against the clock is made here, at the door, and not in :class:`PlaceOrder`, which the order's
+    workflow decodes again on every replay, long after "now" has moved on.
+    """
+
+    @field_validator("paid_at")
+    @classmethod
+    def _recently_paid(cls, paid_at: datetime) -> datetime:
+        return check_paid_at(paid_at, datetime.now(UTC))
 
 
 def _fingerprint(order: PlaceOrder) -> str:
@@ -44,7 +60,7 @@ def _fingerprint(order: PlaceOrder) -> str:
     responses={200: {"model": OrderView, "description": "The same order was reported before"}},
 )
 async def report_order(
-    order: PlaceOrder, response: Response, client: ClientDep, engine: EngineDep, settings: SettingsDep
+    order: ReportedOrder, response: Response, client: ClientDep, engine: EngineDep, settings: SettingsDep
 ) -> OrderView:
     """Starts the watch of a paid order. Reporting the same order again answers 200 with its state."""
     merchant = await asyncio.to_thread(get_merchant, engine, merchant_id=order.merchant_id)

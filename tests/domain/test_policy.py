@@ -50,7 +50,7 @@ def test_unknown_override_field_is_refused() -> None:
 
 
 def test_zero_duration_override_is_refused() -> None:
-    with pytest.raises(PolicyError, match="positive"):
+    with pytest.raises(PolicyError, match="at least 1s"):
         with_overrides(Policy(), {"ship_deadline": "0s"})
 
 
