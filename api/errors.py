@@ -10,7 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match, Route
+from starlette.routing import Match
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
@@ -77,18 +77,21 @@ def refusal_of(error: WorkflowUpdateFailedError) -> Problem:
     return Problem("internal_error", "the action failed")
 
 
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
 def allowed_methods(request: Request) -> list[str]:
     """Every method some route answers on the request's path (RFC 9110: a 405 names them in ``Allow``).
 
-    Starlette names only the first route whose path matches; a path served by several routes (``GET`` and
-    ``PUT /v1/merchants/{id}``) needs all of them.
+    Starlette names only the first route whose path matches, and FastAPI nests included routers; asking the
+    router, method by method, finds all of them (``GET`` and ``PUT /v1/merchants/{id}``).
     """
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match is Match.PARTIAL and isinstance(route, Route) and route.methods:
-            methods |= route.methods
-    return sorted(methods)
+    routes = request.app.router.routes
+    return [
+        method
+        for method in METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    ]
 
 
 def install(app: FastAPI) -> None:
