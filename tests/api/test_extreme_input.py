@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.api.test_cases import delivered
+from tests.api.test_cases import ADDRESS, case_body, delivered, until_status
 from tests.api.test_orders import assert_problem, now_iso
 from tests.factories import merchant_body, order_body
 
@@ -189,3 +189,62 @@ async def test_a_case_line_quantity_written_as_text_is_refused(api: Any) -> None
     }
     assert_problem(await api("mall", "POST", "/v1/after-sales", json=request), 422, "validation_error")
     assert (await api("mall", "GET", f"/v1/orders/{order_id}")).json()["open_cases"] == []
+
+
+async def approved_return(api: Any) -> str:
+    """A return-refund case approved by the merchant: the goods may be sent back; answers its id."""
+    order_id = await delivered(api)
+    case_id = (await api("mall", "POST", "/v1/after-sales", json=case_body(order_id, "x"))).json()["case_id"]
+    assert (await api("merchant:m-acme", "POST", f"/v1/after-sales/{case_id}/approve")).status_code == 200
+    return str(case_id)
+
+
+async def test_a_return_delivered_before_its_case_was_opened_is_refused_and_the_receipt_clock_stays_off(
+    api: Any,
+) -> None:
+    case_id = await approved_return(api)
+    sent = await api(
+        "mall", "POST", f"/v1/after-sales/{case_id}/return-shipment", json={"carrier": "SF", "tracking_no": "R1"}
+    )
+    assert sent.json()["status"] == "return_in_transit"
+    path = f"/v1/after-sales/{case_id}/logistics-events"
+    for at in ("1970-01-01T00:00:00Z", (datetime.now(UTC) - timedelta(days=3)).isoformat()):
+        refused = await api("mall", "POST", path, json={"status": "delivered", "at": at})
+        assert_problem(refused, 422, "validation_error")
+    case = (await api("admin", "GET", f"/v1/after-sales/{case_id}")).json()
+    assert (case["status"], case["deadline_at"]) == ("return_in_transit", None)
+
+
+async def test_a_pickup_booked_months_ahead_is_refused(api: Any) -> None:
+    case_id = await approved_return(api)
+    start = datetime.now(UTC) + timedelta(days=60)
+    slot = {"address": ADDRESS, "slot_start": start.isoformat(), "slot_end": (start + timedelta(hours=2)).isoformat()}
+    assert_problem(await api("mall", "POST", f"/v1/after-sales/{case_id}/pickup", json=slot), 422, "validation_error")
+    assert (await api("admin", "GET", f"/v1/after-sales/{case_id}")).json()["pickup_id"] is None
+
+
+async def test_a_courier_visit_dated_before_the_booking_is_refused(api: Any) -> None:
+    case_id = await approved_return(api)
+    start = datetime.now(UTC) + timedelta(hours=2)
+    slot = {"address": ADDRESS, "slot_start": start.isoformat(), "slot_end": (start + timedelta(hours=2)).isoformat()}
+    assert (await api("mall", "POST", f"/v1/after-sales/{case_id}/pickup", json=slot)).status_code == 201
+    await until_status(api, f"/v1/pickups/{case_id}", "awaiting_payment")
+    await api("mall", "POST", f"/v1/pickups/{case_id}/payment", json={"paid_cents": 1200})
+    await until_status(api, f"/v1/pickups/{case_id}", "scheduled")
+    path = f"/v1/pickups/{case_id}/courier-events"
+    refused = await api("mall", "POST", path, json={"status": "picked_up", "at": now_iso(hours_ago=24)})
+    assert_problem(refused, 422, "validation_error")
+    assert (await api("mall", "GET", f"/v1/pickups/{case_id}")).json()["status"] == "scheduled"
+
+
+async def test_a_case_deadline_cannot_be_shifted_beyond_two_years_from_now(api: Any) -> None:
+    order_id = await delivered(api)
+    case_id = (await api("mall", "POST", "/v1/after-sales", json=case_body(order_id, "s"))).json()["case_id"]
+    path = f"/v1/after-sales/{case_id}/deadline-shifts"
+    a_year = {"hours": 24 * 365, "reason": "春节"}
+    first = await api("admin", "POST", path, json=a_year)
+    assert first.status_code == 200, first.text
+    assert_problem(await api("admin", "POST", path, json=a_year), 422, "validation_error")
+    assert (await api("admin", "GET", f"/v1/after-sales/{case_id}")).json()["deadline_at"] == first.json()[
+        "deadline_at"
+    ]
