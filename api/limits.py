@@ -60,7 +60,8 @@ class RequestLimits:
     def _check_headers(self, scope: Scope, headers: Headers) -> None:
         if scope["path"].startswith(AUTHENTICATED):
             scheme, _, token = headers.get("authorization", "").partition(" ")
-            authenticate(scope["app"].state.callers, token.strip() if scheme.lower() == "bearer" else None)
+            callers = getattr(scope["app"].state, "callers", {})  # none before the lifespan has started
+            authenticate(callers, token.strip() if scheme.lower() == "bearer" else None)
         if not _has_body(headers):
             return
         if not _is_json(headers.get("content-type", "")):
