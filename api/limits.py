@@ -4,7 +4,8 @@ FastAPI reads and parses a body before its dependencies run, so without this a r
 broken body is a 422 (telling a stranger what the API expects) and a 100 MB body is read into memory
 before anything refuses it. This middleware answers, in this order and without reading more than the limit:
 
-1. 401 ``unauthorized``: a ``/v1`` request without a known API key (roles are still checked per route);
+1. 401 ``unauthorized``: a ``/v1`` request with a body but without a known API key (requests without a body
+   reach their route, whose dependencies check the key and the role as before);
 2. 415 ``unsupported_media_type``: a body that is not JSON (``application/json`` or ``application/*+json``);
 3. 413 ``payload_too_large``: a body over ``AFTERSALES_MAX_BODY_BYTES``, by its ``Content-Length`` or, when
    streamed without one, as soon as the bytes read pass the limit.
@@ -58,12 +59,12 @@ class RequestLimits:
         await self.app(scope, _replay(b"".join(chunks), receive), send)
 
     def _check_headers(self, scope: Scope, headers: Headers) -> None:
+        if not _has_body(headers):
+            return
         if scope["path"].startswith(AUTHENTICATED):
             scheme, _, token = headers.get("authorization", "").partition(" ")
             callers = getattr(scope["app"].state, "callers", {})  # none before the lifespan has started
             authenticate(callers, token.strip() if scheme.lower() == "bearer" else None)
-        if not _has_body(headers):
-            return
         if not _is_json(headers.get("content-type", "")):
             raise Problem("unsupported_media_type", "send the body as application/json")
         length = headers.get("content-length")
