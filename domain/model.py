@@ -7,6 +7,7 @@ signed 64-bit integer hold, so an absurd input is a 422 at the door, never a 500
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -36,9 +37,12 @@ class Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+_NUMBER = re.compile(r"^\s*[+-]?\d+(\.\d*)?\s*$")
+
+
 def _written_time(value: Any) -> Any:
-    # Pydantic would read 1700000000 or True as a Unix time; an API caller means an RFC 3339 string.
-    if isinstance(value, int | float):
+    # Pydantic would read 1700000000, "1700000000" or True as a Unix time; an API caller means RFC 3339.
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER.match(value)):
         raise ValueError("a time is written as an RFC 3339 string with an offset, e.g. 2026-03-01T08:00:00+08:00")
     return value
 
