@@ -20,6 +20,7 @@ from api.deps import authenticate
 from api.errors import Problem, problem_response
 
 AUTHENTICATED = "/v1/"  # every resource of the API; probes, metrics and the docs stay open
+FORMS = "/board/"  # the SLA board's pages post HTML forms (login, logout)
 
 
 class RequestLimits:
@@ -65,7 +66,8 @@ class RequestLimits:
             scheme, _, token = headers.get("authorization", "").partition(" ")
             callers = getattr(scope["app"].state, "callers", {})  # none before the lifespan has started
             authenticate(callers, token.strip() if scheme.lower() == "bearer" else None)
-        if not _is_json(headers.get("content-type", "")):
+        content_type = headers.get("content-type", "")
+        if not (_is_json(content_type) or (scope["path"].startswith(FORMS) and _is_form(content_type))):
             raise Problem("unsupported_media_type", "send the body as application/json")
         length = headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
@@ -86,6 +88,10 @@ def _has_body(headers: Headers) -> bool:
 def _is_json(content_type: str) -> bool:
     media = content_type.partition(";")[0].strip().lower()
     return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+def _is_form(content_type: str) -> bool:
+    return content_type.partition(";")[0].strip().lower() == "application/x-www-form-urlencoded"
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

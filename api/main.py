@@ -10,13 +10,14 @@ from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI, Request, Response
+from fastapi.staticfiles import StaticFiles
 from temporalio.client import Client
 
 from api import errors
 from api.deps import Caller, parse_role
 from api.limits import RequestLimits
 from api.metrics import Metrics
-from api.routes import cases, health, merchants, monitoring, orders
+from api.routes import board, cases, health, merchants, monitoring, orders
 from config.settings import Settings, get_settings
 from config.temporal import connect
 from readmodel.db import make_engine
@@ -69,6 +70,8 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
     errors.install(app)
     for router in (orders.router, cases.router, cases.pickups, merchants.router, monitoring.router, health.router):
         app.include_router(router)
+    app.include_router(board.router)
+    app.mount("/board/static", StaticFiles(directory=board.STATIC_DIR), name="board-static")
 
     # Added before ``observe``, so it runs inside it: its refusals are logged and counted like any answer.
     app.add_middleware(RequestLimits, max_body_bytes=settings.max_body_bytes)

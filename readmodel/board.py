@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 from domain.cases import CaseStatus
 from readmodel.db import UTCDateTime
 from readmodel.queries import CLOSED_CASES, UNSHIPPED
-from readmodel.tables import CaseWatch, OrderWatch
+from readmodel.tables import CaseWatch, Merchant, OrderWatch
 
 PENDING_REVIEW = CaseStatus.PENDING_REVIEW.value
 WORK_ORDERS = "work_order_watch"
@@ -187,3 +187,69 @@ def breaches_per_day(
         with engine.connect() as connection:
             add("work_order", list(connection.execute(query).scalars()))
     return result
+
+
+@dataclass
+class BreachRates:
+    """One merchant's deadlines over a period: how many came due and how many were breached, per kind."""
+
+    merchant_id: str
+    orders: int = 0
+    ship_breaches: int = 0
+    cases: int = 0
+    case_breaches: int = 0
+    work_orders: int = 0
+    work_order_breaches: int = 0
+
+    @staticmethod
+    def rate(breaches: int, total: int) -> float | None:
+        return breaches / total if total else None
+
+
+def breach_rates(
+    engine: Engine, *, start: date, end: date, timezone: str, merchant_id: str | None = None
+) -> list[BreachRates]:
+    """Per merchant, for orders paid, cases and work orders opened from ``start`` to ``end`` (local days):
+    how many there were and how many breached a deadline; by merchant id."""
+    zone = ZoneInfo(timezone)
+    since = datetime.combine(start, datetime.min.time(), zone).astimezone(UTC)
+    until = datetime.combine(end + timedelta(days=1), datetime.min.time(), zone).astimezone(UTC)
+    found: dict[str, BreachRates] = {}
+
+    def get(merchant: str) -> BreachRates:
+        return found.setdefault(merchant, BreachRates(merchant))
+
+    with Session(engine) as session:
+        orders = select(OrderWatch.merchant_id, OrderWatch.overdue).where(
+            col(OrderWatch.paid_at) >= since, col(OrderWatch.paid_at) < until
+        )
+        cases = select(CaseWatch.merchant_id, CaseWatch.overdue, CaseWatch.overdue_since).where(
+            col(CaseWatch.opened_at) >= since, col(CaseWatch.opened_at) < until
+        )
+        if merchant_id is not None:
+            orders = orders.where(OrderWatch.merchant_id == merchant_id)
+            cases = cases.where(CaseWatch.merchant_id == merchant_id)
+        for merchant, overdue in session.exec(orders).all():
+            get(merchant).orders += 1
+            get(merchant).ship_breaches += int(overdue)
+        for merchant, overdue, overdue_since in session.exec(cases).all():
+            get(merchant).cases += 1
+            get(merchant).case_breaches += int(overdue or overdue_since is not None)
+    table = _work_orders(engine)
+    if table is not None:
+        query = sa_select(table.c.merchant_id, table.c.overdue, table.c.overdue_since).where(
+            table.c.opened_at >= since, table.c.opened_at < until
+        )
+        if merchant_id is not None:
+            query = query.where(table.c.merchant_id == merchant_id)
+        with engine.connect() as connection:
+            for merchant, overdue, overdue_since in connection.execute(query).all():
+                get(merchant).work_orders += 1
+                get(merchant).work_order_breaches += int(bool(overdue) or overdue_since is not None)
+    return [found[merchant] for merchant in sorted(found)]
+
+
+def known_merchants(engine: Engine) -> list[str]:
+    """Every merchant the platform has configured, by id (the board's merchant filter)."""
+    with Session(engine) as session:
+        return sorted(session.exec(select(Merchant.merchant_id)).all())
