@@ -43,6 +43,7 @@ class Settings(Policy, BaseSettings):
     )
     session_secret: str = Field(default="", description="signs board session cookies; empty: a random one per process")
     session_ttl: timedelta = Field(default=timedelta(hours=12), description="how long a board login lasts")
+    board_refresh: timedelta = Field(default=timedelta(seconds=30), description="how often the board refreshes")
     log_level: str = "INFO"
     log_format: str = Field(default="auto", description="json, console, or auto (console on a terminal)")
 
@@ -90,7 +91,7 @@ class Settings(Policy, BaseSettings):
     def _blank_is_unset(cls, value: str | None) -> str | None:
         return value or None
 
-    @field_validator("digest_unprocessed_after", "session_ttl", mode="before")
+    @field_validator("digest_unprocessed_after", "session_ttl", "board_refresh", mode="before")
     @classmethod
     def _written_duration(cls, value: Any) -> Any:
         return parse_duration(value) if isinstance(value, str) and not value.startswith("P") else value

@@ -46,6 +46,17 @@ def dev_keys(settings: Settings) -> dict[str, str]:
     return keys
 
 
+def dev_session_secret(settings: Settings) -> str:
+    """The board's cookie-signing secret: AFTERSALES_SESSION_SECRET if set, else one kept in .temporal/."""
+    if settings.session_secret:
+        return settings.session_secret
+    path = STATE_DIR / "dev-session-secret"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
 def _wait_for_port(host: str, port: int, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -83,7 +94,11 @@ def run_dev(settings: Settings) -> int:
     ]
     for key in search_attributes.ALL:
         temporal += ["--search-attribute", f"{key.name}={_type_name(key.indexed_value_type)}"]
-    env = {**os.environ, "AFTERSALES_API_KEYS": json.dumps(keys)}
+    env = {
+        **os.environ,
+        "AFTERSALES_API_KEYS": json.dumps(keys),
+        "AFTERSALES_SESSION_SECRET": dev_session_secret(settings),
+    }
     processes: list[subprocess.Popen[bytes]] = []
 
     def stop() -> None:
@@ -137,7 +152,9 @@ def _banner(settings: Settings, keys: dict[str, str]) -> None:
         "",
         "aftersales dev stack is up",
         f"  API           http://localhost:{settings.api_port}  (docs: /docs, board of lists: /v1/monitoring/…)",
-        f"  Temporal UI   http://localhost:{settings.ui_port}",
+        f"  SLA board     http://localhost:{settings.api_port}/board  (log in with the admin or merchant key)",
+        f"  Temporal UI   http://localhost:{settings.ui_port}  (Schedules: the daily digest, {settings.digest_cron}"
+        f" {settings.timezone})",
         f"  Temporal gRPC {settings.temporal_address}",
         "  API keys:",
         *(f"    {role:<20} {key}" for key, role in keys.items()),

@@ -2,7 +2,8 @@
 
 Behind a login: ``/board/login`` exchanges an admin or merchant API key for a session cookie (see
 :mod:`api.sessions`). A merchant sees only itself, whatever its filter says. The page refreshes its panels
-every 30 s with a small script (``/board/static/board.js``); without scripts, a meta refresh does it.
+every ``AFTERSALES_BOARD_REFRESH`` (30 s) with a small script (``/board/static/board.js``); without
+scripts, a meta refresh does it.
 """
 
 from __future__ import annotations
@@ -34,7 +35,6 @@ STATIC_DIR = HERE / "static"
 templates = Jinja2Templates(directory=HERE / "templates")
 router = APIRouter(prefix="/board", tags=["board"], include_in_schema=True)
 
-REFRESH_SECONDS = 30
 DEFAULT_DAYS = 7
 MAX_DAYS = 366
 LIST_LIMIT = 100
@@ -231,7 +231,7 @@ async def show_board(
         "caller": caller,
         "filters": filters,
         "timezone": settings.timezone,
-        "refresh_seconds": REFRESH_SECONDS,
+        "refresh_seconds": max(1, int(settings.board_refresh.total_seconds())),
         "unprocessed_after": settings.digest_unprocessed_after,
         "list_limit": LIST_LIMIT,
     }

@@ -55,9 +55,7 @@ async def login_form(browser: httpx.AsyncClient) -> str:
 
 async def log_in(browser: httpx.AsyncClient, role: str, *, next_page: str = "/board") -> httpx.Response:
     token = await login_form(browser)
-    return await browser.post(
-        "/board/login", data={"api_key": ROLE_KEYS[role], "csrf_token": token, "next": next_page}
-    )
+    return await browser.post("/board/login", data={"api_key": ROLE_KEYS[role], "csrf_token": token, "next": next_page})
 
 
 def set_cookie(response: httpx.Response, name: str) -> str:
@@ -130,9 +128,7 @@ async def test_a_tampered_session_cookie_is_no_session(browser: httpx.AsyncClien
     assert (await browser.get("/board")).status_code == 303
 
 
-async def test_a_merchant_sees_only_itself_whatever_its_filter_says(
-    browser: httpx.AsyncClient, engine: Engine
-) -> None:
+async def test_a_merchant_sees_only_itself_whatever_its_filter_says(browser: httpx.AsyncClient, engine: Engine) -> None:
     own = overdue_order(engine, "m-acme")
     foreign = overdue_order(engine, "m-other")
     assert (await log_in(browser, "merchant:m-acme")).status_code == 303

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -14,9 +15,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+from temporalio.client import Client
+from temporalio.service import RPCError
 
 from tests.api.conftest import free_port
 from tests.factories import order_body
+from workers.schedules import DIGEST_SCHEDULE_ID
 
 
 def _children(pid: int) -> set[int]:
@@ -40,6 +44,15 @@ def _alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return "State:\tZ" not in status
+
+
+async def _digest_schedule_exists(temporal_port: int) -> bool:
+    client = await Client.connect(f"127.0.0.1:{temporal_port}")
+    try:
+        await client.get_schedule_handle(DIGEST_SCHEDULE_ID).describe()
+    except RPCError:
+        return False
+    return True
 
 
 def _wait_until(check: object, timeout: float, what: str) -> None:
@@ -91,6 +104,8 @@ def test_make_dev_runs_the_stack_keeps_its_workflows_and_stops_everything(tmp_pa
         created = httpx.post(f"{api}/v1/orders", json=body, headers={"Authorization": f"Bearer {mall}"})
         assert created.status_code == 201, created.text
         assert httpx.get(f"http://127.0.0.1:{ui_port}/").status_code == 200  # the Web UI
+        _wait_until(lambda: asyncio.run(_digest_schedule_exists(temporal_port)), 60, "the digest's Schedule")
+        assert httpx.get(f"{api}/board").headers["location"].startswith("/board/login")
         processes = _children(stack.pid)
         assert len(processes) >= 3  # Temporal, the worker and the API
 

@@ -1,0 +1,143 @@
+"""The board's and the digest's reads on SQLite and on PostgreSQL."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import Engine
+from sqlmodel import SQLModel
+
+from domain.cases import CaseKind, CaseStatus, CaseView
+from domain.orders import OrderStatus, OrderView
+from readmodel.board import (
+    attention_by_merchant,
+    breach_rates,
+    breaches_per_day,
+    overdue_work_orders,
+    unprocessed_after_sales,
+)
+from readmodel.db import make_engine
+from readmodel.projection import upsert_case, upsert_order
+from readmodel.tables import CaseWatch, Merchant, OrderWatch
+
+NOW = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
+ZONE = "Asia/Shanghai"
+
+
+def order(
+    engine: Engine, merchant_id: str, *, paid_at: datetime, overdue: bool, status: str = "awaiting_shipment"
+) -> str:
+    order_id = f"O-{uuid.uuid4().hex[:8]}"
+    view = OrderView(
+        order_id=order_id,
+        merchant_id=merchant_id,
+        customer_id="c-1",
+        status=OrderStatus(status),
+        overdue=overdue,
+        paid_at=paid_at,
+        ship_deadline_at=paid_at + timedelta(hours=72),
+        deadline_at=paid_at + timedelta(hours=72),
+        lines=[],
+        revision=1,
+    )
+    upsert_order(engine, workflow_id=f"order-{order_id}", view=view)
+    return order_id
+
+
+def case(engine: Engine, merchant_id: str, *, opened_at: datetime, overdue: bool, status: CaseStatus) -> str:
+    case_id = f"C-{uuid.uuid4().hex[:8]}"
+    view = CaseView(
+        case_id=case_id,
+        order_id="O-x",
+        merchant_id=merchant_id,
+        customer_id="c-1",
+        kind=CaseKind.REFUND_ONLY,
+        status=status,
+        reason="broken",
+        lines=[],
+        refund_cents=100,
+        deadline_at=None,
+        overdue=overdue,
+        opened_at=opened_at,
+        revision=1,
+    )
+    upsert_case(engine, workflow_id=f"aftersale-{case_id}", view=view)
+    return case_id
+
+
+def merchant() -> str:
+    return f"m-{uuid.uuid4().hex[:8]}"
+
+
+def test_after_sales_waiting_on_a_merchant_are_the_overdue_and_the_long_undecided(any_engine: Engine) -> None:
+    m = merchant()
+    overdue = case(any_engine, m, opened_at=NOW - timedelta(hours=50), overdue=True, status=CaseStatus.AWAITING_RECEIPT)
+    undecided = case(
+        any_engine, m, opened_at=NOW - timedelta(hours=25), overdue=False, status=CaseStatus.PENDING_REVIEW
+    )
+    case(any_engine, m, opened_at=NOW - timedelta(hours=2), overdue=False, status=CaseStatus.PENDING_REVIEW)
+    case(any_engine, m, opened_at=NOW - timedelta(hours=90), overdue=False, status=CaseStatus.AWAITING_RETURN)
+    case(any_engine, m, opened_at=NOW - timedelta(hours=90), overdue=True, status=CaseStatus.COMPLETED)
+
+    rows = unprocessed_after_sales(any_engine, now=NOW, older_than=timedelta(hours=24), merchant_id=m)
+    assert [row.case_id for row in rows] == [overdue, undecided]  # the oldest first
+
+
+def test_attention_counts_only_merchants_with_something_overdue(any_engine: Engine) -> None:
+    busy, calm = merchant(), merchant()
+    order(any_engine, busy, paid_at=NOW - timedelta(hours=80), overdue=True)
+    order(any_engine, busy, paid_at=NOW - timedelta(hours=75), overdue=True)
+    order(any_engine, busy, paid_at=NOW - timedelta(hours=90), overdue=True, status="shipped")  # shipped late: done
+    case(any_engine, busy, opened_at=NOW - timedelta(hours=30), overdue=False, status=CaseStatus.PENDING_REVIEW)
+    order(any_engine, calm, paid_at=NOW - timedelta(hours=5), overdue=False)
+
+    found = {
+        item.merchant_id: item
+        for item in attention_by_merchant(any_engine, now=NOW, unprocessed_after=timedelta(hours=24))
+    }
+    assert calm not in found
+    assert (found[busy].overdue_shipments, found[busy].overdue_after_sales) == (2, 1)
+
+
+def test_breaches_fall_on_the_day_they_happened_where_people_read_it(any_engine: Engine) -> None:
+    m = merchant()
+    # Paid so the ship deadline is 2026-11-24 17:30 UTC: already the 25th in Shanghai.
+    order(any_engine, m, paid_at=datetime(2026, 11, 21, 17, 30, tzinfo=UTC), overdue=True)
+    order(any_engine, m, paid_at=datetime(2026, 11, 21, 15, 30, tzinfo=UTC), overdue=True)  # 24th 23:30 Shanghai
+    order(any_engine, m, paid_at=datetime(2026, 11, 21, 12, 0, tzinfo=UTC), overdue=False)  # shipped in time
+
+    breaches = breaches_per_day(
+        any_engine, start=date(2026, 11, 23), end=date(2026, 11, 26), timezone=ZONE, merchant_id=m
+    )
+    assert breaches.days == [date(2026, 11, 23), date(2026, 11, 24), date(2026, 11, 25), date(2026, 11, 26)]
+    assert [breaches.total(day) for day in breaches.days] == [0, 1, 1, 0]
+    assert breaches.counts[date(2026, 11, 25)]["ship"] == 1
+
+
+def test_breach_rates_count_what_came_due_in_the_period(any_engine: Engine) -> None:
+    m = merchant()
+    order(any_engine, m, paid_at=datetime(2026, 11, 20, 2, tzinfo=UTC), overdue=True)
+    order(any_engine, m, paid_at=datetime(2026, 11, 20, 3, tzinfo=UTC), overdue=False)
+    order(any_engine, m, paid_at=datetime(2026, 11, 20, 4, tzinfo=UTC), overdue=False)
+    order(any_engine, m, paid_at=datetime(2026, 11, 1, 4, tzinfo=UTC), overdue=True)  # before the period
+    case(any_engine, m, opened_at=datetime(2026, 11, 21, 4, tzinfo=UTC), overdue=True, status=CaseStatus.PENDING_REVIEW)
+
+    [rates] = breach_rates(any_engine, start=date(2026, 11, 19), end=date(2026, 11, 25), timezone=ZONE, merchant_id=m)
+    assert (rates.orders, rates.ship_breaches, rates.cases, rates.case_breaches) == (3, 1, 1, 1)
+    assert rates.rate(rates.ship_breaches, rates.orders) == 1 / 3
+    assert rates.rate(rates.work_order_breaches, rates.work_orders) is None
+
+
+def test_a_database_without_work_orders_yet_reads_as_none(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'older.db'}")
+    tables = [model.__table__ for model in (OrderWatch, CaseWatch, Merchant)]  # type: ignore[attr-defined]
+    SQLModel.metadata.create_all(engine, tables=tables)
+    m = merchant()
+    order(engine, m, paid_at=NOW - timedelta(hours=80), overdue=True)
+
+    assert overdue_work_orders(engine) == []
+    [item] = attention_by_merchant(engine, now=NOW, unprocessed_after=timedelta(hours=24))
+    assert (item.overdue_shipments, item.breached_work_orders) == (1, 0)
+    engine.dispose()
