@@ -31,11 +31,25 @@ CODES: dict[str, tuple[int, str]] = {
     "forbidden": (403, "This key may not do that"),
     "method_not_allowed": (405, "Method not allowed"),
     "unavailable": (503, "A service behind the API is unreachable"),
+    "outcome_unknown": (503, "The request may have been accepted"),
     "internal_error": (500, "Internal error"),
 }
 
 
-COMPLETED = "workflow execution already completed"  # Temporal's answer to an Update on an ended workflow
+# Temporal's answers to an Update on a workflow that has ended, or that ended while the Update waited for it.
+CLOSED = ("workflow execution already completed", "workflow update was aborted by closing workflow")
+# A server-side failure of an Update the workflow had accepted but not finished when it ended.
+ACCEPTED_UPDATE_CLOSED = "AcceptedUpdateCompletedWorkflow"
+ENDED = "its workflow has ended; nothing can change it"
+# The one answer for a missing id and for another merchant's: the body must not tell them apart, so it does
+# not name the id either (``instance`` is the request's path, the same for both).
+NOT_FOUND = "no such resource"
+RETRY_AFTER = "1"  # seconds; what every 503 suggests: Temporal's limits and timeouts clear in moments
+
+
+def workflow_closed(error: RPCError) -> bool:
+    """Whether Temporal refused a call because its workflow has ended, also while the call raced the end."""
+    return error.status is RPCStatusCode.NOT_FOUND and any(text in error.message for text in CLOSED)
 
 
 class Problem(Exception):
@@ -62,6 +76,8 @@ def problem_response(code: str, detail: str, instance: str | None = None, **exte
         body["instance"] = instance
     body.update(extensions)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status == 503:
+        headers = {"Retry-After": RETRY_AFTER}
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -70,8 +86,51 @@ def refusal_of(error: WorkflowUpdateFailedError) -> Problem:
     cause = error.cause
     if isinstance(cause, ApplicationError) and cause.type in CODES:
         return Problem(cause.type, cause.message)
+    if isinstance(cause, ApplicationError) and cause.type == ACCEPTED_UPDATE_CLOSED:
+        return Problem("invalid_state", ENDED)
     log.error("update_failed", error=str(cause))
     return Problem("internal_error", "the action failed")
+
+
+def rpc_problem(request: Request, error: RPCError) -> Problem:
+    """The problem a refusal or a fault of Temporal stands for, told as truthfully as the API knows it."""
+    if workflow_closed(error):
+        return Problem("invalid_state", ENDED)
+    if error.status is RPCStatusCode.NOT_FOUND:
+        return Problem("not_found", NOT_FOUND)
+    if error.status is RPCStatusCode.RESOURCE_EXHAUSTED:
+        # Temporal's limits, e.g. on Updates in flight on one workflow or on queries buffered for it: the
+        # call was turned away before it was admitted.
+        return Problem("unavailable", "Temporal is busy with this resource; nothing was accepted; retry shortly")
+    if error.status is RPCStatusCode.UNAVAILABLE:
+        return Problem("unavailable", "Temporal is unreachable; nothing was accepted; retry the call")
+    if error.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+        # Temporal took the call, but no worker answered in time (a query, or an Update waiting for a
+        # worker): a read changed nothing, a write may yet be applied once a worker is back.
+        if request.method in ("GET", "HEAD"):
+            return Problem("unavailable", "Temporal's workers did not answer in time; nothing changed; retry the call")
+        if _creates(request):
+            return Problem(
+                "outcome_unknown",
+                "Temporal's workers did not answer in time: the request may have been accepted; "
+                "retrying the same request is safe",
+            )
+        return Problem(
+            "outcome_unknown",
+            "Temporal's workers did not answer in time: the action may have been applied; "
+            "read the resource before repeating it",
+        )
+    return Problem("internal_error", "Temporal refused the call")
+
+
+def _creates(request: Request) -> bool:
+    """Whether the request creates a resource: a POST to a collection, naming the new id in its body.
+
+    Creates are idempotent by that id (API.md, Conventions), so repeating one is always safe; an action on
+    an existing resource (a POST to a path with its id) need not be.
+    """
+    route = request.scope.get("route")
+    return request.method == "POST" and "{" not in getattr(route, "path", "{")
 
 
 def install(app: FastAPI) -> None:
@@ -97,18 +156,10 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RPCError)
     async def _rpc(request: Request, error: RPCError) -> JSONResponse:
-        if error.status is RPCStatusCode.NOT_FOUND and COMPLETED in error.message:
-            return problem_response("invalid_state", "its workflow has ended; nothing can change it", request.url.path)
-        if error.status is RPCStatusCode.NOT_FOUND:
-            return problem_response("not_found", "no such resource", request.url.path)
-        if error.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
-            # CANCELLED / DEADLINE_EXCEEDED: Temporal answered, but no worker did in time (a query or an
-            # Update waiting for a worker). An Update may still be applied once a worker is back.
-            return problem_response(
-                "unavailable", "Temporal or its workers did not answer in time; retry the call", request.url.path
-            )
-        log.error("temporal_error", status=error.status.name, error=error.message)
-        return problem_response("internal_error", "Temporal refused the call", request.url.path)
+        problem = rpc_problem(request, error)
+        if problem.code == "internal_error":
+            log.error("temporal_error", status=error.status.name, error=error.message)
+        return problem_response(problem.code, problem.detail, request.url.path)
 
     @app.exception_handler(RuntimeError)
     async def _runtime(request: Request, error: RuntimeError) -> JSONResponse:
