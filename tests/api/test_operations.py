@@ -89,10 +89,19 @@ async def test_with_temporal_down_the_api_is_not_ready_and_accepts_nothing(sqlit
         ready = await http.get("/readyz")
         assert_problem(ready, 503, "unavailable")
         assert ready.json()["checks"]["database"] == "ok"
-        created = await http.post(
-            "/v1/orders", json=order_body(paid_at="2026-01-01T00:00:00Z"), headers={"Authorization": "Bearer k-mall"}
-        )
+        with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+            created = await http.post(
+                "/v1/orders",
+                json=order_body(paid_at="2026-01-01T00:00:00Z"),
+                headers={"Authorization": "Bearer k-mall", "x-request-id": "req-503"},
+            )
         assert_problem(created, 503, "unavailable")
+        assert created.headers["retry-after"] == "1"
+        metrics = (await http.get("/metrics")).text
+    # Every 5xx is counted and logged as an error with its request id.
+    assert 'aftersales_http_requests_total{method="POST",route="/v1/orders",status="503"} 1.0' in metrics
+    [logged] = [entry for entry in logs if entry["event"] == "request"]
+    assert (logged["log_level"], logged["request_id"], logged["status"]) == ("error", "req-503", 503)
 
 
 async def test_metrics_are_prometheus_text_for_the_metrics_key_only(api: Any) -> None:
@@ -182,3 +191,30 @@ async def test_every_api_request_is_logged_with_its_request_id(api: Any) -> None
     assert response.headers["x-request-id"] == "req-42"
     [request] = [entry for entry in logs if entry["event"] == "request"]
     assert (request["request_id"], request["route"], request["status"]) == ("req-42", "/healthz", 200)
+
+
+async def test_an_error_no_handler_knows_is_a_500_counted_and_logged_with_its_request_id(
+    dev_env: WorkflowEnvironment, sqlite_url: str
+) -> None:
+    app = create_app(Settings(database_url=sqlite_url, api_keys=KEYS, task_queue="api-e2e"), client=dev_env.client)
+
+    async def broken() -> None:
+        raise LookupError("lost the parcel of 13912345678")  # a fault nobody foresaw, with customer data in it
+
+    app.add_api_route("/v1/broken", broken)
+    async with ServedApp(app) as served, httpx.AsyncClient(base_url=served.url) as http:
+        with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+            response = await http.get("/v1/broken", headers={"x-request-id": "req-500"})
+        metrics = (await http.get("/metrics")).text
+
+    assert_problem(response, 500, "internal_error")
+    assert response.headers["x-request-id"] == "req-500"
+    assert 'aftersales_http_requests_total{method="GET",route="/v1/broken",status="500"} 1.0' in metrics
+    errors = [entry for entry in logs if entry["log_level"] == "error"]
+    assert [(entry["event"], entry["request_id"]) for entry in errors] == [
+        ("unhandled_error", "req-500"),
+        ("request", "req-500"),
+    ]
+    assert errors[0]["error_type"] == "LookupError"
+    assert errors[1]["status"] == 500
+    assert "13912345678" not in str(logs)
