@@ -99,9 +99,9 @@ def rpc_problem(request: Request, error: RPCError) -> Problem:
     if error.status is RPCStatusCode.NOT_FOUND:
         return Problem("not_found", NOT_FOUND)
     if error.status is RPCStatusCode.RESOURCE_EXHAUSTED:
-        # Temporal's limits, e.g. on Updates in flight on one workflow or on queries buffered for it: the
-        # call was turned away before it was admitted.
-        return Problem("unavailable", "Temporal is busy with this resource; nothing was accepted; retry shortly")
+        # One of Temporal's limits (Updates in flight on one workflow, queries buffered for it, calls per
+        # second): the call was turned away before it was admitted.
+        return Problem("unavailable", "Temporal is at one of its limits; nothing was accepted; retry shortly")
     if error.status is RPCStatusCode.UNAVAILABLE:
         return Problem("unavailable", "Temporal is unreachable; nothing was accepted; retry the call")
     if error.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
