@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import traceback
 from typing import Any
 
 import structlog
@@ -133,6 +134,17 @@ def _creates(request: Request) -> bool:
     return request.method == "POST" and "{" not in getattr(route, "path", "{")
 
 
+def unhandled(request: Request, error: BaseException) -> JSONResponse:
+    """The 500 for an error no handler knows, logged by its type and where it was raised.
+
+    Not by its message, arguments or locals: those may hold customer data.
+    """
+    frames = traceback.extract_tb(error.__traceback__)
+    at = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "unknown"
+    log.error("unhandled_error", error_type=type(error).__name__, at=at)
+    return problem_response("internal_error", "internal error", request.url.path)
+
+
 def install(app: FastAPI) -> None:
     """Registers the handlers that turn every error into problem+json."""
 
@@ -166,13 +178,11 @@ def install(app: FastAPI) -> None:
         # A lazily connected Temporal client reports an unreachable server this way.
         if str(error).startswith("Failed client connect"):
             return problem_response("unavailable", "Temporal is unreachable; nothing was accepted", request.url.path)
-        log.exception("unhandled_error")
-        return problem_response("internal_error", "internal error", request.url.path)
+        return unhandled(request, error)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:
-        log.error("unhandled_error", error_type=type(error).__name__)
-        return problem_response("internal_error", "internal error", request.url.path)
+        return unhandled(request, error)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:

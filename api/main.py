@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import traceback
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -85,12 +84,8 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
             response = await call_next(request)
         except Exception as error:
             # No handler answered it. Answered here, not by Starlette's outermost handler, so that it is
-            # counted, logged and tagged with the request id like every other answer. The log names the
-            # error and where it was raised, not its message or locals: those may hold customer data.
-            frames = traceback.extract_tb(error.__traceback__)
-            at = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "unknown"
-            log.error("unhandled_error", error_type=type(error).__name__, at=at)
-            response = errors.problem_response("internal_error", "internal error", request.url.path)
+            # counted, logged and tagged with the request id like every other answer.
+            response = errors.unhandled(request, error)
         route = request.scope.get("route")
         path = getattr(route, "path", "unmatched")
         method = method_label(request.method)
