@@ -13,13 +13,15 @@ from datetime import UTC, datetime
 
 import httpx
 import pytest
+from starlette.requests import Request
+from starlette.routing import Route
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
-from api.errors import refusal_of, workflow_closed
+from api.errors import refusal_of, rpc_problem, workflow_closed
 from api.main import create_app
 from config.settings import Settings
 from domain import ids
@@ -107,3 +109,36 @@ def test_temporals_words_for_a_workflow_that_ended_under_an_action_mean_it_ended
         type="AcceptedUpdateCompletedWorkflow",
     )
     assert refusal_of(WorkflowUpdateFailedError(accepted)).code == "invalid_state"
+
+
+@pytest.mark.parametrize(
+    ("method", "route", "status", "message", "code"),
+    [
+        ("GET", "/v1/orders/{order_id}", RPCStatusCode.CANCELLED, "Timeout expired", "unavailable"),
+        ("POST", "/v1/orders", RPCStatusCode.CANCELLED, "Timeout expired", "outcome_unknown"),
+        ("POST", "/v1/after-sales", RPCStatusCode.DEADLINE_EXCEEDED, "context deadline exceeded", "outcome_unknown"),
+        ("POST", "/v1/after-sales/{case_id}/approve", RPCStatusCode.CANCELLED, "Timeout expired", "outcome_unknown"),
+        (
+            "GET",
+            "/v1/orders/{order_id}",
+            RPCStatusCode.RESOURCE_EXHAUSTED,
+            "consistent query buffer is full, cannot accept new consistent queries",
+            "unavailable",
+        ),
+        ("POST", "/v1/orders", RPCStatusCode.UNAVAILABLE, "connection refused", "unavailable"),
+        ("GET", "/v1/orders/{order_id}", RPCStatusCode.NOT_FOUND, "workflow not found", "not_found"),
+        ("POST", "/v1/orders/{order_id}/shipment", RPCStatusCode.PERMISSION_DENIED, "denied", "internal_error"),
+    ],
+)
+def test_each_fault_of_temporal_has_its_code(
+    method: str, route: str, status: RPCStatusCode, message: str, code: str
+) -> None:
+    # The server's other answers, as the client raises them: a timeout is provoked for real above, for one
+    # create; the rest are Temporal's own statuses, each mapped by what it says about the call.
+    request = Request({"type": "http", "method": method, "path": route, "headers": [], "route": Route(route, print)})
+    problem = rpc_problem(request, RPCError(message, status, b""))
+    assert problem.code == code
+    if code == "outcome_unknown":
+        creates = "{" not in route
+        assert ("retrying the same request is safe" in problem.detail) is creates
+        assert ("read the resource before repeating it" in problem.detail) is not creates
