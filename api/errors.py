@@ -31,7 +31,7 @@ CODES: dict[str, tuple[int, str]] = {
     "unauthorized": (401, "Missing or unknown API key"),
     "forbidden": (403, "This key may not do that"),
     "method_not_allowed": (405, "Method not allowed"),
-    "unavailable": (503, "A service behind the API is unreachable"),
+    "unavailable": (503, "A service behind the API is unavailable"),
     "outcome_unknown": (503, "The request may have been accepted"),
     "internal_error": (500, "Internal error"),
 }
