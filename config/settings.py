@@ -30,6 +30,9 @@ class Settings(Policy, BaseSettings):
     task_queue: str = "aftersales"
     database_url: str = "sqlite:///./aftersales.db"
     api_keys: dict[str, str] = Field(default_factory=dict, description='JSON {"key": "mall|admin|merchant:<id>"}')
+    metrics_key: str | None = Field(
+        default=None, description="bearer key for /metrics; with it set, its counters are shown per merchant"
+    )
     api_host: str = "0.0.0.0"  # noqa: S104  (the API serves the network in its container)
     api_port: int = 8000
     ui_port: int = Field(default=8233, description="the Temporal Web UI's port in the dev stack")
@@ -61,6 +64,7 @@ class Settings(Policy, BaseSettings):
         default=None, description="host:port where the worker serves Temporal SDK metrics for Prometheus"
     )
     http_timeout_seconds: float = 10.0
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1, description="larger request bodies are refused (413)")
 
     @field_validator("api_keys", mode="before")
     @classmethod
@@ -77,6 +81,7 @@ class Settings(Policy, BaseSettings):
         "payments_endpoint",
         "logistics_endpoint",
         "insurance_endpoint",
+        "metrics_key",
     )
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
