@@ -32,11 +32,11 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from pydantic import BaseModel, Field
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, case, func, select
 from sqlmodel import col
 
 from domain.facts import FactKind, Outcome, Process
-from readmodel.tables import SlaFact
+from readmodel.tables import SentNotification, SlaFact
 
 _KINDS = (
     FactKind.CLOCK_STARTED,
@@ -214,3 +214,91 @@ def kpis_csv(kpis: Sequence[SupplierKpis], *, since: datetime, until: datetime) 
 
 def _cell(value: float | None) -> str:
     return "" if value is None else repr(round(value, 6))
+
+
+# --- totals for Prometheus (read at scrape time) -------------------------------------------------------------
+
+# Buckets of the duration histograms (seconds): a minute to a week, covering chat replies to shipments.
+BUCKETS = (60.0, 180.0, 900.0, 3600.0, 4 * 3600.0, 12 * 3600.0, 86400.0, 2 * 86400.0, 3 * 86400.0, 7 * 86400.0)
+
+
+class Histogram(BaseModel):
+    """A cumulative histogram of durations: how many measured at most each bucket's bound, sum, count."""
+
+    buckets: list[tuple[float, int]]
+    sum: float
+    count: int
+
+
+class FactTotals(BaseModel):
+    """The whole fact table summed up, for counters that only grow (the table is append-only)."""
+
+    clocks_started: dict[str, int] = Field(default_factory=dict)
+    breaches: dict[str, int] = Field(default_factory=dict)
+    decisions: dict[str, int] = Field(default_factory=dict, description="by who decided: merchant | clock")
+    transfers: int = 0
+    durations: dict[str, Histogram] = Field(default_factory=dict)
+    digest_messages: dict[tuple[str, str], int] = Field(default_factory=dict, description="(channel, outcome)")
+
+
+# Duration histograms: name → (kind, process, only this outcome).
+_MEASURES: dict[str, tuple[FactKind, Process | None, Outcome | None]] = {
+    "work_order_first_response": (FactKind.FIRST_RESPONSE, Process.WORK_ORDER, None),
+    "chat_first_reply": (FactKind.FIRST_RESPONSE, Process.CONVERSATION, None),
+    "ship": (FactKind.SHIPMENT, None, None),
+    "after_sales_handling": (FactKind.CLOSED, Process.AFTER_SALE, Outcome.RESOLVED),
+}
+
+
+def fact_totals(engine: Engine) -> FactTotals:
+    """Counts and duration histograms over every fact, and the digest messages sent (``/metrics``).
+
+    Computed by the database (a few grouped scans of the ``(kind, at)`` index), so any API process
+    answers the same platform-wide totals, and they only grow.
+    """
+    totals = FactTotals()
+    value = col(SlaFact.value)
+    with engine.connect() as connection:
+        by_clock = connection.execute(
+            select(col(SlaFact.kind), col(SlaFact.clock), func.count())
+            .where(col(SlaFact.kind).in_([FactKind.CLOCK_STARTED.value, FactKind.CLOCK_BREACHED.value]))
+            .group_by(col(SlaFact.kind), col(SlaFact.clock))
+        )
+        for kind, clock, count in by_clock:
+            target = totals.clocks_started if kind == FactKind.CLOCK_STARTED else totals.breaches
+            target[clock or "unknown"] = count
+        decisions = connection.execute(
+            select(value, func.count()).where(col(SlaFact.kind) == FactKind.DECISION.value).group_by(value)
+        )
+        for auto, count in decisions:
+            who = "clock" if auto else "merchant"
+            totals.decisions[who] = totals.decisions.get(who, 0) + count
+        totals.transfers = connection.execute(
+            select(func.count()).where(col(SlaFact.kind) == FactKind.TRANSFER.value)
+        ).scalar_one()
+        for name, (kind, process, outcome) in _MEASURES.items():
+            query = select(
+                func.count(value),
+                func.coalesce(func.sum(value), 0.0),
+                *(func.coalesce(func.sum(case((value <= bound, 1), else_=0)), 0) for bound in BUCKETS),
+            ).where(col(SlaFact.kind) == kind.value, value.is_not(None))
+            if process is not None:
+                query = query.where(col(SlaFact.process) == process.value)
+            if outcome is not None:
+                query = query.where(col(SlaFact.outcome) == outcome.value)
+            count, total, *cumulative = connection.execute(query).one()
+            totals.durations[name] = Histogram(
+                buckets=[(bound, int(n)) for bound, n in zip(BUCKETS, cumulative, strict=True)],
+                sum=float(total),
+                count=int(count),
+            )
+        digests = connection.execute(
+            select(col(SentNotification.channel), col(SentNotification.outcome), func.count())
+            .where(col(SentNotification.key).startswith("digest:"))
+            .group_by(col(SentNotification.channel), col(SentNotification.outcome))
+        )
+        for channel, sent, count in digests:
+            # ``sms:supplier_head`` → ``sms``: the label keeps to the three channel kinds.
+            label = (channel.split(":", 1)[0], sent)
+            totals.digest_messages[label] = totals.digest_messages.get(label, 0) + count
+    return totals

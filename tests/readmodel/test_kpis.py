@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 
 from domain.facts import Fact, FactKind, Process
 from readmodel.facts import record_facts
-from readmodel.kpis import Distribution, kpis_csv, percentile, supplier_kpis
+from readmodel.kpis import Distribution, fact_totals, kpis_csv, percentile, supplier_kpis
 
 DAY = datetime(2026, 4, 1, tzinfo=UTC)
 _seq = itertools.count()
@@ -134,3 +134,29 @@ def test_the_csv_has_one_row_per_supplier_and_a_column_per_clock(any_engine: Eng
     assert (rows[0]["ship_seconds_median"], rows[0]["ship_seconds_count"]) == ("7200.0", "1")
     assert (rows[0]["breaches_ship"], rows[0]["breach_rate_ship"]) == ("1", "1.0")
     assert rows[0]["satisfaction_avg"] == ""
+
+
+def test_totals_for_prometheus_grow_by_what_was_added(any_engine: Engine) -> None:
+    before = fact_totals(any_engine)
+    merchant = f"m-{uuid.uuid4().hex[:6]}"
+    record_facts(
+        any_engine,
+        [
+            fact(merchant, Process.ORDER, FactKind.CLOCK_STARTED, clock="ship"),
+            fact(merchant, Process.ORDER, FactKind.CLOCK_BREACHED, clock="ship"),
+            fact(merchant, Process.AFTER_SALE, FactKind.DECISION, clock="review", value=1.0, outcome="approved"),
+            fact(merchant, Process.WORK_ORDER, FactKind.FIRST_RESPONSE, value=100.0),
+            fact(merchant, Process.WORK_ORDER, FactKind.FIRST_RESPONSE, value=5000.0),
+            fact(merchant, Process.WORK_ORDER, FactKind.TRANSFER),
+        ],
+    )
+    after = fact_totals(any_engine)
+
+    assert after.breaches["ship"] - before.breaches.get("ship", 0) == 1
+    assert after.clocks_started["ship"] - before.clocks_started.get("ship", 0) == 1
+    assert after.decisions["clock"] - before.decisions.get("clock", 0) == 1
+    assert after.transfers - before.transfers == 1
+    old, new = before.durations["work_order_first_response"], after.durations["work_order_first_response"]
+    assert (new.count - old.count, new.sum - old.sum) == (2, 5100.0)
+    grown = {bound: n - dict(old.buckets)[bound] for bound, n in new.buckets}
+    assert (grown[60.0], grown[180.0], grown[3600.0], grown[4 * 3600.0]) == (0, 1, 1, 2)
