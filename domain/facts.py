@@ -14,6 +14,7 @@ place. Clocks here are the merchant's own (ship, review, receipt, reship, offlin
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from enum import StrEnum
 
@@ -156,15 +157,21 @@ def _seconds(later: datetime, earlier: datetime | None) -> float | None:
     return None if earlier is None else max((later - earlier).total_seconds(), 0.0)
 
 
+def _words(detail: str) -> list[str]:
+    # ``review remind_24h`` or a notification key's ``review:1:remind_24h``: the clock first, the step last.
+    return re.split(r"[\s:]+", detail.strip()) if detail.strip() else []
+
+
 def _clock_of(detail: str) -> str:
     """The clock a ``reminder_sent`` or ``escalated`` entry names first (``review remind_24h``)."""
-    return detail.split(" ", 1)[0] if detail else ""
+    words = _words(detail)
+    return words[0] if words else ""
 
 
 def _step_of(detail: str) -> str | None:
-    """The step a ``reminder_sent`` entry names second (``review remind_24h``)."""
-    parts = detail.split(" ")
-    return parts[1] if len(parts) > 1 else None
+    """The step a ``reminder_sent`` entry names after its clock (``review remind_24h``, ``review:1:remind_24h``)."""
+    steps = [word for word in _words(detail)[1:] if word.startswith(("remind", "breach", "escalate"))]
+    return steps[0] if steps else None
 
 
 def order_facts(workflow_id: str, view: OrderView) -> list[Fact]:
