@@ -9,11 +9,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
-from pydantic import AwareDatetime, BaseModel, Field
+from pydantic import BaseModel, Field
 
 from api.deps import Caller, CallerDep, EngineDep, Role, allow
 from api.errors import Problem
 from domain.durations import parse_duration
+from domain.model import Instant
 from readmodel import kpis, queries
 from readmodel.tables import CaseWatch, OrderWatch
 
@@ -226,8 +227,8 @@ async def supplier_kpis(
     engine: EngineDep,
     caller: CallerDep,
     merchant_id: str | None = Query(default=None),
-    since: AwareDatetime | None = Query(default=None, alias="from", description="Start (inclusive); 7 days ago."),
-    until: AwareDatetime | None = Query(default=None, alias="to", description="End (exclusive); now."),
+    since: Instant | None = Query(default=None, alias="from", description="Start (inclusive); 7 days ago."),
+    until: Instant | None = Query(default=None, alias="to", description="End (exclusive); now."),
     format: KpiFormat = Query(default=KpiFormat.JSON),
 ) -> KpiReport | Response:
     """Per supplier over a period: first-response, ship and handling times (median, p90), breaches, rates."""

@@ -157,7 +157,16 @@ async def test_a_merchant_reads_its_own_kpis_only_and_exports_them_as_csv(api: A
     assert_problem(await api("admin", "GET", f"/v1/monitoring/kpis?{naive}"), 422, "validation_error")
     years = "from=2020-01-01T00:00:00Z&to=2026-01-01T00:00:00Z"
     assert_problem(await api("admin", "GET", f"/v1/monitoring/kpis?{years}"), 422, "validation_error")
+    far = "from=9999-01-01T00:00:00Z&to=9999-01-02T00:00:00Z"
+    assert_problem(await api("admin", "GET", f"/v1/monitoring/kpis?{far}"), 422, "validation_error")
+    assert_problem(await api("admin", "GET", "/v1/monitoring/kpis?from=1700000000"), 422, "validation_error")
     assert_problem(
         await api("admin", "GET", "/v1/monitoring/unprocessed-after-sales?older_than=soon"), 422, "validation_error"
     )
+    assert_problem(
+        await api("admin", "GET", "/v1/monitoring/unprocessed-after-sales?older_than=99999999999d"),
+        422,
+        "validation_error",
+    )
     assert_problem(await api("admin", "GET", "/v1/monitoring/overdue-shipments?limit=0"), 422, "validation_error")
+    assert_problem(await api("admin", "GET", "/v1/monitoring/logistics-anomalies?offset=-1"), 422, "validation_error")
