@@ -7,7 +7,12 @@ from html import escape
 from readmodel.board import DailyBreaches
 
 # Stacked from the bottom, each kind in its own class (colours live in board.css).
-KINDS = (("ship", "发货 shipping"), ("after_sales", "售后 after-sales"), ("work_order", "工单 work orders"))
+KINDS = (
+    ("ship", "发货 shipping"),
+    ("after_sales", "售后 after-sales"),
+    ("work_order", "工单 work orders"),
+    ("chat", "会话 chat replies"),
+)
 WIDTH, HEIGHT = 760, 220
 LEFT, RIGHT, TOP, BOTTOM = 36, 8, 24, 36
 
@@ -59,7 +64,7 @@ def breaches_chart(breaches: DailyBreaches) -> str:
     for kind, label in KINDS:
         parts.append(f'<rect class="bar {kind}" x="{legend_x}" y="4" width="10" height="10"/>')
         parts.append(f'<text class="legend" x="{legend_x + 14}" y="13">{escape(label)}</text>')
-        legend_x += 150
+        legend_x += 140
     parts.append("</svg>")
     return "".join(parts)
 

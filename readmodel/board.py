@@ -17,25 +17,26 @@ from sqlalchemy import Column, Engine, MetaData, Row, Table, and_, func, inspect
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from domain.cases import CaseStatus
+from domain.facts import FactKind, Process
 from readmodel.db import UTCDateTime
-from readmodel.queries import CLOSED_CASES, UNSHIPPED
-from readmodel.tables import CaseWatch, Merchant, OrderWatch
+from readmodel.queries import CLOSED_CASES, PENDING_REVIEW, UNSHIPPED, Page
+from readmodel.tables import CaseWatch, Merchant, OrderWatch, SlaFact
 
-PENDING_REVIEW = CaseStatus.PENDING_REVIEW.value
 WORK_ORDERS = "work_order_watch"
 CONVERSATIONS = "conversation_watch"
 CLOSED_WORK_ORDERS = ("resolved", "closed")
 
 
-def unprocessed_after_sales(
+def after_sales_waiting(
     engine: Engine, *, now: datetime, older_than: timedelta, merchant_id: str | None = None, limit: int = 500
-) -> Sequence[CaseWatch]:
-    """Open cases past their merchant deadline, or awaiting the merchant's decision longer than ``older_than``."""
+) -> Page[CaseWatch]:
+    """Open cases past their merchant deadline, or awaiting the merchant's decision longer than ``older_than``;
+    the oldest first, with how many there are in all."""
     query = _needs_merchant(select(CaseWatch), now=now, older_than=older_than, merchant_id=merchant_id)
     with Session(engine) as session:
-        rows: Sequence[CaseWatch] = session.exec(query.order_by(col(CaseWatch.opened_at)).limit(limit)).all()
-        return rows
+        total = session.exec(select(func.count()).select_from(query.subquery())).one()
+        rows = session.exec(query.order_by(col(CaseWatch.opened_at), col(CaseWatch.workflow_id)).limit(limit)).all()
+    return Page(rows, total)
 
 
 def _needs_merchant(query: Any, *, now: datetime, older_than: timedelta, merchant_id: str | None) -> Any:
@@ -143,110 +144,37 @@ class DailyBreaches:
         return sum(self.counts.get(day, Counter()).values())
 
 
+# The chart's kinds, by the process a breach fact comes from.
+BREACH_KINDS = {
+    Process.ORDER.value: "ship",
+    Process.AFTER_SALE.value: "after_sales",
+    Process.WORK_ORDER.value: "work_order",
+    Process.CONVERSATION.value: "chat",
+}
+
+
 def breaches_per_day(
     engine: Engine, *, start: date, end: date, timezone: str, merchant_id: str | None = None
 ) -> DailyBreaches:
-    """How many deadlines were breached on each day from ``start`` to ``end`` (inclusive, local days),
-    by kind: ``ship`` (the ship deadline passed unshipped), ``after_sales``, ``work_order``."""
+    """How many merchant deadlines were breached on each day from ``start`` to ``end`` (inclusive, local
+    days), by kind (``ship``, ``after_sales``, ``work_order``, ``chat``): the ``clock_breached`` SLA facts,
+    the same the KPIs count."""
     zone = ZoneInfo(timezone)
     since = datetime.combine(start, datetime.min.time(), zone).astimezone(UTC)
     until = datetime.combine(end + timedelta(days=1), datetime.min.time(), zone).astimezone(UTC)
     days = [start + timedelta(days=n) for n in range((end - start).days + 1)]
     result = DailyBreaches(days=days, counts={day: Counter() for day in days})
-
-    def add(kind: str, moments: Sequence[datetime | None]) -> None:
-        for moment in moments:
-            if moment is not None:
-                day = (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(zone).date()
-                if day in result.counts:
-                    result.counts[day][kind] += 1
-
+    query = select(SlaFact.process, SlaFact.at).where(
+        SlaFact.kind == FactKind.CLOCK_BREACHED.value, col(SlaFact.at) >= since, col(SlaFact.at) < until
+    )
+    if merchant_id is not None:
+        query = query.where(SlaFact.merchant_id == merchant_id)
     with Session(engine) as session:
-        ships = select(OrderWatch.ship_deadline_at).where(
-            col(OrderWatch.overdue).is_(True),
-            col(OrderWatch.ship_deadline_at) >= since,
-            col(OrderWatch.ship_deadline_at) < until,
-        )
-        cases = select(CaseWatch.overdue_since).where(
-            col(CaseWatch.overdue_since).is_not(None),
-            col(CaseWatch.overdue_since) >= since,
-            col(CaseWatch.overdue_since) < until,
-        )
-        if merchant_id is not None:
-            ships = ships.where(OrderWatch.merchant_id == merchant_id)
-            cases = cases.where(CaseWatch.merchant_id == merchant_id)
-        add("ship", session.exec(ships).all())
-        add("after_sales", session.exec(cases).all())
-    table = _work_orders(engine)
-    if table is not None:
-        query = sa_select(table.c.overdue_since).where(
-            table.c.overdue_since.is_not(None), table.c.overdue_since >= since, table.c.overdue_since < until
-        )
-        if merchant_id is not None:
-            query = query.where(table.c.merchant_id == merchant_id)
-        with engine.connect() as connection:
-            add("work_order", list(connection.execute(query).scalars()))
+        for process, at in session.exec(query).all():
+            day = at.astimezone(zone).date()
+            if day in result.counts:
+                result.counts[day][BREACH_KINDS.get(process, process)] += 1
     return result
-
-
-@dataclass
-class BreachRates:
-    """One merchant's deadlines over a period: how many came due and how many were breached, per kind."""
-
-    merchant_id: str
-    orders: int = 0
-    ship_breaches: int = 0
-    cases: int = 0
-    case_breaches: int = 0
-    work_orders: int = 0
-    work_order_breaches: int = 0
-
-    @staticmethod
-    def rate(breaches: int, total: int) -> float | None:
-        return breaches / total if total else None
-
-
-def breach_rates(
-    engine: Engine, *, start: date, end: date, timezone: str, merchant_id: str | None = None
-) -> list[BreachRates]:
-    """Per merchant, for orders paid, cases and work orders opened from ``start`` to ``end`` (local days):
-    how many there were and how many breached a deadline; by merchant id."""
-    zone = ZoneInfo(timezone)
-    since = datetime.combine(start, datetime.min.time(), zone).astimezone(UTC)
-    until = datetime.combine(end + timedelta(days=1), datetime.min.time(), zone).astimezone(UTC)
-    found: dict[str, BreachRates] = {}
-
-    def get(merchant: str) -> BreachRates:
-        return found.setdefault(merchant, BreachRates(merchant))
-
-    with Session(engine) as session:
-        orders = select(OrderWatch.merchant_id, OrderWatch.overdue).where(
-            col(OrderWatch.paid_at) >= since, col(OrderWatch.paid_at) < until
-        )
-        cases = select(CaseWatch.merchant_id, CaseWatch.overdue, CaseWatch.overdue_since).where(
-            col(CaseWatch.opened_at) >= since, col(CaseWatch.opened_at) < until
-        )
-        if merchant_id is not None:
-            orders = orders.where(OrderWatch.merchant_id == merchant_id)
-            cases = cases.where(CaseWatch.merchant_id == merchant_id)
-        for merchant, overdue in session.exec(orders).all():
-            get(merchant).orders += 1
-            get(merchant).ship_breaches += int(overdue)
-        for merchant, overdue, overdue_since in session.exec(cases).all():
-            get(merchant).cases += 1
-            get(merchant).case_breaches += int(overdue or overdue_since is not None)
-    table = _work_orders(engine)
-    if table is not None:
-        query = sa_select(table.c.merchant_id, table.c.overdue, table.c.overdue_since).where(
-            table.c.opened_at >= since, table.c.opened_at < until
-        )
-        if merchant_id is not None:
-            query = query.where(table.c.merchant_id == merchant_id)
-        with engine.connect() as connection:
-            for merchant, overdue, overdue_since in connection.execute(query).all():
-                get(merchant).work_orders += 1
-                get(merchant).work_order_breaches += int(bool(overdue) or overdue_since is not None)
-    return [found[merchant] for merchant in sorted(found)]
 
 
 def known_merchants(engine: Engine) -> list[str]:

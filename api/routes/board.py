@@ -28,7 +28,7 @@ from api.deps import Caller, Role, get_engine, get_settings
 from api.sessions import Sessions
 from config.settings import Settings
 from domain.durations import format_duration
-from readmodel import board, queries
+from readmodel import board, kpis, queries
 
 HERE = Path(__file__).resolve().parent.parent
 STATIC_DIR = HERE / "static"
@@ -67,7 +67,25 @@ def _percent(rate: float | None) -> str:
     return "–" if rate is None else f"{rate:.0%}"
 
 
-templates.env.filters.update(local=_local, since=_since, percent=_percent, duration=format_duration)
+def _seconds(value: float | None) -> str:
+    """A measured duration as people say it: ``45s``, ``12m``, ``3h 5m``, ``2d 4h``; a dash when unmeasured."""
+    if value is None:
+        return "–"
+    if value < 60:
+        return f"{value:.0f}s"
+    minutes = int(value // 60)
+    days, hours, minutes = minutes // 1440, minutes % 1440 // 60, minutes % 60
+    return f"{days}d {hours}h" if days else f"{hours}h {minutes}m" if hours else f"{minutes}m"
+
+
+def _total(rows: Any) -> int:
+    """How many a list holds in all (a paginated list knows; a plain one is whole)."""
+    return int(getattr(rows, "total", len(rows)))
+
+
+templates.env.filters.update(
+    local=_local, since=_since, percent=_percent, duration=format_duration, seconds=_seconds, total=_total
+)
 
 
 def sessions(request: Request) -> Sessions:
@@ -185,12 +203,15 @@ def _gather(engine: Engine, settings: Settings, filters: Filters) -> dict[str, A
     """Everything the panels show, read from the read model in one go."""
     now = datetime.now(UTC)
     merchant = filters.merchant_id
+    zone = ZoneInfo(settings.timezone)
+    since = datetime.combine(filters.start, datetime.min.time(), zone)
+    until = datetime.combine(filters.end + timedelta(days=1), datetime.min.time(), zone)
     breaches = board.breaches_per_day(
         engine, start=filters.start, end=filters.end, timezone=settings.timezone, merchant_id=merchant
     )
     return {
         "overdue_shipments": queries.overdue_shipments(engine, merchant_id=merchant, limit=LIST_LIMIT),
-        "unprocessed_after_sales": board.unprocessed_after_sales(
+        "after_sales_waiting": board.after_sales_waiting(
             engine, now=now, older_than=settings.digest_unprocessed_after, merchant_id=merchant, limit=LIST_LIMIT
         ),
         "logistics_anomalies": queries.logistics_anomalies(engine, merchant_id=merchant, limit=LIST_LIMIT),
@@ -198,9 +219,7 @@ def _gather(engine: Engine, settings: Settings, filters: Filters) -> dict[str, A
         "overdue_work_orders": board.overdue_work_orders(engine, merchant_id=merchant, limit=LIST_LIMIT),
         "chats_recorded": board.optional_table(engine, board.CONVERSATIONS) is not None,
         "chat_transfers": board.chat_transfers(engine, merchant_id=merchant, limit=LIST_LIMIT),
-        "rates": board.breach_rates(
-            engine, start=filters.start, end=filters.end, timezone=settings.timezone, merchant_id=merchant
-        ),
+        "kpis": kpis.supplier_kpis(engine, since=since, until=until, merchant_id=merchant),
         "breach_total": sum(breaches.total(day) for day in breaches.days),
         "chart": Markup(breaches_chart(breaches)),  # noqa: S704  (built from numbers and escaped labels only)
         "merchants": board.known_merchants(engine),

@@ -10,15 +10,11 @@ from sqlalchemy import Engine
 from sqlmodel import SQLModel
 
 from domain.cases import CaseKind, CaseStatus, CaseView
+from domain.facts import Fact, FactKind, Process
 from domain.orders import OrderStatus, OrderView
-from readmodel.board import (
-    attention_by_merchant,
-    breach_rates,
-    breaches_per_day,
-    overdue_work_orders,
-    unprocessed_after_sales,
-)
+from readmodel.board import after_sales_waiting, attention_by_merchant, breaches_per_day, overdue_work_orders
 from readmodel.db import make_engine
+from readmodel.facts import record_facts
 from readmodel.projection import upsert_case, upsert_order
 from readmodel.tables import CaseWatch, Merchant, OrderWatch
 
@@ -81,8 +77,11 @@ def test_after_sales_waiting_on_a_merchant_are_the_overdue_and_the_long_undecide
     case(any_engine, m, opened_at=NOW - timedelta(hours=90), overdue=False, status=CaseStatus.AWAITING_RETURN)
     case(any_engine, m, opened_at=NOW - timedelta(hours=90), overdue=True, status=CaseStatus.COMPLETED)
 
-    rows = unprocessed_after_sales(any_engine, now=NOW, older_than=timedelta(hours=24), merchant_id=m)
+    rows = after_sales_waiting(any_engine, now=NOW, older_than=timedelta(hours=24), merchant_id=m)
     assert [row.case_id for row in rows] == [overdue, undecided]  # the oldest first
+    assert rows.total == 2
+    first = after_sales_waiting(any_engine, now=NOW, older_than=timedelta(hours=24), merchant_id=m, limit=1)
+    assert ([row.case_id for row in first], first.total) == ([overdue], 2)
 
 
 def test_attention_counts_only_merchants_with_something_overdue(any_engine: Engine) -> None:
@@ -101,33 +100,40 @@ def test_attention_counts_only_merchants_with_something_overdue(any_engine: Engi
     assert (found[busy].overdue_shipments, found[busy].overdue_after_sales) == (2, 1)
 
 
+def breach(engine: Engine, merchant_id: str, at: datetime, process: Process = Process.ORDER) -> None:
+    key = f"{uuid.uuid4().hex}:breached"
+    record_facts(
+        engine,
+        [
+            Fact(
+                key=key,
+                workflow_id=f"wf-{key[:8]}",
+                seq=1,
+                process=process,
+                merchant_id=merchant_id,
+                kind=FactKind.CLOCK_BREACHED,
+                clock="ship",
+                at=at,
+                event="overdue",
+            )
+        ],
+    )
+
+
 def test_breaches_fall_on_the_day_they_happened_where_people_read_it(any_engine: Engine) -> None:
     m = merchant()
-    # Paid so the ship deadline is 2026-11-24 17:30 UTC: already the 25th in Shanghai.
-    order(any_engine, m, paid_at=datetime(2026, 11, 21, 17, 30, tzinfo=UTC), overdue=True)
-    order(any_engine, m, paid_at=datetime(2026, 11, 21, 15, 30, tzinfo=UTC), overdue=True)  # 24th 23:30 Shanghai
-    order(any_engine, m, paid_at=datetime(2026, 11, 21, 12, 0, tzinfo=UTC), overdue=False)  # shipped in time
+    breach(any_engine, m, datetime(2026, 11, 24, 17, 30, tzinfo=UTC))  # already the 25th in Shanghai
+    breach(any_engine, m, datetime(2026, 11, 24, 15, 30, tzinfo=UTC))  # the 24th, 23:30 in Shanghai
+    breach(any_engine, m, datetime(2026, 11, 24, 15, 0, tzinfo=UTC), Process.AFTER_SALE)
+    breach(any_engine, m, datetime(2026, 11, 22, 15, 0, tzinfo=UTC))  # before the period
+    breach(any_engine, merchant(), datetime(2026, 11, 24, 15, 0, tzinfo=UTC))  # another merchant
 
     breaches = breaches_per_day(
         any_engine, start=date(2026, 11, 23), end=date(2026, 11, 26), timezone=ZONE, merchant_id=m
     )
     assert breaches.days == [date(2026, 11, 23), date(2026, 11, 24), date(2026, 11, 25), date(2026, 11, 26)]
-    assert [breaches.total(day) for day in breaches.days] == [0, 1, 1, 0]
-    assert breaches.counts[date(2026, 11, 25)]["ship"] == 1
-
-
-def test_breach_rates_count_what_came_due_in_the_period(any_engine: Engine) -> None:
-    m = merchant()
-    order(any_engine, m, paid_at=datetime(2026, 11, 20, 2, tzinfo=UTC), overdue=True)
-    order(any_engine, m, paid_at=datetime(2026, 11, 20, 3, tzinfo=UTC), overdue=False)
-    order(any_engine, m, paid_at=datetime(2026, 11, 20, 4, tzinfo=UTC), overdue=False)
-    order(any_engine, m, paid_at=datetime(2026, 11, 1, 4, tzinfo=UTC), overdue=True)  # before the period
-    case(any_engine, m, opened_at=datetime(2026, 11, 21, 4, tzinfo=UTC), overdue=True, status=CaseStatus.PENDING_REVIEW)
-
-    [rates] = breach_rates(any_engine, start=date(2026, 11, 19), end=date(2026, 11, 25), timezone=ZONE, merchant_id=m)
-    assert (rates.orders, rates.ship_breaches, rates.cases, rates.case_breaches) == (3, 1, 1, 1)
-    assert rates.rate(rates.ship_breaches, rates.orders) == 1 / 3
-    assert rates.rate(rates.work_order_breaches, rates.work_orders) is None
+    assert [breaches.total(day) for day in breaches.days] == [0, 2, 1, 0]
+    assert breaches.counts[date(2026, 11, 24)] == {"ship": 1, "after_sales": 1}
 
 
 def test_a_database_without_work_orders_yet_reads_as_none(tmp_path: Path) -> None:
