@@ -15,7 +15,8 @@ from temporalio.client import Client
 from api import errors
 from api.deps import Caller, parse_role
 from api.metrics import Metrics
-from api.routes import cases, health, merchants, monitoring, orders
+from api.routes import cases, codec, health, merchants, monitoring, orders
+from config.codec import EncryptionCodec
 from config.settings import Settings, get_settings
 from config.temporal import connect
 from readmodel.db import make_engine
@@ -49,6 +50,9 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
         app.state.callers = callers(settings)
         # Lazy: the API starts while Temporal is down and answers 503 until it is back.
         app.state.client = client or await connect(settings, lazy=True)
+        # The codec endpoints decrypt with the very codec the client encrypts with.
+        payload_codec = app.state.client.data_converter.payload_codec
+        app.state.codec = payload_codec if isinstance(payload_codec, EncryptionCodec) else None
         log.info("api_started", temporal=settings.temporal_address, keys=len(app.state.callers))
         yield
         engine.dispose()
@@ -66,7 +70,8 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
         },
     )
     errors.install(app)
-    for router in (orders.router, cases.router, cases.pickups, merchants.router, monitoring.router, health.router):
+    routers = (orders.router, cases.router, cases.pickups, merchants.router, monitoring.router, health.router)
+    for router in (*routers, codec.router):
         app.include_router(router)
 
     @app.middleware("http")

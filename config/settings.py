@@ -7,7 +7,7 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.policy import Policy
@@ -38,6 +38,12 @@ class Settings(Policy, BaseSettings):
     digest_cron: str = "0 9 * * *"
     log_level: str = "INFO"
     log_format: str = Field(default="auto", description="json, console, or auto (console on a terminal)")
+    codec_keys: SecretStr = Field(
+        default=SecretStr(""), description="id:base64key,… encrypting Temporal payloads; the first encrypts"
+    )
+    codec_ui_origins: str = Field(
+        default="http://localhost:8233", description="comma-separated Web UI origins allowed to call /codec"
+    )
 
     platform_dingtalk_webhook: str | None = None
     platform_dingtalk_secret: str | None = None
@@ -85,6 +91,11 @@ class Settings(Policy, BaseSettings):
     def policy(self) -> Policy:
         """The platform's default policy, before any merchant's overrides."""
         return Policy.model_validate({name: getattr(self, name) for name in Policy.model_fields})
+
+    @property
+    def codec_origins(self) -> tuple[str, ...]:
+        """Browser origins (the Temporal Web UI) allowed to call the codec endpoints."""
+        return tuple(o.strip().rstrip("/") for o in self.codec_ui_origins.split(",") if o.strip())
 
     @property
     def platform_mention_mobiles(self) -> tuple[str, ...]:

@@ -48,7 +48,7 @@ with workflow.unsafe.imports_passed_through():
         extended_window_end,
     )
     from workflows import search_attributes as sa
-    from workflows.aftersale import REQUEST_MEMO, AfterSaleWorkflow
+    from workflows.aftersale import REQUEST_MEMO, AfterSaleWorkflow, request_digest
     from workflows.effects import Journal, notification_key, refuse
     from workflows.ladder import Clock, wait_until
 
@@ -211,7 +211,7 @@ class OrderWorkflow:
                 ),
                 id=ids.after_sale(request.case_id),
                 parent_close_policy=ParentClosePolicy.ABANDON,
-                memo={REQUEST_MEMO: request.model_dump(mode="json")},
+                memo={REQUEST_MEMO: request_digest(request)},
                 search_attributes=sa.initial_case_attributes(
                     merchant_id=order.merchant_id,
                     order_id=order.order_id,

@@ -28,7 +28,7 @@ from domain.cases import (
 )
 from domain.orders import DeadlineShift, LogisticsEvent
 from domain.pickups import CourierEvent, PickupPayment, PickupRequest, PickupView
-from workflows.aftersale import REQUEST_MEMO, AfterSaleWorkflow
+from workflows.aftersale import REQUEST_MEMO, AfterSaleWorkflow, request_digest
 from workflows.order import OrderWorkflow
 from workflows.pickup import PickupWorkflow
 
@@ -82,12 +82,13 @@ async def _same_request(case: Case, request: AfterSaleRequest) -> None:
             break
         await asyncio.sleep(0.1)
         opened_with = await _memo(case)
-    if opened_with != request.model_dump(mode="json"):
+    # A case opened before memos held only a digest has the whole request there.
+    if opened_with not in (request_digest(request), request.model_dump(mode="json")):
         raise Problem("duplicate", f"case {request.case_id} was requested with a different body")
 
 
-async def _memo(case: Case) -> dict[str, Any] | None:
-    """The request a case was opened with, or None if there is no such case."""
+async def _memo(case: Case) -> str | dict[str, Any] | None:
+    """The digest of the request a case was opened with, or None if there is no such case."""
     try:
         description = await case.describe()
     except RPCError as error:
@@ -95,7 +96,7 @@ async def _memo(case: Case) -> dict[str, Any] | None:
             return None
         raise
     memo = await description.memo()
-    request: dict[str, Any] = memo.get(REQUEST_MEMO, {})
+    request: str | dict[str, Any] = memo.get(REQUEST_MEMO, {})
     return request
 
 
