@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.durations import parse_duration
 from domain.policy import Policy
 
 
@@ -50,6 +52,9 @@ class Settings(Policy, BaseSettings):
     platform_wecom_webhook: str | None = None
     platform_mobiles: str = Field(default="", description="Comma-separated mobiles to @ in the platform group")
     robot_max_per_minute: int = 20
+    robot_throttle_wait: timedelta = Field(
+        default=timedelta(seconds=60), description='how long a robot that answered "too many" is left alone'
+    )
 
     sms_backend: SmsBackend = SmsBackend.LOG
     sms_endpoint: str | None = None
@@ -73,6 +78,20 @@ class Settings(Policy, BaseSettings):
     def _json_keys(cls, value: Any) -> Any:
         if isinstance(value, str):
             return json.loads(value) if value.strip() else {}
+        return value
+
+    @field_validator("robot_throttle_wait", mode="before")
+    @classmethod
+    def _written_duration(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.startswith("P"):
+            return parse_duration(value)
+        return value
+
+    @field_validator("robot_throttle_wait")
+    @classmethod
+    def _positive_wait(cls, value: timedelta) -> timedelta:
+        if value <= timedelta():
+            raise ValueError("robot_throttle_wait must be positive")
         return value
 
     @field_validator(

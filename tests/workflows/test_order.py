@@ -278,25 +278,33 @@ async def test_per_merchant_policy_shortens_the_ship_deadline(
     assert (await handle.query(OrderWorkflow.state)).overdue
 
 
-async def test_a_rate_limited_reminder_is_delivered_after_the_throttle_not_lost(
-    ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str, peers: Peers
+async def test_a_dingtalk_throttle_delays_only_dingtalk_and_by_the_throttle_wait(
+    ts_env: WorkflowEnvironment, settings: Settings, merchant_id: str, peers: Peers, engine: Engine
 ) -> None:
-    handle = await start_order(ts_env, client, settings, merchant_id)
-    order_id = (await handle.query(OrderWorkflow.state)).order_id
-    peers.merchant_dingtalk.fail_next(130101)  # "sending too fast"
+    """DingTalk says "too fast" (130101) while WeCom fails for a moment: WeCom is retried seconds later,
+    DingTalk after AFTERSALES_ROBOT_THROTTLE_WAIT; neither message is lost, neither goes twice."""
+    patient = settings.model_copy(update={"robot_throttle_wait": timedelta(minutes=20)})
+    async with build_worker(ts_env.client, patient, engine=engine) as worker, worker:
+        handle = await start_order(ts_env, ts_env.client, patient, merchant_id)
+        order_id = (await handle.query(OrderWorkflow.state)).order_id
+        peers.merchant_dingtalk.fail_next(130101)  # "sending too fast"
+        peers.merchant_wecom.fail_next(-1, status=502)
 
-    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
-        await ts_env.sleep(48 * HOUR + timedelta(seconds=1))
-        await eventually(lambda: len(about(peers.merchant_wecom, order_id)) == 1)
-        assert about(peers.merchant_dingtalk, order_id) == []  # WeCom did not wait for DingTalk's limit
-        await ts_env.sleep(timedelta(minutes=11))  # the retry after DingTalk's ten-minute throttle
-        await eventually(lambda: len(about(peers.merchant_dingtalk, order_id)) == 1)
+        with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+            await ts_env.sleep(48 * HOUR + timedelta(seconds=1))
+            await ts_env.sleep(timedelta(minutes=1))
+            await eventually(lambda: len(about(peers.merchant_wecom, order_id)) == 1)
+            await ts_env.sleep(timedelta(minutes=18))
+            assert about(peers.merchant_dingtalk, order_id) == []  # left alone for the throttle wait
+            await ts_env.sleep(timedelta(minutes=2))
+            await eventually(lambda: len(about(peers.merchant_dingtalk, order_id)) == 1)
+            await idle(handle)
 
     assert len(about(peers.merchant_dingtalk, order_id)) == 1
     assert len(about(peers.merchant_wecom, order_id)) == 1
     sent = [entry for entry in logs if entry["event"] == "notification_sent" and order_id in entry["key"]]
     assert {(entry["channel"], entry["activity_type"], entry["attempt"]) for entry in sent} == {
-        ("wecom:merchant", "notify", 1),
-        ("dingtalk:merchant", "notify", 2),
+        ("wecom:merchant", "deliver", 2),
+        ("dingtalk:merchant", "deliver", 2),
     }
     assert {entry["workflow_id"] for entry in sent} == {handle.id}
