@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import json
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -100,3 +104,35 @@ async def test_a_browser_logged_in_as_admin_decodes_for_the_web_ui(
 async def test_a_body_that_is_not_payloads_is_a_validation_error(api: Any) -> None:
     refused = await api("admin", "POST", "/codec/decode", content=b'{"payloads": 3}')
     assert (refused.status_code, refused.json()["code"]) == (422, "validation_error")
+
+
+async def test_the_temporal_cli_shows_a_history_in_clear_through_the_codec(
+    api_url: str, api: Any, dev_env: WorkflowEnvironment
+) -> None:
+    body = order_body(paid_at=datetime.now(UTC).isoformat())
+    assert (await api("mall", "POST", "/v1/orders", json=body)).status_code == 201
+    show = [
+        str(Path(sys.executable).parent / "temporal"),
+        "workflow",
+        "show",
+        "--workflow-id",
+        f"order-{body['order_id']}",
+        "--address",
+        dev_env.client.service_client.config.target_host,
+        "--output",
+        "json",
+    ]
+
+    async def started_input(*extra: str) -> bytes:
+        """The watch's input as ``temporal workflow show`` prints it."""
+        process = await asyncio.create_subprocess_exec(
+            *show, *extra, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        out, err = await process.communicate()
+        assert process.returncode == 0, err.decode()
+        [payload] = json.loads(out)["events"][0]["workflowExecutionStartedEventAttributes"]["input"]["payloads"]
+        return base64.b64decode(payload["data"])
+
+    assert b"13800138000" not in await started_input()
+    endpoint = ["--codec-endpoint", f"{api_url}/codec"]
+    assert b"13800138000" in await started_input(*endpoint, "--codec-auth", f"Bearer {ROLE_KEYS['admin']}")

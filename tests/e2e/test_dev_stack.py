@@ -101,6 +101,8 @@ def test_make_dev_runs_the_stack_keeps_its_workflows_and_stops_everything(tmp_pa
     assert mall in banner
     assert not [pid for pid in processes if _alive(pid)], "processes left running after SIGTERM"
     assert (tmp_path / ".temporal" / "dev.db").exists()
+    # The payload key is kept, private, so the second start reads the workflows the first one encrypted.
+    assert (tmp_path / ".temporal" / "dev-codec-keys").stat().st_mode & 0o777 == 0o600
 
     with dev_stack(tmp_path, env) as stack:
         _wait_until(lambda: httpx.get(f"{api}/readyz").status_code == 200, 90, "the API to be ready again")
