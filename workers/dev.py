@@ -109,6 +109,10 @@ def run_dev(settings: Settings) -> int:
     for key in search_attributes.ALL:
         temporal += ["--search-attribute", f"{key.name}={_type_name(key.indexed_value_type)}"]
     env = {**os.environ, "AFTERSALES_API_KEYS": json.dumps(keys), "AFTERSALES_CODEC_KEYS": codec_keys}
+    # The Web UI calls the codec from its own origin, on whichever port this stack gave it.
+    env.setdefault(
+        "AFTERSALES_CODEC_UI_ORIGINS", f"http://localhost:{settings.ui_port},http://127.0.0.1:{settings.ui_port}"
+    )
     processes: list[subprocess.Popen[bytes]] = []
 
     def stop() -> None:
