@@ -2,7 +2,8 @@
 
 A :class:`Journal` keeps a workflow's history and revision, runs effects in the background so Updates
 answer at once, and keeps the read model in step through a :class:`Projector`. :func:`notify` sends one
-notification through the notifier activity and never lets a failed message stop a clock.
+notification on each of its channels, one notifier activity per channel, and never lets a failed message
+stop a clock.
 """
 
 from __future__ import annotations

@@ -61,7 +61,9 @@ async def preflight(operation: str, request: Request) -> Response:
     """The browser's CORS preflight before the Web UI posts payloads."""
     response = Response(status_code=204)
     response.headers["Access-Control-Allow-Methods"] = "POST, OPTIONS"
-    response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type, X-Namespace"
+    # The headers the UI asks for (versions differ), which the origin check below limits to the UI itself.
+    asked = request.headers.get("access-control-request-headers")
+    response.headers["Access-Control-Allow-Headers"] = asked or "Authorization, Content-Type, X-Namespace"
     response.headers["Access-Control-Max-Age"] = "600"
     return _cors(request, response)
 
