@@ -7,6 +7,7 @@ before anything refuses it. This middleware answers, in this order and without r
 1. 401 ``unauthorized``: a ``/v1`` request with a body but without a known API key (requests without a body
    reach their route, whose dependencies check the key and the role as before);
 2. 415 ``unsupported_media_type``: a body that is not JSON (``application/json`` or ``application/*+json``);
+   outside ``/v1`` a page's HTML form (``application/x-www-form-urlencoded``) is accepted too;
 3. 413 ``payload_too_large``: a body over ``AFTERSALES_MAX_BODY_BYTES``, by its ``Content-Length`` or, when
    streamed without one, as soon as the bytes read pass the limit.
 """
@@ -20,7 +21,6 @@ from api.deps import authenticate
 from api.errors import Problem, problem_response
 
 AUTHENTICATED = "/v1/"  # every resource of the API; probes, metrics and the docs stay open
-FORMS = "/board/"  # the SLA board's pages post HTML forms (login, logout)
 
 
 class RequestLimits:
@@ -67,7 +67,9 @@ class RequestLimits:
             callers = getattr(scope["app"].state, "callers", {})  # none before the lifespan has started
             authenticate(callers, token.strip() if scheme.lower() == "bearer" else None)
         content_type = headers.get("content-type", "")
-        if not (_is_json(content_type) or (scope["path"].startswith(FORMS) and _is_form(content_type))):
+        # Pages (logins, confirmation forms) post HTML forms; the API's resources take JSON only.
+        page_form = not scope["path"].startswith(AUTHENTICATED) and _is_form(content_type)
+        if not (_is_json(content_type) or page_form):
             raise Problem("unsupported_media_type", "send the body as application/json")
         length = headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > self.max_body_bytes:

@@ -1,4 +1,5 @@
-"""The ``aftersales`` command: ``dev``, ``worker``, ``api``, ``migrate``, ``schedules``, ``demo``, ``bench``."""
+"""The ``aftersales`` command: ``dev``, ``worker``, ``api``, ``migrate``, ``schedules``, ``codec-key``, ``demo``,
+``bench``."""
 
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("migrate", help="upgrade the read model's database to the newest schema")
     schedules = commands.add_parser("schedules", help="create or update the daily digest's Temporal Schedule")
     schedules.add_argument("--trigger", action="store_true", help="also run the digest now (once per day)")
+    codec_key = commands.add_parser("codec-key", help="print a new id:key item for AFTERSALES_CODEC_KEYS")
+    codec_key.add_argument("id", help="the key's id, e.g. the month it is made: 2026-11")
     demo = commands.add_parser("demo", help="drive a few realistic orders against a running stack")
     demo.add_argument("--url", default=None, help="the API's base URL (default AFTERSALES_PUBLIC_URL)")
     bench = commands.add_parser("bench", help="measure the API end to end on a local dev server")
@@ -27,6 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--concurrency", type=int, default=20, help="requests in flight at once")
     args = parser.parse_args(argv)
 
+    if args.command == "codec-key":
+        from config.codec import new_key
+
+        print(new_key(args.id))
+        return 0
     settings = get_settings()
     configure_logging(level=settings.log_level, fmt=settings.log_format)
     if args.command == "dev":
