@@ -23,6 +23,7 @@ from temporalio.client import (
     ScheduleUpdate,
     ScheduleUpdateInput,
 )
+from temporalio.service import RPCError, RPCStatusCode
 
 from config.settings import Settings
 from domain.digest import DigestInput
@@ -77,7 +78,14 @@ async def ensure_digest_schedule(
         schedule.policy = wanted.policy
         return ScheduleUpdate(schedule=schedule)
 
-    await handle.update(update)
+    try:
+        await handle.update(update)
+    except RPCError as error:
+        # Workers starting together race to update it; the one that lost finds it as another just made it.
+        if error.status not in (RPCStatusCode.FAILED_PRECONDITION, RPCStatusCode.ABORTED):
+            raise
+        log.info("schedule_update_raced", schedule_id=schedule_id, error=str(error))
+        return handle
     log.info("schedule_updated", schedule_id=schedule_id, cron=settings.digest_cron, timezone=settings.timezone)
     return handle
 

@@ -217,7 +217,11 @@ async def test_digest_schedule_is_created_once_and_follows_the_settings(
 ) -> None:
     schedule_id = f"digest-{uuid.uuid4().hex[:8]}"
     settings = digest_settings(own_engine, sms, platform, digest_cron="0 9 * * *")
-    handle = await ensure_digest_schedule(dev_env.client, settings, schedule_id=schedule_id)
+    # Three workers starting at once: one creates it, the others find it.
+    handles = await asyncio.gather(
+        *(ensure_digest_schedule(dev_env.client, settings, schedule_id=schedule_id) for _ in range(3))
+    )
+    handle = handles[0]
     try:
         moved = settings.model_copy(update={"digest_cron": "30 8 * * 1-5"})
         again = await ensure_digest_schedule(dev_env.client, moved, schedule_id=schedule_id)
