@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("api", help="migrate the database, then serve the API")
     commands.add_parser("migrate", help="upgrade the read model's database to the newest schema")
     demo = commands.add_parser("demo", help="drive a few realistic orders against a running stack")
-    demo.add_argument("--url", default=None, help="the API's base URL (default AFTERSALES_PUBLIC_URL)")
+    demo.add_argument("--url", default=None, help="the API's base URL (default: this machine, AFTERSALES_API_PORT)")
     bench = commands.add_parser("bench", help="measure the API end to end on a local dev server")
     bench.add_argument("--count", type=int, default=300, help="operations of each kind")
     bench.add_argument("--concurrency", type=int, default=20, help="requests in flight at once")
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         from workers.demo import run_demo
 
-        return asyncio.run(run_demo(settings, base_url=args.url or settings.public_url))
+        return asyncio.run(run_demo(settings, base_url=args.url))
     if args.command == "bench":
         from workers.bench import run_bench
 
