@@ -10,9 +10,10 @@ from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI, Request, Response
+from fastapi_offline import FastAPIOffline
 from temporalio.client import Client
 
-from api import errors
+from api import errors, problems
 from api.deps import Caller, parse_role
 from api.metrics import Metrics
 from api.routes import cases, health, merchants, monitoring, orders
@@ -53,19 +54,10 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
         yield
         engine.dispose()
 
-    app = FastAPI(
-        title="aftersales",
-        version="0.1.0",
-        description=DESCRIPTION,
-        lifespan=lifespan,
-        responses={
-            401: {"description": "Missing or unknown API key (problem+json)"},
-            403: {"description": "The key's role may not do this (problem+json)"},
-            422: {"description": "Invalid body (problem+json, code validation_error)"},
-            503: {"description": "Temporal or the database is unreachable (problem+json, code unavailable)"},
-        },
-    )
+    # /docs and /redoc load Swagger UI and ReDoc from the app itself (no CDN): they work offline.
+    app = FastAPIOffline(title="aftersales", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     errors.install(app)
+    problems.document(app)
     for router in (orders.router, cases.router, cases.pickups, merchants.router, monitoring.router, health.router):
         app.include_router(router)
 

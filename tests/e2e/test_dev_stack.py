@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.api.conftest import free_port
 from tests.factories import order_body
@@ -73,6 +74,7 @@ def dev_stack(workdir: Path, env: dict[str, str]) -> Iterator[subprocess.Popen[b
             stack.wait()
 
 
+@pytest.mark.timeout(420)  # two starts of the stack (90 s each at most), the demo (120 s) and two stops
 def test_make_dev_runs_the_stack_keeps_its_workflows_and_stops_everything(tmp_path: Path) -> None:
     temporal_port, ui_port, api_port = free_port(), free_port(), free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("AFTERSALES_")} | {
@@ -114,7 +116,7 @@ def test_make_dev_runs_the_stack_keeps_its_workflows_and_stops_everything(tmp_pa
     assert mall in banner
     assert not [pid for pid in processes if _alive(pid)], "processes left running after SIGTERM"
     # What holds secrets and customers' data is readable by its owner only.
-    private = [tmp_path / ".temporal" / "dev.db", tmp_path / ".temporal" / "dev-api-keys.json", tmp_path / "aftersales.db"]
+    private = [tmp_path / ".temporal" / name for name in ("dev.db", "dev-api-keys.json")] + [tmp_path / "aftersales.db"]
     assert {path.name: oct(stat.S_IMODE(path.stat().st_mode)) for path in private} == {
         path.name: "0o600" for path in private
     }
