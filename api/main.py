@@ -27,7 +27,8 @@ log = structlog.get_logger(__name__)
 DESCRIPTION = """
 Durable after-sales and work-order orchestration for the mall. Every order watch is a Temporal workflow;
 this API starts, updates and queries them. Errors are `application/problem+json` with a `code`.
-Authenticate with `Authorization: Bearer <key>` (roles: mall, merchant:<id>, admin).
+Authenticate with `Authorization: Bearer <key>` (roles: `mall`, `merchant:<merchant_id>`, `admin`). The contract,
+with what is planned, is docs/api.md in the repository.
 """
 
 
