@@ -64,8 +64,8 @@ def _wait_for_port(host: str, port: int, process: subprocess.Popen[bytes], timeo
 def run_dev(settings: Settings) -> int:
     """Runs the stack until SIGINT/SIGTERM or until one process dies; leaves nothing running."""
     STATE_DIR.mkdir(mode=0o700, exist_ok=True)
-    for kept in STATE_DIR.glob("dev.db*"):  # state of an earlier version, created with the default umask
-        kept.chmod(0o600)
+    for kept in [*STATE_DIR.glob("dev.db*"), *STATE_DIR.glob("dev-api-keys.json")]:
+        kept.chmod(0o600)  # state an earlier version created with the default umask
     host, _, port = settings.temporal_address.rpartition(":")
     keys = dev_keys(settings)
     temporal = [

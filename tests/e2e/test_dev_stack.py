@@ -120,6 +120,8 @@ def test_make_dev_runs_the_stack_keeps_its_workflows_and_stops_everything(tmp_pa
     assert {path.name: oct(stat.S_IMODE(path.stat().st_mode)) for path in private} == {
         path.name: "0o600" for path in private
     }
+    for path in private[:2]:
+        path.chmod(0o644)  # as an earlier version left them
 
     with dev_stack(tmp_path, env) as stack:
         _wait_until(lambda: httpx.get(f"{api}/readyz").status_code == 200, 90, "the API to be ready again")
@@ -128,3 +130,4 @@ def test_make_dev_runs_the_stack_keeps_its_workflows_and_stops_everything(tmp_pa
         assert fetched.json()["status"] == "awaiting_shipment"
         stack.send_signal(signal.SIGINT)
         assert stack.wait(timeout=60) == 0
+    assert [oct(stat.S_IMODE(path.stat().st_mode)) for path in private[:2]] == ["0o600", "0o600"]
