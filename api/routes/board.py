@@ -39,6 +39,7 @@ DEFAULT_DAYS = 7
 MAX_DAYS = 366
 LIST_LIMIT = 100
 FRAGMENT_HEADER = "x-board-fragment"
+PAGE_422 = {"description": "A field too long: problem+json"}
 SECURITY_HEADERS = {
     # Everything the page uses is served by this app; nothing inline runs, nothing frames it.
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -118,13 +119,23 @@ def _login_page(request: Request, *, error: str | None, status: int, target: str
     return response
 
 
-@router.get("/login", response_class=HTMLResponse, summary="The board's login form")
+@router.get("/login", response_class=HTMLResponse, summary="The board's login form", responses={422: PAGE_422})
 async def login_form(request: Request, next: str | None = Query(default=None)) -> HTMLResponse:
     """A form for an admin or merchant API key."""
     return _login_page(request, error=None, status=200, target=next)
 
 
-@router.post("/login", response_class=HTMLResponse, summary="Exchange an API key for a board session")
+@router.post(
+    "/login",
+    response_class=HTMLResponse,
+    summary="Exchange an API key for a board session",
+    responses={
+        303: {"description": "Logged in: the session cookie is set, on to the board"},
+        401: {"description": "Unknown key: the form again (HTML)"},
+        403: {"description": "A mall key, or a form without its token: the form again (HTML)"},
+        422: PAGE_422,
+    },
+)
 async def login(
     request: Request,
     api_key: str = Form(default="", max_length=500),
@@ -150,7 +161,9 @@ async def login(
     return response
 
 
-@router.post("/logout", summary="End the board session")
+@router.post(
+    "/logout", summary="End the board session", responses={303: {"description": "Logged out: on to the login form"}}
+)
 async def logout(request: Request) -> Response:
     response = RedirectResponse("/board/login", status_code=303)
     sessions(request).close(response)
@@ -227,7 +240,16 @@ def _gather(engine: Engine, settings: Settings, filters: Filters) -> dict[str, A
     }
 
 
-@router.get("", response_class=HTMLResponse, summary="The SLA board page (log in at /board/login)")
+@router.get(
+    "",
+    response_class=HTMLResponse,
+    summary="The SLA board page (log in at /board/login)",
+    responses={
+        303: {"description": "No session: to the login form"},
+        401: {"description": "No session, asked for the panels only (the page's refresh)"},
+        422: {"description": "An unreadable or too long period: the page with the error (HTML)"},
+    },
+)
 async def show_board(
     request: Request,
     merchant_id: str | None = Query(default=None, max_length=64),
