@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import Caller, CallerDep, ClientDep, EngineDep, Role, SettingsDep, allow, owned_state
 from api.errors import Problem
@@ -107,11 +108,22 @@ async def open_work_order(
     return await handle.query(WorkOrderWorkflow.state)
 
 
+async def _visible(handle: WorkOrder, caller: Caller, work_order_id: str) -> WorkOrderView:
+    """The work order's state if ``caller`` may see it; a missing one and another merchant's read the same."""
+    missing = f"no work order {work_order_id}"
+    try:
+        return await owned_state(handle, WorkOrderWorkflow.state, caller, missing)
+    except RPCError as error:
+        if error.status is RPCStatusCode.NOT_FOUND:
+            raise Problem("not_found", missing) from None
+        raise
+
+
 async def _work_order(client: Client, caller: Caller, work_order_id: str) -> WorkOrder:
     """The work order if the caller may see it; 404 otherwise, whoever owns it (a query for merchant keys)."""
     handle = client.get_workflow_handle_for(WorkOrderWorkflow.run, ids.work_order(work_order_id))
     if caller.role is Role.MERCHANT:
-        await owned_state(handle, WorkOrderWorkflow.state, caller, f"no work order {work_order_id}")
+        await _visible(handle, caller, work_order_id)
     return handle
 
 
@@ -119,7 +131,7 @@ async def _work_order(client: Client, caller: Caller, work_order_id: str) -> Wor
 async def get_work_order(work_order_id: str, client: ClientDep, caller: CallerDep) -> WorkOrderView:
     """The work order: status, every clock (due, consumed, paused, breached, level), history with actors."""
     handle = client.get_workflow_handle_for(WorkOrderWorkflow.run, ids.work_order(work_order_id))
-    return await owned_state(handle, WorkOrderWorkflow.state, caller, f"no work order {work_order_id}")
+    return await _visible(handle, caller, work_order_id)
 
 
 @router.post("/{work_order_id}/assign", response_model=WorkOrderView, dependencies=[allow(*STAFF)])
