@@ -470,7 +470,9 @@ class WorkOrderWorkflow:
 
     def _require(self, action: WorkOrderAction) -> None:
         status = self._s.status
-        if self._ended or self._leaving or not allowed(status, action):
+        # While the run hands over to the next one, actions are still taken: the state they change is what
+        # the next run starts from.
+        if self._ended or not allowed(status, action):
             raise refuse("invalid_state", f"the work order is {status.value}; {action.value} is not possible now")
 
     def _require_window(self, what: str) -> None:
