@@ -210,19 +210,20 @@ async def test_waiting_on_the_customer_pauses_the_clocks_and_keeps_the_time_cons
     paused = await handle.execute_update(WorkOrderWorkflow.wait_customer)
     assert clock(paused, "first_response")["paused"] is True
     assert clock(paused, "first_response")["due_at"] is None
-    assert clock(paused, "first_response")["consumed_seconds"] == 600
+    consumed = int(clock(paused, "first_response")["consumed_seconds"])  # type: ignore[call-overload]
+    assert 600 <= consumed < 610
 
     await ts_env.sleep(2 * HOUR)  # far past 15 min of wall-clock time, no breach while paused
     state = await view(handle)
     assert state.escalation_level == 0
-    assert clock(state, "first_response")["consumed_seconds"] == 600
+    assert clock(state, "first_response")["consumed_seconds"] == consumed
 
     resumed = await handle.execute_update(WorkOrderWorkflow.customer_replied)
     assert resumed.status is WorkOrderStatus.IN_PROGRESS
     first_response = clock(resumed, "first_response")
     assert first_response["paused"] is False
     left = first_response["due_at"] - await ts_env.get_current_time()  # type: ignore[operator]
-    assert 4 * MINUTE < left <= 5 * MINUTE  # the 5 minutes the pause kept
+    assert abs(left - (15 * MINUTE - timedelta(seconds=consumed))) < timedelta(seconds=2)  # what the pause kept
     await ts_env.sleep(6 * MINUTE)  # 16 min consumed: breached
     wo = state.work_order_id
     await until(lambda: any(m["at"]["atMobiles"] == [SUPERVISOR] for m in about(peers.merchant_dingtalk, wo)))
@@ -303,9 +304,15 @@ async def test_priority_change_gives_a_new_budget_and_keeps_the_time_consumed(
     urgent = await handle.execute_update(WorkOrderWorkflow.change_priority, ChangePriority(priority="urgent"))
     resolution = clock(urgent, "resolution")
     assert urgent.priority.value == "urgent"
-    assert 7200 <= int(resolution["consumed_seconds"]) < 7210  # type: ignore[call-overload]
+    assert abs(int(resolution["consumed_seconds"]) - 7200) < 10  # type: ignore[call-overload]
+    assert resolution["due_at"] < await ts_env.get_current_time()  # type: ignore[operator]
     await ts_env.sleep(MINUTE)
+
     # Two hours consumed of a one-hour budget: only the latest due step (200 %) fires, the rest are skipped.
+    async def escalated() -> bool:
+        return any("resolution" in e for e in events(await view(handle)))
+
+    await until(escalated)
     state = await view(handle)
     assert [e for e in events(state) if "resolution" in e] == [
         "escalated resolution escalate_200 (generation 0, level 2)"
