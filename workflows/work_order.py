@@ -87,16 +87,17 @@ class WorkOrderWorkflow:
         self._changes = 0
         self._ended = False
         self._leaving = False
+        if input.state is None:
+            # Here, not in run(): an Update may arrive with the first task and must find the clocks started.
+            self._open()
 
     @workflow.run
     async def run(self, input: WorkOrderInput) -> WorkOrderView:
         """Runs the clocks and waits for people until the work order is over; continues as new on the way."""
         self._journal.start()
-        if input.state is None:
-            self._open()
-        else:
+        if input.state is not None:
             self._s.runs += 1
-            self._changed()
+        self._changed()
         timers = asyncio.create_task(self._timers.run(until=lambda: self._ended or self._leaving))
         while not self._ended:
             if self._history_is_long():
@@ -117,7 +118,6 @@ class WorkOrderWorkflow:
             self._assign(request.assignee_id, None, Actor.PLATFORM)
         else:
             self._timers.start(self._s.clocks[ClockName.ASSIGNMENT])
-        self._changed()
 
     async def _wait(self) -> None:
         """Waits for the next change; a resolved one closes itself, a closed one ends after the reopen window."""
