@@ -42,6 +42,10 @@ def _minutes(text: str) -> int:
     return int(hours) * 60 + int(minutes)
 
 
+def _clock(minutes: int) -> str:
+    return f"{minutes // 60:02d}:{minutes % 60:02d}"
+
+
 def _day_intervals(intervals: tuple[Interval, ...]) -> tuple[Interval, ...]:
     """Validates one day's intervals: ``HH:MM``, start before end, sorted and not overlapping."""
     previous_end = -1
@@ -126,10 +130,7 @@ class BusinessCalendar(Model):
     holiday_years: tuple[int, ...] = Field(default=(), description="years whose holidays are in days_off/workdays")
     holidays_source: str | None = Field(default=None, description="where the holiday days came from, and version")
 
-    _zone: ZoneInfo = PrivateAttr()
-    _off: frozenset[date] = PrivateAttr()
-    _worked: frozenset[date] = PrivateAttr()
-    _makeup_hours: tuple[Interval, ...] = PrivateAttr()
+    _plan: _Plan = PrivateAttr()
 
     @field_validator("timezone")
     @classmethod
@@ -143,28 +144,20 @@ class BusinessCalendar(Model):
         return self
 
     def model_post_init(self, context: object, /) -> None:
-        self._zone = ZoneInfo(self.timezone)
-        self._off = frozenset(self.days_off)
-        self._worked = frozenset(self.workdays)
-        regular = [self.hours.of(weekday) for weekday in range(5) if self.hours.of(weekday)]
-        self._makeup_hours = regular[0] if regular else ()
+        self._plan = _Plan(self)
 
     @property
     def round_the_clock(self) -> bool:
         """Every instant counts: business time is wall-clock time."""
-        return self.hours == ALWAYS and not self.days_off
+        return self._plan.always
 
     def hours_on(self, day: date) -> tuple[Interval, ...]:
         """The working intervals of a local calendar day, holidays and make-up days applied."""
-        if day in self._off:
-            return ()
-        if day in self._worked:
-            return self._makeup_hours or self.hours.of(day.weekday())
-        return self.hours.of(day.weekday())
+        return tuple((_clock(start), _clock(end)) for start, end in self._plan.minutes_on(day))
 
     def is_working_day(self, day: date) -> bool:
         """Whether the local day has any working time."""
-        return bool(self.hours_on(day))
+        return bool(self._plan.minutes_on(day))
 
     def intervals(self, start: datetime, until: datetime | None = None) -> Iterator[tuple[datetime, datetime]]:
         """Working intervals in UTC from ``start`` on, the first clipped to begin at ``start``.
@@ -176,12 +169,13 @@ class BusinessCalendar(Model):
         Raises:
             CalendarError: no working time within :data:`MAX_IDLE_DAYS` days.
         """
+        plan = self._plan
         start = _aware(start)
-        day = start.astimezone(self._zone).date() - timedelta(days=1)
+        day = start.astimezone(plan.zone).date() - timedelta(days=1)
         idle = 0
-        while until is None or self._instant(day, "00:00") < until:
+        while until is None or plan.instant(day, 0) < until:
             found = False
-            for begin, end in self._utc(day):
+            for begin, end in plan.utc(day):
                 if end <= start:
                     continue
                 found = True
@@ -191,20 +185,57 @@ class BusinessCalendar(Model):
                 raise CalendarError(f"no working time within {MAX_IDLE_DAYS} days after {day.isoformat()}")
             day += timedelta(days=1)
 
-    def _utc(self, day: date) -> list[tuple[datetime, datetime]]:
+
+class _Plan:
+    """A calendar parsed once for arithmetic: minutes per weekday, day sets, the zone.
+
+    Plain attributes, not the model's: the arithmetic runs on every timer a workflow plans.
+    """
+
+    __slots__ = ("always", "makeup", "off", "week", "worked", "zone")
+
+    def __init__(self, calendar: BusinessCalendar) -> None:
+        self.zone = ZoneInfo(calendar.timezone)
+        self.off = frozenset(calendar.days_off)
+        self.worked = frozenset(calendar.workdays)
+        self.week = tuple(
+            tuple((_minutes(start), _minutes(end)) for start, end in calendar.hours.of(weekday)) for weekday in range(7)
+        )
+        self.makeup = next((hours for hours in self.week[:5] if hours), ())
+        self.always = calendar.hours == ALWAYS and not calendar.days_off
+
+    def __eq__(self, other: object) -> bool:
+        # Derived from the model's fields: two equal calendars have equal plans (pydantic compares these).
+        return isinstance(other, _Plan) and (self.zone, self.off, self.worked, self.week) == (
+            other.zone,
+            other.off,
+            other.worked,
+            other.week,
+        )
+
+    # Equal plans must hash alike; plans are never keys, so they do not hash at all.
+    __hash__ = None  # type: ignore[assignment]
+
+    def minutes_on(self, day: date) -> tuple[tuple[int, int], ...]:
+        if day in self.off:
+            return ()
+        if day in self.worked and self.makeup:
+            return self.makeup
+        return self.week[day.weekday()]
+
+    def utc(self, day: date) -> list[tuple[datetime, datetime]]:
         result = []
-        for start, end in self.hours_on(day):
-            begin = self._instant(day, start)
-            finish = self._instant(day, end)
+        for start, end in self.minutes_on(day):
+            begin = self.instant(day, start)
+            finish = self.instant(day, end)
             if finish > begin:  # an interval swallowed by a daylight-saving jump has no length
                 result.append((begin, finish))
         return result
 
-    def _instant(self, day: date, clock: str) -> datetime:
-        minutes = _minutes(clock)
+    def instant(self, day: date, minutes: int) -> datetime:
         if minutes == 24 * 60:
             day, minutes = day + timedelta(days=1), 0
-        local = datetime.combine(day, time(minutes // 60, minutes % 60), tzinfo=self._zone)
+        local = datetime.combine(day, time(minutes // 60, minutes % 60), tzinfo=self.zone)
         return local.astimezone(UTC)
 
 

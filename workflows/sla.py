@@ -30,6 +30,8 @@ class SlaTimers:
         on_step: what to do when a step of any clock is due; it receives the planned step (with the steps
             skipped on the way, and the notification key ``{clock}:{generation}:{step}``). The step is
             recorded as fired before the callback runs, so a continue-as-new after it never repeats it.
+            No other clock's timer runs while it is awaited: long effects (notifications) belong in the
+            background, as the order watch sends its reminders.
     """
 
     def __init__(self, clocks: MutableMapping[str, SlaClock], on_step: OnStep) -> None:

@@ -47,6 +47,8 @@ async def test_the_time_zone_defaults_to_shanghai(api: Any) -> None:
         {"hours": {"mon": OFFICE}, "holidays": "JP"},
         {"hours": {"funday": OFFICE}},
         {"timezone": "Asia/Shanghai"},
+        {"hours": {"mon": [[f"{hour:02d}:00", f"{hour:02d}:30"] for hour in range(13)]}},
+        {"hours": {"mon": OFFICE}, "timezone": "x" * 10_000},
     ],
 )
 async def test_a_calendar_that_cannot_be_counted_on_is_refused_and_nothing_is_stored(

@@ -10,6 +10,7 @@ from domain.calendar import (
     ROUND_THE_CLOCK,
     BusinessCalendar,
     CalendarConfig,
+    CalendarError,
     WeeklyHours,
     add_business_time,
     business_time_between,
@@ -148,3 +149,12 @@ def test_the_resolved_calendar_travels_as_json_unchanged() -> None:
     carried = BusinessCalendar.model_validate_json(calendar.model_dump_json())
     assert carried == calendar
     assert carried.is_working_day(date(2026, 2, 14))
+
+
+def test_a_calendar_with_no_working_day_ahead_refuses_instead_of_walking_for_ever() -> None:
+    mondays = tuple(date(2026, 1, 5) + timedelta(weeks=week) for week in range(60))
+    blocked = BusinessCalendar(hours=WeeklyHours(mon=OFFICE), days_off=mondays)
+    with pytest.raises(CalendarError, match="no working time"):
+        add_business_time(blocked, local(2026, 1, 1), HOUR)
+    # Bounded questions still have an answer: nothing worked in between.
+    assert business_time_between(blocked, local(2026, 1, 1), local(2027, 1, 1)) == timedelta()

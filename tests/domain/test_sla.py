@@ -3,6 +3,7 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
+from domain import ladder
 from domain.calendar import BusinessCalendar, WeeklyHours
 from domain.sla import BREACH, ClockStatus, SlaClock, StepLevel, fraction_steps, offset_steps
 
@@ -254,3 +255,34 @@ def test_offset_reminders_larger_than_the_budget_are_due_at_the_start() -> None:
     assert planned is not None
     assert (planned.step.name, planned.at) == ("remind_4h", T0)
     assert [step.name for step in planned.skipped] == ["remind_24h"]
+
+
+@pytest.mark.parametrize(
+    "reminders", [(), (timedelta(hours=1),), LADDER, (timedelta(hours=96), timedelta(hours=48), timedelta(minutes=30))]
+)
+@pytest.mark.parametrize("moved", [timedelta(), timedelta(hours=30), -timedelta(hours=40)])
+def test_offset_steps_plan_exactly_what_the_ladder_planned(reminders: tuple[timedelta, ...], moved: timedelta) -> None:
+    """Side by side over four days, looked at every 3 h, the deadline moved on day two: same steps, same
+    skips, same times (a reminder before the start is due at the start, where the ladder had it earlier)."""
+    started = DEADLINE - timedelta(hours=72)
+    clock = SlaClock(name="ship", budget=timedelta(hours=72), steps=offset_steps(reminders)).start(started)
+    deadline, done = DEADLINE, set[str]()
+    for hours in range(0, 96, 3):
+        now = started + timedelta(hours=hours)
+        if hours == 36:
+            deadline, clock = deadline + moved, clock.shift(moved)
+        while True:
+            old = ladder.next_step(deadline, reminders, now, done)
+            new = clock.next_step(now)
+            assert (old is None) == (new is None)
+            if old is None or new is None:
+                break
+            assert (new.step.name, [step.name for step in new.skipped]) == (
+                old.step.name,
+                [step.name for step in old.skipped],
+            )
+            assert new.at == max(old.step.at, started)
+            if old.step.at > now:
+                break
+            done.update(step.name for step in (*old.skipped, old.step))
+            clock = clock.fire(new)

@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from temporalio.client import Client, WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
+from temporalio.worker import Replayer, Worker
 
 from domain.calendar import ALWAYS, BusinessCalendar
 from domain.sla import SlaClock
@@ -243,3 +244,27 @@ async def test_a_late_start_fires_only_the_latest_due_step_and_a_priority_change
     assert escalation.due_at == t0 + 2 * HOUR
     await handle.execute_update(SlaProbeWorkflow.finish)
     await handle.result()
+
+
+async def test_the_runners_history_replays_with_its_calendar_as_data(
+    client: Client, ts_env: WorkflowEnvironment, task_queue: str
+) -> None:
+    """Pauses, a calendar change and continue-as-new leave a history the current code reproduces exactly."""
+    today = (await ts_env.get_current_time()).astimezone(UTC).date()
+    calendar = BusinessCalendar(hours=ALWAYS, days_off=(today + timedelta(days=1),))
+    handle = await probe(client, task_queue, SlaClock(name="resolution", budget=timedelta(days=2)))
+    await ts_env.sleep(HOUR)
+    await handle.execute_update(SlaProbeWorkflow.pause, "resolution")
+    await handle.execute_update(SlaProbeWorkflow.set_calendar, calendar)
+    await handle.execute_update(SlaProbeWorkflow.resume, "resolution")
+    await ts_env.sleep(timedelta(days=1, hours=12))
+    await handle.execute_update(SlaProbeWorkflow.roll_over)
+    await ts_env.sleep(timedelta(days=4))  # the day off pushes every step a day: 2× the budget is day 5
+    current = client.get_workflow_handle_for(SlaProbeWorkflow.run, handle.id)
+    assert len((await current.query(SlaProbeWorkflow.view)).fired) == 4
+    await current.execute_update(SlaProbeWorkflow.finish)
+    await current.result()
+
+    replayer = Replayer(workflows=[SlaProbeWorkflow], data_converter=pydantic_data_converter)
+    for run in (handle, current):
+        await replayer.replay_workflow(await run.fetch_history())
