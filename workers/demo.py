@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -39,6 +40,38 @@ def _order(order_id: str, paid_at: datetime) -> dict[str, Any]:
         ],
         "shipping_address": {"name": "李雷", "phone": "13800001111", "address": "杭州市西湖区文三路 1 号"},
     }
+
+
+Call = Callable[..., Awaitable[dict[str, Any]]]
+
+
+async def open_work_orders(call: Call, run: str, merchant_key: str | None) -> None:
+    """Three work orders: one nobody took yet, one assigned and accepted, one waiting on the customer."""
+    staff = merchant_key or "mall"
+    stories = {
+        f"demo-{run}-wo-new": ("logistics", "urgent", "快递三天没有更新", None),
+        f"demo-{run}-wo-taken": ("quality", "normal", "茶叶受潮结块", "a-1"),
+        f"demo-{run}-wo-waiting": ("service", "normal", "发票抬头开错了", "a-1"),
+    }
+    for work_order_id, (category, priority, title, assignee) in stories.items():
+        body = {
+            "work_order_id": work_order_id,
+            "merchant_id": MERCHANT,
+            "category": category,
+            "priority": priority,
+            "title": title,
+            "customer_id": "c-demo",
+            **({"assignee_id": assignee} if assignee else {}),
+        }
+        await call("mall", "POST", "/v1/work-orders", body)
+        if assignee:
+            await call(staff, "POST", f"/v1/work-orders/{work_order_id}/accept", {"assignee_id": assignee})
+    waiting = f"demo-{run}-wo-waiting"
+    await call(staff, "POST", f"/v1/work-orders/{waiting}/reply", {"by": "assignee", "message": "请提供正确的抬头"})
+    await call(staff, "POST", f"/v1/work-orders/{waiting}/wait-customer", {})
+    for work_order_id in stories:
+        work_order = await call("admin", "GET", f"/v1/work-orders/{work_order_id}")
+        print(f"{work_order_id:32} work_order {work_order['status']:16} deadline={work_order['deadline_at']}")
 
 
 async def run_demo(settings: Settings, *, base_url: str) -> int:
@@ -115,6 +148,7 @@ async def run_demo(settings: Settings, *, base_url: str) -> int:
         for order_id in cases:
             case = await call("admin", "GET", f"/v1/after-sales/{order_id}-c1")
             print(f"{case['case_id']:32} {case['kind']:18} {case['status']} deadline={case['deadline_at']}")
+        await open_work_orders(call, run, merchant_key if merchant_key in keys else None)
     print(f"\nWeb UI: http://localhost:8233/namespaces/{settings.temporal_namespace}/workflows")
     print('Filter e.g.: MerchantId="m-demo" AND Overdue=true')
     return 0
