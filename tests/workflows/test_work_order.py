@@ -7,6 +7,7 @@ tests assert is what reached them.
 from __future__ import annotations
 
 import json
+import uuid
 from collections.abc import Iterator
 from datetime import timedelta
 from zoneinfo import ZoneInfo
@@ -16,8 +17,10 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
 from config.settings import Settings, SmsBackend
+from domain import ids
 from domain.calendar import BusinessCalendar
 from domain.work_orders import (
     Accept,
@@ -30,12 +33,14 @@ from domain.work_orders import (
     Resolve,
     Transfer,
     WorkOrderAppeal,
+    WorkOrderDecided,
     WorkOrderStatus,
     WorkOrderView,
 )
 from readmodel.tables import WorkOrderWatch
 from tests.peers.dingtalk import DingTalkPeer
 from tests.peers.sms import SmsPeer
+from tests.workflows.case_probe import CaseProbe
 from tests.workflows.cases import outcome, until
 from tests.workflows.conftest import Peers
 from tests.workflows.work_orders import WorkOrder, about, events, open_work_order, text
@@ -373,14 +378,28 @@ async def test_the_customer_confirms_with_a_satisfaction_score(
 
 
 async def test_an_appeal_is_decided_by_platform_customer_service_on_its_own_clock(
+    ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str, platform_cs: DingTalkPeer
+) -> None:
+    case_id = f"C-{uuid.uuid4().hex[:6]}"
+    async with Worker(client, task_queue=f"{settings.task_queue}-cases", workflows=[CaseProbe]):
+        case = await client.start_workflow(
+            CaseProbe.run, id=ids.after_sale(case_id), task_queue=f"{settings.task_queue}-cases"
+        )
+        wo = await appeal_and_decide(ts_env, client, settings, merchant_id, platform_cs, case_id)
+        told = await outcome(case)  # the linked case heard the decision
+    assert told == WorkOrderDecided(work_order_id=wo, case_id=case_id, approve=True, reason="支持客户")
+
+
+async def appeal_and_decide(
     ts_env: WorkflowEnvironment,
     client: Client,
     settings: Settings,
     merchant_id: str,
-    peers: Peers,
     platform_cs: DingTalkPeer,
-) -> None:
-    handle = await open_work_order(client, settings, merchant_id, assignee_id="a-1", case_id="C-appealed")
+    case_id: str,
+) -> str:
+    """A work order of ``case_id`` resolved, appealed and decided for the customer; answers its id."""
+    handle = await open_work_order(client, settings, merchant_id, assignee_id="a-1", case_id=case_id)
     await handle.execute_update(WorkOrderWorkflow.accept, Accept(assignee_id="a-1"))
     await handle.execute_update(WorkOrderWorkflow.resolve, Resolve(resolution="不予处理"))
     wo = (await view(handle)).work_order_id
@@ -398,6 +417,7 @@ async def test_an_appeal_is_decided_by_platform_customer_service_on_its_own_cloc
     assert clock(decided, "appeal")["due_at"] is None
     final = await outcome(handle)  # the platform decided: nothing reopens it, the workflow ends
     assert final.status is WorkOrderStatus.CLOSED
+    return wo
 
 
 async def test_a_long_work_order_continues_as_new_mid_clock_and_keeps_clocks_and_history(
