@@ -15,7 +15,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -447,3 +448,26 @@ async def test_a_long_work_order_continues_as_new_mid_clock_and_keeps_clocks_and
     assert [e for e in events(state) if "first_response breach" in e] == [
         "escalated first_response breach (generation 0, level 1)"
     ]
+
+
+async def test_reopen_and_appeal_after_the_reopen_window_are_refused_with_window_closed(
+    ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str
+) -> None:
+    """Told last: a refused Update stops the time-skipping server's clock, and nothing here needs it after."""
+    short = settings.model_copy(update={"wo_reopen_window": 2 * HOUR})
+    handle = await open_work_order(client, short, merchant_id, assignee_id="a-1")
+    await handle.execute_update(WorkOrderWorkflow.accept, Accept(assignee_id="a-1"))
+    await handle.execute_update(WorkOrderWorkflow.resolve, Resolve(resolution="已处理"))
+    await ts_env.sleep(3 * HOUR)
+
+    for update, body in (
+        (WorkOrderWorkflow.reopen, Reopen(reason="还是坏的")),
+        (WorkOrderWorkflow.appeal, WorkOrderAppeal(reason="要求赔偿")),
+    ):
+        with pytest.raises(WorkflowUpdateFailedError) as refused:
+            await handle.execute_update(update, body)  # type: ignore[arg-type]
+        assert isinstance(refused.value.cause, ApplicationError)
+        assert refused.value.cause.type == "window_closed"
+    state = await view(handle)
+    assert state.status is WorkOrderStatus.RESOLVED
+    assert "reopened" not in events(state)
