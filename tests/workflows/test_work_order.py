@@ -425,7 +425,8 @@ async def test_a_long_work_order_continues_as_new_mid_clock_and_keeps_clocks_and
     ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str, peers: Peers
 ) -> None:
     handle = await open_work_order(client, settings, merchant_id, assignee_id="a-1", max_history_events=40)
-    await handle.execute_update(WorkOrderWorkflow.accept, Accept(assignee_id="a-1"))
+    await handle.execute_update(WorkOrderWorkflow.transfer, Transfer(assignee_id="a-2", reason="换人"))
+    await handle.execute_update(WorkOrderWorkflow.accept, Accept(assignee_id="a-2"))
     for n in range(8):
         await handle.execute_update(WorkOrderWorkflow.reply, Reply(by="customer", message=f"还在吗 {n}"))
         await ts_env.sleep(MINUTE)
@@ -442,8 +443,14 @@ async def test_a_long_work_order_continues_as_new_mid_clock_and_keeps_clocks_and
     assert sum(e.startswith("customer_message") for e in events(state)) == 8
     assert 480 <= int(clock(state, "first_response")["consumed_seconds"]) < 540  # type: ignore[call-overload]
     assert "reminder first_response remind_50 (generation 0, level 0)" in events(state)
+    assert (clock(state, "accept")["generation"], state.assignee_id, state.status) == (1, "a-2", "in_progress")
 
     await ts_env.sleep(10 * MINUTE)  # the first-response clock breaches in the new run, exactly once
+
+    async def breached() -> bool:
+        return any("first_response breach" in e for e in events(await view(handle)))
+
+    await until(breached)
     state = await view(handle)
     assert [e for e in events(state) if "first_response breach" in e] == [
         "escalated first_response breach (generation 0, level 1)"
