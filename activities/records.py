@@ -8,8 +8,9 @@ from temporalio import activity
 from domain.cases import CaseView
 from domain.facts import case_facts, order_facts
 from domain.orders import OrderView
+from domain.work_orders import WorkOrderRecord
 from readmodel.facts import record_facts
-from readmodel.projection import upsert_case, upsert_order
+from readmodel.projection import upsert_case, upsert_order, upsert_work_order
 
 
 class Records:
@@ -39,3 +40,10 @@ class Records:
         changed = upsert_case(self._engine, workflow_id=workflow_id, view=view)
         record_facts(self._engine, case_facts(workflow_id, view))
         return changed
+
+    @activity.defn
+    def project_work_order(self, record: WorkOrderRecord) -> bool:
+        """Upserts a work order's slim snapshot; an older or repeated revision is ignored (safe to retry)."""
+        workflow_id = activity.info().workflow_id
+        assert workflow_id is not None, "projections run inside workflows"
+        return upsert_work_order(self._engine, workflow_id=workflow_id, record=record)

@@ -1,7 +1,7 @@
 """Reads for the SLA board and the daily digest: what needs someone's attention, per merchant and per day.
 
-Work orders and chat watches are projected by processes that may not be deployed yet: their tables are
-read when they exist and are otherwise empty, so the board and the digest work on any schema revision.
+Chat watches are projected by a process that may not be deployed yet: its table is read when it exists and is
+otherwise empty, so the board works on any schema revision.
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from domain.facts import FactKind, Process
+from domain.work_orders import OPEN
 from readmodel.db import UTCDateTime
 from readmodel.queries import CLOSED_CASES, PENDING_REVIEW, UNSHIPPED, Page
-from readmodel.tables import CaseWatch, Merchant, OrderWatch, SlaFact
+from readmodel.tables import CaseWatch, Merchant, OrderWatch, SlaFact, WorkOrderWatch
 
-WORK_ORDERS = "work_order_watch"
 CONVERSATIONS = "conversation_watch"
-CLOSED_WORK_ORDERS = ("resolved", "closed")
+OPEN_WORK_ORDERS = [status.value for status in OPEN]
 
 
 def after_sales_waiting(
@@ -56,22 +56,6 @@ def optional_table(engine: Engine, name: str, *, times: Sequence[str] = ()) -> T
         return None
     columns: list[Column[Any]] = [Column(column, UTCDateTime()) for column in times]
     return Table(name, MetaData(), *columns, autoload_with=engine)
-
-
-def _work_orders(engine: Engine) -> Table | None:
-    return optional_table(engine, WORK_ORDERS, times=("deadline_at", "overdue_since", "opened_at"))
-
-
-def overdue_work_orders(engine: Engine, *, merchant_id: str | None = None, limit: int = 500) -> Sequence[Row[Any]]:
-    """Open work orders with a breached clock, the longest overdue first (none before work orders exist)."""
-    table = _work_orders(engine)
-    if table is None:
-        return []
-    query = sa_select(table).where(table.c.overdue.is_(True), table.c.status.not_in(CLOSED_WORK_ORDERS))
-    if merchant_id is not None:
-        query = query.where(table.c.merchant_id == merchant_id)
-    with engine.connect() as connection:
-        return connection.execute(query.order_by(table.c.overdue_since).limit(limit)).all()
 
 
 def chat_transfers(engine: Engine, *, merchant_id: str | None = None, limit: int = 500) -> Sequence[Row[Any]]:
@@ -120,16 +104,12 @@ def attention_by_merchant(engine: Engine, *, now: datetime, unprocessed_after: t
         )
         for merchant_id, count in session.exec(cases.group_by(CaseWatch.merchant_id)).all():
             get(merchant_id).overdue_after_sales = count
-    table = _work_orders(engine)
-    if table is not None:
-        query = (
-            sa_select(table.c.merchant_id, func.count())
-            .where(table.c.overdue.is_(True), table.c.status.not_in(CLOSED_WORK_ORDERS))
-            .group_by(table.c.merchant_id)
-        )
-        with engine.connect() as connection:
-            for merchant_id, count in connection.execute(query).all():
-                get(merchant_id).breached_work_orders = count
+        for merchant_id, count in session.exec(
+            select(WorkOrderWatch.merchant_id, func.count())
+            .where(col(WorkOrderWatch.overdue).is_(True), col(WorkOrderWatch.status).in_(OPEN_WORK_ORDERS))
+            .group_by(WorkOrderWatch.merchant_id)
+        ).all():
+            get(merchant_id).breached_work_orders = count
     return [found[merchant_id] for merchant_id in sorted(found) if found[merchant_id].total]
 
 

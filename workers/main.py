@@ -31,10 +31,11 @@ from workflows.aftersale import AfterSaleWorkflow
 from workflows.digest import DigestWorkflow
 from workflows.order import OrderWorkflow
 from workflows.pickup import PickupWorkflow
+from workflows.work_order import WorkOrderWorkflow
 
 log = structlog.get_logger(__name__)
 
-WORKFLOWS: Sequence[type] = (OrderWorkflow, AfterSaleWorkflow, PickupWorkflow, DigestWorkflow)
+WORKFLOWS: Sequence[type] = (OrderWorkflow, AfterSaleWorkflow, PickupWorkflow, WorkOrderWorkflow, DigestWorkflow)
 
 
 def make_sms(settings: Settings, http: httpx.AsyncClient) -> SmsSender:
@@ -70,6 +71,7 @@ def activities(settings: Settings, *, engine: Engine, http: httpx.AsyncClient) -
         records.project_case,
         notifier.channels,
         notifier.deliver,
+        records.project_work_order,
         notifier.notify,
         partners.refund,
         partners.book_pickup,

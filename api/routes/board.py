@@ -228,8 +228,7 @@ def _gather(engine: Engine, settings: Settings, filters: Filters) -> dict[str, A
             engine, now=now, older_than=settings.digest_unprocessed_after, merchant_id=merchant, limit=LIST_LIMIT
         ),
         "logistics_anomalies": queries.logistics_anomalies(engine, merchant_id=merchant, limit=LIST_LIMIT),
-        "work_orders_recorded": board.optional_table(engine, board.WORK_ORDERS) is not None,
-        "overdue_work_orders": board.overdue_work_orders(engine, merchant_id=merchant, limit=LIST_LIMIT),
+        "overdue_work_orders": queries.overdue_work_orders(engine, merchant_id=merchant, limit=LIST_LIMIT),
         "chats_recorded": board.optional_table(engine, board.CONVERSATIONS) is not None,
         "chat_transfers": board.chat_transfers(engine, merchant_id=merchant, limit=LIST_LIMIT),
         "kpis": kpis.supplier_kpis(engine, since=since, until=until, merchant_id=merchant),

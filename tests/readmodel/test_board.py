@@ -12,14 +12,16 @@ from sqlmodel import SQLModel
 from domain.cases import CaseKind, CaseStatus, CaseView
 from domain.facts import Fact, FactKind, Process
 from domain.orders import OrderStatus, OrderView
-from readmodel.board import after_sales_waiting, attention_by_merchant, breaches_per_day, overdue_work_orders
+from domain.work_orders import WorkOrderRecord
+from readmodel.board import after_sales_waiting, attention_by_merchant, breaches_per_day, chat_transfers
 from readmodel.db import make_engine
 from readmodel.facts import record_facts
-from readmodel.projection import upsert_case, upsert_order
+from readmodel.projection import upsert_case, upsert_order, upsert_work_order
 from readmodel.tables import CaseWatch, Merchant, OrderWatch
 
 NOW = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
 ZONE = "Asia/Shanghai"
+DAY = timedelta(hours=24)
 
 
 def order(
@@ -136,14 +138,45 @@ def test_breaches_fall_on_the_day_they_happened_where_people_read_it(any_engine:
     assert breaches.counts[date(2026, 11, 24)] == {"ship": 1, "after_sales": 1}
 
 
-def test_a_database_without_work_orders_yet_reads_as_none(tmp_path: Path) -> None:
+def work_order(engine: Engine, merchant_id: str, *, overdue: bool, status: str = "in_progress") -> str:
+    work_order_id = f"W-{uuid.uuid4().hex[:8]}"
+    record = WorkOrderRecord(
+        work_order_id=work_order_id,
+        merchant_id=merchant_id,
+        category="quality",
+        status=status,
+        priority="normal",
+        assignee_id="a-1",
+        escalation_level=1 if overdue else 0,
+        overdue=overdue,
+        deadline_at=NOW,
+        breached_clocks=["resolution"] if overdue else [],
+        opened_at=NOW - timedelta(hours=30),
+        first_response_at=None,
+        resolved_at=None,
+        satisfaction=None,
+        case_id=None,
+        revision=1,
+    )
+    upsert_work_order(engine, workflow_id=f"workorder-{work_order_id}", record=record)
+    return work_order_id
+
+
+def test_attention_counts_open_work_orders_past_a_clock(any_engine: Engine) -> None:
+    m = merchant()
+    work_order(any_engine, m, overdue=True)
+    work_order(any_engine, m, overdue=True, status="appealed")
+    work_order(any_engine, m, overdue=True, status="closed")  # over: not waiting on anyone
+    work_order(any_engine, m, overdue=False)
+
+    found = {item.merchant_id: item for item in attention_by_merchant(any_engine, now=NOW, unprocessed_after=DAY)}
+    assert (found[m].overdue_shipments, found[m].overdue_after_sales, found[m].breached_work_orders) == (0, 0, 2)
+
+
+def test_a_database_without_chat_watches_yet_reads_as_none(tmp_path: Path) -> None:
     engine = make_engine(f"sqlite:///{tmp_path / 'older.db'}")
     tables = [model.__table__ for model in (OrderWatch, CaseWatch, Merchant)]  # type: ignore[attr-defined]
     SQLModel.metadata.create_all(engine, tables=tables)
-    m = merchant()
-    order(engine, m, paid_at=NOW - timedelta(hours=80), overdue=True)
 
-    assert overdue_work_orders(engine) == []
-    [item] = attention_by_merchant(engine, now=NOW, unprocessed_after=timedelta(hours=24))
-    assert (item.overdue_shipments, item.breached_work_orders) == (1, 0)
+    assert chat_transfers(engine) == []
     engine.dispose()

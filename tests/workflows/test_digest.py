@@ -22,10 +22,11 @@ from domain.cases import CaseKind, CaseStatus, CaseView
 from domain.digest import DigestResult
 from domain.merchants import MerchantConfig
 from domain.orders import OrderStatus, OrderView
+from domain.work_orders import WorkOrderRecord
 from readmodel.db import make_engine
 from readmodel.merchants import put_merchant
 from readmodel.migrate import upgrade
-from readmodel.projection import upsert_case, upsert_order
+from readmodel.projection import upsert_case, upsert_order, upsert_work_order
 from tests.factories import merchant_body
 from tests.peers.dingtalk import DingTalkPeer
 from tests.peers.sms import SmsPeer
@@ -78,7 +79,8 @@ def digest_settings(engine: Engine, sms: SmsPeer, platform: DingTalkPeer, **over
 
 
 def seed(engine: Engine, now: datetime) -> None:
-    """m-acme: two shipments overdue and a case undecided for 30 h; m-beta: one case overdue; m-calm: on time."""
+    """m-acme: two shipments overdue, a case undecided for 30 h, a work order past its resolution clock;
+    m-beta: one case overdue; m-calm: on time."""
     for merchant_id, name, head in (
         ("m-acme", "Acme 家居", "13900000001"),
         ("m-beta", "Beta 数码", "13900000002"),
@@ -127,6 +129,27 @@ def seed(engine: Engine, now: datetime) -> None:
     order("O-A2", "m-acme", overdue=True)
     case("C-A1", "m-acme", overdue=False, opened_hours_ago=30)
     case("C-B1", "m-beta", overdue=True, opened_hours_ago=50)
+    record = WorkOrderRecord.model_validate(
+        {
+            "work_order_id": "W-A1",
+            "merchant_id": "m-acme",
+            "category": "quality",
+            "status": "in_progress",
+            "priority": "urgent",
+            "assignee_id": "a-1",
+            "escalation_level": 1,
+            "overdue": True,
+            "deadline_at": now - timedelta(hours=1),
+            "breached_clocks": ["resolution"],
+            "opened_at": now - timedelta(hours=2),
+            "first_response_at": None,
+            "resolved_at": None,
+            "satisfaction": None,
+            "case_id": None,
+            "revision": 1,
+        }
+    )
+    upsert_work_order(engine, workflow_id="workorder-W-A1", record=record)
     order("O-C1", "m-calm", overdue=False)
     case("C-C1", "m-calm", overdue=False, opened_hours_ago=2)
 
@@ -173,8 +196,13 @@ async def test_daily_digest_texts_each_supplier_head_once_however_often_it_runs(
             assert acme["params"]["date"] == day
             assert acme["params"]["overdue_shipments"] == "2"
             assert acme["params"]["overdue_after_sales"] == "1"  # undecided for 30 h counts, not yet overdue
-            assert acme["params"]["breached_work_orders"] == "0"
+            assert acme["params"]["breached_work_orders"] == "1"
             assert acme["params"]["link"] == "https://sla.mall.test/board?merchant_id=m-acme"
+            # The one approved template's ${content}: the whole message, for templates that take only that.
+            assert acme["params"]["content"] == (
+                f"{day} 超时未发货 2 单，超时或未处理售后 1 单，超时工单 1 单，"
+                "详见 https://sla.mall.test/board?merchant_id=m-acme"
+            )
             beta = texts["13900000002"]["params"]
             assert (beta["overdue_shipments"], beta["overdue_after_sales"]) == ("0", "1")
 
