@@ -52,20 +52,24 @@ def optional_table(engine: Engine, name: str, *, times: Sequence[str] = ()) -> T
 
     ``times`` are read as the read model writes them (aware UTC), which reflection alone cannot know.
     """
-    if not inspect(engine).has_table(name):
+    inspector = inspect(engine)
+    if not inspector.has_table(name):
         return None
-    columns: list[Column[Any]] = [Column(column, UTCDateTime()) for column in times]
+    present = {column["name"] for column in inspector.get_columns(name)}
+    columns: list[Column[Any]] = [Column(column, UTCDateTime()) for column in times if column in present]
     return Table(name, MetaData(), *columns, autoload_with=engine)
 
 
 def chat_transfers(engine: Engine, *, merchant_id: str | None = None, limit: int = 500) -> Sequence[Row[Any]]:
     """Conversations handed to the backup agent because the store agent did not reply in time."""
-    table = optional_table(engine, CONVERSATIONS)
+    table = optional_table(engine, CONVERSATIONS, times=("opened_at", "waiting_since"))
     if table is None or "transferred" not in table.c:
         return []
     query = sa_select(table).where(table.c.transferred.is_(True))
     if merchant_id is not None:
         query = query.where(table.c.merchant_id == merchant_id)
+    if "opened_at" in table.c:
+        query = query.order_by(table.c.opened_at.desc())  # the newest first: what a supervisor acts on
     with engine.connect() as connection:
         return connection.execute(query.limit(limit)).all()
 

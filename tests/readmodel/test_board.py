@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlmodel import SQLModel
 
 from domain.cases import CaseKind, CaseStatus, CaseView
@@ -179,4 +179,30 @@ def test_a_database_without_chat_watches_yet_reads_as_none(tmp_path: Path) -> No
     SQLModel.metadata.create_all(engine, tables=tables)
 
     assert chat_transfers(engine) == []
+    engine.dispose()
+
+
+def test_chat_transfers_are_read_from_the_chat_watch_table_once_it_exists(tmp_path: Path) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'chats.db'}")
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "CREATE TABLE conversation_watch (watch_id VARCHAR PRIMARY KEY, conversation_id VARCHAR,"
+                " merchant_id VARCHAR, agent_id VARCHAR, transferred BOOLEAN, opened_at DATETIME)"
+            )
+        )
+        for watch_id, merchant_id, transferred, opened_at in (
+            ("w1", "m-a", True, "2026-11-25 01:00:00.000000"),
+            ("w2", "m-a", False, "2026-11-25 02:00:00.000000"),
+            ("w3", "m-a", True, "2026-11-25 03:00:00.000000"),
+            ("w4", "m-b", True, "2026-11-25 04:00:00.000000"),
+        ):
+            connection.execute(
+                text("INSERT INTO conversation_watch VALUES (:w, :c, :m, 'a-1', :t, :o)"),
+                {"w": watch_id, "c": f"chat-{watch_id}", "m": merchant_id, "t": transferred, "o": opened_at},
+            )
+
+    rows = chat_transfers(engine, merchant_id="m-a")
+    assert [row.conversation_id for row in rows] == ["chat-w3", "chat-w1"]  # the newest first
+    assert rows[0].opened_at == datetime(2026, 11, 25, 3, tzinfo=UTC)
     engine.dispose()
