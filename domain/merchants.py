@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import Field, HttpUrl, field_validator, model_validator
 
+from domain.calendar import CalendarConfig
 from domain.model import Model
 from domain.orders import Id, Mobile, Text
 from domain.policy import Policy, PolicyError, with_overrides
@@ -43,6 +44,11 @@ class MerchantConfig(Model):
     policy: dict[str, str] = Field(
         default_factory=dict,
         description="Overrides of the platform's durations by field name, e.g. {'ship_deadline': '48h'}",
+    )
+
+    calendar: CalendarConfig | None = Field(
+        default=None,
+        description="Working hours for work-order and chat clocks; without, they run round the clock",
     )
 
     @field_validator("policy")

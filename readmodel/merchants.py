@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
+import structlog
 from sqlalchemy import Engine
 from sqlmodel import Session
 
+from domain.calendar import BusinessCalendar, CalendarConfig
+from domain.holidays import resolve_calendar, years_from
 from readmodel.db import session_scope
 from readmodel.tables import Merchant
+
+log = structlog.get_logger(__name__)
 
 
 def get_merchant(engine: Engine, *, merchant_id: str) -> Merchant | None:
@@ -32,3 +37,26 @@ def put_merchant(engine: Engine, *, merchant_id: str, values: dict[str, Any]) ->
         session.flush()
         session.refresh(merchant)
         return merchant
+
+
+def calendar_of(merchant: Merchant | None, *, today: date) -> BusinessCalendar:
+    """The business calendar a process started ``today`` for ``merchant`` runs its clocks on.
+
+    Holidays are resolved here, outside any workflow, for this year and the next, and travel into the
+    workflow as data. A year the holiday package does not know yet counts without holidays, and says so in
+    the log (and in the calendar's ``holiday_years``): upgrade ``chinesecalendar`` once the State Council
+    publishes it.
+    """
+    config = CalendarConfig.model_validate(merchant.calendar) if merchant and merchant.calendar else None
+    years = years_from(today)
+    calendar = resolve_calendar(config, years=years)
+    if config is not None and config.holidays is not None:
+        missing = sorted(set(years) - set(calendar.holiday_years))
+        if missing:
+            log.warning(
+                "holiday_schedule_unknown",
+                merchant_id=merchant.merchant_id if merchant else None,
+                years=missing,
+                source=calendar.holidays_source,
+            )
+    return calendar

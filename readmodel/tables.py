@@ -58,6 +58,7 @@ class Merchant(SQLModel, table=True):
     agents: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     backup_agent_id: str | None = Field(default=None, max_length=64)
     policy: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    calendar: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     updated_at: datetime = _utc(nullable=False)
 
 

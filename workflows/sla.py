@@ -1,0 +1,128 @@
+"""The SLA runner: waits on every clock of one workflow at once and fires their steps.
+
+The clocks themselves are pure state (:class:`domain.sla.SlaClock`) kept in the workflow's single state
+object; :class:`SlaTimers` holds a reference to that mapping and changes it only through its methods, each
+of which re-plans a running :meth:`SlaTimers.run` at once. One durable timer is armed at a time: the
+earliest step due among all clocks. Since nothing lives outside the mapping, the workflow hands the same
+state to continue-as-new and a new :class:`SlaTimers` picks up where the last one stopped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from domain.calendar import BusinessCalendar
+    from domain.sla import ClockView, PlannedStep, SlaClock
+    from workflows.ladder import wait_until
+
+OnStep = Callable[[PlannedStep], Awaitable[None]]
+
+
+class SlaTimers:
+    """The timers of a workflow's SLA clocks.
+
+    Args:
+        clocks: the workflow's clocks by name, living in its state object (changed in place).
+        on_step: what to do when a step of any clock is due; it receives the planned step (with the steps
+            skipped on the way, and the notification key ``{clock}:{generation}:{step}``). The step is
+            recorded as fired before the callback runs, so a continue-as-new after it never repeats it.
+            No other clock's timer runs while it is awaited: long effects (notifications) belong in the
+            background, as the order watch sends its reminders.
+    """
+
+    def __init__(self, clocks: MutableMapping[str, SlaClock], on_step: OnStep) -> None:
+        self.clocks = clocks
+        self._on_step = on_step
+        self._version = 0
+
+    def __getitem__(self, name: str) -> SlaClock:
+        return self.clocks[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.clocks
+
+    # --- changing clocks (each re-plans a running run()) ---------------------------------------------------
+
+    def put(self, clock: SlaClock) -> SlaClock:
+        """Adds or replaces a clock."""
+        self.clocks[clock.name] = clock
+        self._version += 1
+        return clock
+
+    def change(self, name: str, how: Callable[[SlaClock], SlaClock]) -> SlaClock:
+        """Replaces clock ``name`` with ``how(clock)``."""
+        return self.put(how(self.clocks[name]))
+
+    def start(self, clock: SlaClock, *, at: datetime | None = None) -> SlaClock:
+        """Adds ``clock`` and starts it (a clock already started under that name is kept).
+
+        Args:
+            clock: the clock, not started yet.
+            at: when its time began, if not now: a parcel delivered before the carrier told us starts the
+                receipt clock at the delivery; the steps already due then fire at once (only the latest).
+        """
+        current = self.clocks.get(clock.name, clock)
+        return self.put(current.start(workflow.now() if at is None else min(at, workflow.now())))
+
+    def pause(self, name: str) -> SlaClock:
+        return self.change(name, lambda clock: clock.pause(workflow.now()))
+
+    def resume(self, name: str) -> SlaClock:
+        return self.change(name, lambda clock: clock.resume(workflow.now()))
+
+    def stop(self, name: str) -> SlaClock:
+        return self.change(name, lambda clock: clock.stop(workflow.now()))
+
+    def restart(self, name: str) -> SlaClock:
+        """A new generation of ``name`` from now (transfer, reopen): its steps fire again."""
+        return self.change(name, lambda clock: clock.new_generation(workflow.now()))
+
+    def set_budget(self, name: str, budget: timedelta) -> SlaClock:
+        return self.change(name, lambda clock: clock.set_budget(budget, workflow.now()))
+
+    def shift(self, name: str, delta: timedelta) -> SlaClock:
+        return self.change(name, lambda clock: clock.shift(delta))
+
+    def set_calendar(self, calendar: BusinessCalendar, names: Iterable[str] | None = None) -> None:
+        """Counts ``names`` (every clock by default) on ``calendar`` from now, keeping what they consumed."""
+        for name in list(self.clocks) if names is None else names:
+            self.change(name, lambda clock: clock.set_calendar(calendar, workflow.now()))
+
+    def views(self) -> list[ClockView]:
+        """Every clock as a query or an Update's answer shows it."""
+        now = workflow.now()
+        return [clock.view(now) for clock in self.clocks.values()]
+
+    # --- running -------------------------------------------------------------------------------------------
+
+    def next_step(self) -> PlannedStep | None:
+        """The earliest next step among all clocks (ties: in the clocks' order)."""
+        now = workflow.now()
+        planned = [step for clock in self.clocks.values() if (step := clock.next_step(now)) is not None]
+        return min(planned, key=lambda step: step.at, default=None)
+
+    async def run(self, *, until: Callable[[], bool]) -> None:
+        """Fires the clocks' steps as they fall due until ``until()`` holds.
+
+        Returns when ``until()`` holds, e.g. the process ended or continue-as-new is due; with no step
+        pending it simply waits for a change or for ``until``.
+        """
+        while not until():
+            planned = self.next_step()
+            version = self._version
+            changed = lambda: until() or self._version != version  # noqa: E731  (read at each wake-up)
+            if planned is None:
+                await workflow.wait_condition(changed)
+                continue
+            wait = planned.at - workflow.now()
+            if wait > timedelta():
+                # Whether the timer fired or a clock changed, plan again: a timer that fired late (a worker
+                # was down) may find a later step due too, and only the latest of them fires.
+                await wait_until(changed, wait, summary=f"{planned.clock}:{planned.step.name}")
+                continue
+            self.clocks[planned.clock] = self.clocks[planned.clock].fire(planned)
+            await self._on_step(planned)
