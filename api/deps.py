@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, Protocol, TypeVar
@@ -66,11 +66,16 @@ def get_caller(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Caller:
     """The caller behind the bearer key; 401 without a known key."""
-    if credentials is None or credentials.scheme.lower() != "bearer":
+    bearer = credentials is not None and credentials.scheme.lower() == "bearer"
+    return authenticate(request.app.state.callers, credentials.credentials if credentials and bearer else None)
+
+
+def authenticate(keys: Mapping[str, Caller], token: str | None) -> Caller:
+    """The caller whose API key is ``token``; 401 ``unauthorized`` without a token or with an unknown one."""
+    if not token:
         raise Problem("unauthorized", "send Authorization: Bearer <API key>")
-    keys: dict[str, Caller] = request.app.state.callers
     for key, caller in keys.items():
-        if hmac.compare_digest(key.encode(), credentials.credentials.encode()):
+        if hmac.compare_digest(key.encode(), token.encode()):
             return caller
     raise Problem("unauthorized", "unknown API key")
 

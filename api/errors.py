@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
@@ -30,6 +31,8 @@ CODES: dict[str, tuple[int, str]] = {
     "unauthorized": (401, "Missing or unknown API key"),
     "forbidden": (403, "This key may not do that"),
     "method_not_allowed": (405, "Method not allowed"),
+    "payload_too_large": (413, "The request body is too large"),
+    "unsupported_media_type": (415, "The request body must be JSON"),
     "unavailable": (503, "A service behind the API is unreachable"),
     "internal_error": (500, "Internal error"),
 }
@@ -72,6 +75,23 @@ def refusal_of(error: WorkflowUpdateFailedError) -> Problem:
         return Problem(cause.type, cause.message)
     log.error("update_failed", error=str(cause))
     return Problem("internal_error", "the action failed")
+
+
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers on the request's path (RFC 9110: a 405 names them in ``Allow``).
+
+    Starlette names only the first route whose path matches, and FastAPI nests included routers; asking the
+    router, method by method, finds all of them (``GET`` and ``PUT /v1/merchants/{id}``).
+    """
+    routes = request.app.router.routes
+    return [
+        method
+        for method in METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    ]
 
 
 def install(app: FastAPI) -> None:
@@ -128,7 +148,10 @@ def install(app: FastAPI) -> None:
         code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}.get(
             error.status_code, "validation_error"
         )
-        return problem_response(code, str(error.detail), request.url.path)
+        response = problem_response(code, str(error.detail), request.url.path)
+        if error.status_code == 405:
+            response.headers["Allow"] = ", ".join(allowed_methods(request))
+        return response
 
     @app.exception_handler(OperationalError)
     async def _database(request: Request, error: OperationalError) -> JSONResponse:

@@ -14,6 +14,7 @@ from temporalio.client import Client
 
 from api import errors
 from api.deps import Caller, parse_role
+from api.limits import RequestLimits
 from api.metrics import Metrics
 from api.routes import cases, health, merchants, monitoring, orders
 from config.settings import Settings, get_settings
@@ -68,6 +69,9 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
     errors.install(app)
     for router in (orders.router, cases.router, cases.pickups, merchants.router, monitoring.router, health.router):
         app.include_router(router)
+
+    # Added before ``observe``, so it runs inside it: its refusals are logged and counted like any answer.
+    app.add_middleware(RequestLimits, max_body_bytes=settings.max_body_bytes)
 
     @app.middleware("http")
     async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

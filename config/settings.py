@@ -61,6 +61,7 @@ class Settings(Policy, BaseSettings):
         default=None, description="host:port where the worker serves Temporal SDK metrics for Prometheus"
     )
     http_timeout_seconds: float = 10.0
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1, description="larger request bodies are refused (413)")
 
     @field_validator("api_keys", mode="before")
     @classmethod

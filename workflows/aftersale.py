@@ -44,10 +44,18 @@ with workflow.unsafe.imports_passed_through():
         may_cancel,
         refund_cents,
     )
-    from domain.durations import hours_left
+    from domain.durations import horizon_problem, hours_left
     from domain.notifications import TASKS, Audience, Notification, Template
-    from domain.orders import FUTURE_TOLERANCE, Actor, Address, DeadlineShift, LogisticsEvent, LogisticsStatus
-    from domain.pickups import PickupInput, PickupNotice, PickupRequest, PickupStatus
+    from domain.orders import (
+        FUTURE_TOLERANCE,
+        Actor,
+        Address,
+        DeadlineShift,
+        LogisticsEvent,
+        LogisticsStatus,
+        event_time_problem,
+    )
+    from domain.pickups import PickupInput, PickupNotice, PickupRequest, PickupStatus, slot_problem
     from domain.policy import ReviewTimeoutAction
     from domain.retries import Attempt, Attempts
     from domain.sla import PlannedStep, SlaClock, offset_steps
@@ -321,8 +329,8 @@ class AfterSaleWorkflow:
         if self._pickup_active:
             # Also the same booking again: the API asks ``already_applied`` and answers it 200, as a create.
             raise refuse("invalid_state", "a pickup is already booked for this return")
-        if request.slot_end <= workflow.now():
-            raise refuse("validation_error", "the pickup slot is over already")
+        if problem := slot_problem(request, workflow.now()):
+            raise refuse("validation_error", problem)
 
     @workflow.signal
     def pickup_changed(self, notice: PickupNotice) -> None:
@@ -359,8 +367,10 @@ class AfterSaleWorkflow:
     def _validate_return_logistics(self, event: LogisticsEvent) -> None:
         if self._require(Action.RETURN_LOGISTICS, event):
             return
-        if event.at > workflow.now() + FUTURE_TOLERANCE:
-            raise refuse("validation_error", "the event's time `at` is in the future")
+        # A return parcel cannot move before its case was opened (a delivery dated 1970 would start and end
+        # the merchant's receipt clock at once).
+        if problem := event_time_problem(event.at, now=workflow.now(), not_before=self._opened_at - FUTURE_TOLERANCE):
+            raise refuse("validation_error", problem)
 
     @workflow.update
     def confirm_receipt(self, receipt: Receipt) -> CaseView:
@@ -483,8 +493,12 @@ class AfterSaleWorkflow:
 
     @shift_deadlines.validator
     def _validate_shift(self, shift: DeadlineShift) -> None:
-        if self._clock is None or self._deadline_at() is None or self._ended:
+        deadline = self._deadline_at()
+        if deadline is None or self._ended:
             raise refuse("invalid_state", "no deadline of this case is running")
+        moved = deadline + timedelta(hours=shift.hours)
+        if problem := horizon_problem(moved, workflow.now(), "the deadline"):
+            raise refuse("validation_error", problem)
 
     @workflow.query
     def already_applied(self, attempt: Attempt) -> bool:
