@@ -127,6 +127,30 @@ def test_a_stopped_clock_fires_nothing_and_keeps_what_it_consumed() -> None:
     assert not clock.breached
 
 
+def test_a_stopped_clock_remembers_the_deadline_it_ran_towards_also_once_past_it() -> None:
+    """An order shows its ship deadline after the shipment, a late shipment included."""
+    in_time = resolution().shift(30 * MINUTE).stop(T0 + 10 * MINUTE)
+    assert in_time.deadline_at() is None
+    assert in_time.last_deadline_at() == T0 + 90 * MINUTE
+    late, _ = fire_due(resolution(), T0 + 3 * HOUR)
+    assert late.stop(T0 + 3 * HOUR).last_deadline_at() == T0 + HOUR
+    assert late.stop(T0 + 3 * HOUR).new_generation(T0 + 4 * HOUR).last_deadline_at() == T0 + 5 * HOUR
+
+
+def test_resuming_with_the_deadline_kept_counts_the_pause_as_consumed() -> None:
+    """A dropped pickup: the return deadline runs on where it stood, and what fell due meanwhile fires now."""
+    paused = resolution().pause(T0 + 20 * MINUTE)
+    kept = paused.resume(T0 + 30 * MINUTE, keep_deadline=True)
+    assert kept.deadline_at() == T0 + HOUR
+    assert kept.consumed_at(T0 + 30 * MINUTE) == 30 * MINUTE
+    late = paused.resume(T0 + 90 * MINUTE, keep_deadline=True)
+    planned = late.next_step(T0 + 90 * MINUTE)
+    assert planned is not None
+    assert (planned.step.name, planned.at) == (BREACH, T0 + HOUR)
+    assert [step.name for step in planned.skipped] == ["remind_50", "remind_80"]
+    assert resolution().resume(T0 + HOUR, keep_deadline=True) == resolution()  # only a paused clock resumes
+
+
 def test_a_shift_moves_the_deadline_and_every_step_pending() -> None:
     clock = resolution().shift(30 * MINUTE)
     assert clock.deadline_at() == T0 + 90 * MINUTE
