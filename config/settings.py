@@ -30,6 +30,9 @@ class Settings(Policy, BaseSettings):
     task_queue: str = "aftersales"
     database_url: str = "sqlite:///./aftersales.db"
     api_keys: dict[str, str] = Field(default_factory=dict, description='JSON {"key": "mall|admin|merchant:<id>"}')
+    metrics_key: str | None = Field(
+        default=None, description="bearer key for /metrics; with it set, its counters are shown per merchant"
+    )
     api_host: str = "0.0.0.0"  # noqa: S104  (the API serves the network in its container)
     api_port: int = 8000
     ui_port: int = Field(default=8233, description="the Temporal Web UI's port in the dev stack")
@@ -78,6 +81,7 @@ class Settings(Policy, BaseSettings):
         "payments_endpoint",
         "logistics_endpoint",
         "insurance_endpoint",
+        "metrics_key",
     )
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:

@@ -39,9 +39,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "api":
         import uvicorn
 
+        from api.deps import InvalidKeysError
         from api.main import create_app
 
-        uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_config=None)
+        try:
+            app = create_app(settings)
+        except InvalidKeysError as error:
+            print(f"aftersales api: {error}", file=sys.stderr)  # a setting to fix, not a crash to debug
+            return 2
+        uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_config=None)
         return 0
     if args.command == "migrate":
         from readmodel.migrate import upgrade

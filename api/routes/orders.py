@@ -85,7 +85,7 @@ async def _order(client: ClientDep, caller: CallerDep, order_id: str) -> Workflo
     """
     handle = client.get_workflow_handle_for(OrderWorkflow.run, ids.order(order_id))
     if caller.role is Role.MERCHANT:
-        await owned_state(handle, OrderWorkflow.state, caller, f"no order {order_id}")
+        await owned_state(handle, OrderWorkflow.state, caller)
     return handle
 
 
@@ -100,7 +100,7 @@ async def _act(handle: WorkflowHandle[OrderWorkflow, OrderView], update: Any, bo
 async def get_order(order_id: str, client: ClientDep, caller: CallerDep) -> OrderView:
     """The order as it stands: status, deadlines, lines and history."""
     handle = client.get_workflow_handle_for(OrderWorkflow.run, ids.order(order_id))
-    return await owned_state(handle, OrderWorkflow.state, caller, f"no order {order_id}")
+    return await owned_state(handle, OrderWorkflow.state, caller)
 
 
 @router.post("/{order_id}/shipment", response_model=OrderView, dependencies=[allow(Role.MERCHANT, Role.MALL)])

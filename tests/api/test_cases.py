@@ -258,7 +258,7 @@ async def test_a_merchant_past_its_review_deadline_is_listed_as_overdue(api: Any
     )
     assert case_id in [item["case_id"] for item in listed["items"]]
     assert (await api("admin", "GET", f"/v1/after-sales/{case_id}")).json()["overdue"] is True
-    metrics = (await api(None, "GET", "/metrics")).text
+    metrics = (await api("prometheus", "GET", "/metrics")).text
     assert 'aftersales_overdue_after_sales{merchant_id="m-slow"}' in metrics
     await api("merchant:m-slow", "POST", f"/v1/after-sales/{case_id}/approve", json={})
     await read_model(
