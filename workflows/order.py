@@ -154,8 +154,6 @@ class OrderWorkflow:
             self._raise_anomaly(AnomalyReason.EXCEPTION, event.description)
             return self.state()
         self._last_movement_at = max(self._last_movement_at, event.at)
-        # A new stall episode counts from the last movement (an update may arrive late) and may alert again.
-        self._timers.restart("stall", at=self._last_movement_at)
         if self._anomaly is not None:
             self._anomaly = None
             self._changed("logistics_anomaly_cleared", Actor.SYSTEM)
@@ -170,6 +168,8 @@ class OrderWorkflow:
             self._status = OrderStatus.DELIVERED
             self._changed("delivered", Actor.SYSTEM, at=event.at)
         else:
+            # A new stall episode counts from the last movement (an update may arrive late) and may alert again.
+            self._timers.restart("stall", at=self._last_movement_at)
             self._changed("in_transit", Actor.SYSTEM, at=event.at, detail=event.description)
         return self.state()
 
