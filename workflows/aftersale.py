@@ -603,7 +603,7 @@ class AfterSaleWorkflow:
     def _dispute(self, reason: str) -> None:
         self._applied.forget(Action.RESOLVE_DISPUTE)  # a new dispute: the last one's decision is no answer
         key = notification_key("dispute", f"dispute_{self._journal.revision}")
-        self._tell(key, Template.CASE_DISPUTED, (Audience.PLATFORM,), reason=reason, clock="dispute")
+        self._tell(key, Template.CASE_DISPUTED, (Audience.PLATFORM,), reason=reason)
 
     # --- money ---------------------------------------------------------------------------------------------
 
@@ -648,7 +648,6 @@ class AfterSaleWorkflow:
                 notification_key("refund", "refund_failed"),
                 Template.REFUND_FAILED,
                 (Audience.MERCHANT,),
-                clock="refund",
                 deadline_at=workflow.now() + self._input.policy.offline_refund_deadline,
                 amount=f"¥{refund.amount_cents / 100:.2f}",
             )
@@ -706,7 +705,6 @@ class AfterSaleWorkflow:
         task: str = "",
         task_en: str = "",
         *,
-        clock: str | None = None,
         sent: str | None = None,
         detail: str = "",
         deadline_at: datetime | None = None,
