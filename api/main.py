@@ -16,7 +16,8 @@ from api import errors
 from api.deps import Caller, InvalidKeysError, parse_role
 from api.limits import RequestLimits
 from api.metrics import Metrics, method_label
-from api.routes import cases, health, merchants, monitoring, orders
+from api.routes import cases, codec, health, merchants, monitoring, orders
+from config.codec import EncryptionCodec
 from config.settings import Settings, get_settings
 from config.temporal import connect
 from readmodel.db import make_engine
@@ -55,6 +56,9 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
         app.state.callers = keys
         # Lazy: the API starts while Temporal is down and answers 503 until it is back.
         app.state.client = client or await connect(settings, lazy=True)
+        # The codec endpoints decrypt with the very codec the client encrypts with.
+        payload_codec = app.state.client.data_converter.payload_codec
+        app.state.codec = payload_codec if isinstance(payload_codec, EncryptionCodec) else None
         log.info("api_started", temporal=settings.temporal_address, keys=len(app.state.callers))
         yield
         engine.dispose()
@@ -72,7 +76,8 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
         },
     )
     errors.install(app)
-    for router in (orders.router, cases.router, cases.pickups, merchants.router, monitoring.router, health.router):
+    routers = (orders.router, cases.router, cases.pickups, merchants.router, monitoring.router, health.router)
+    for router in (*routers, codec.router):
         app.include_router(router)
 
     # Added before ``observe``, so it runs inside it: its refusals are logged and counted like any answer.

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
+from config.codec import new_key, parse_keys
 from config.settings import Settings
 from readmodel.migrate import upgrade
 from workflows import search_attributes
@@ -46,6 +47,26 @@ def dev_keys(settings: Settings) -> dict[str, str]:
     return keys
 
 
+def dev_codec_keys(settings: Settings) -> str:
+    """The payload keys of the dev stack: AFTERSALES_CODEC_KEYS if set, else a key kept in .temporal/.
+
+    Kept, not made afresh, because a second ``make dev`` must read the workflows the first one wrote.
+    """
+    if settings.codec_keys.get_secret_value():
+        return settings.codec_keys.get_secret_value()
+    path = STATE_DIR / "dev-codec-keys"
+    if path.exists():
+        keys = path.read_text().strip()
+        parse_keys(keys)  # an unreadable file stops here, not in the worker
+        return keys
+    keys = new_key("dev")
+    # Created private, so the key is never readable by others, not even for a moment.
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(keys + "\n")
+    return keys
+
+
 def _wait_for_port(host: str, port: int, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -64,6 +85,7 @@ def run_dev(settings: Settings) -> int:
     STATE_DIR.mkdir(exist_ok=True)
     host, _, port = settings.temporal_address.rpartition(":")
     keys = dev_keys(settings)
+    codec_keys = dev_codec_keys(settings)
     temporal = [
         temporal_binary(),
         "server",
@@ -80,10 +102,17 @@ def run_dev(settings: Settings) -> int:
         settings.temporal_namespace,
         "--log-level",
         "warn",
+        # The Web UI decodes payloads through the API's codec endpoint, for a browser logged in there.
+        "--ui-codec-endpoint",
+        f"http://localhost:{settings.api_port}/codec",
     ]
     for key in search_attributes.ALL:
         temporal += ["--search-attribute", f"{key.name}={_type_name(key.indexed_value_type)}"]
-    env = {**os.environ, "AFTERSALES_API_KEYS": json.dumps(keys)}
+    env = {**os.environ, "AFTERSALES_API_KEYS": json.dumps(keys), "AFTERSALES_CODEC_KEYS": codec_keys}
+    # The Web UI calls the codec from its own origin, on whichever port this stack gave it.
+    env.setdefault(
+        "AFTERSALES_CODEC_UI_ORIGINS", f"http://localhost:{settings.ui_port},http://127.0.0.1:{settings.ui_port}"
+    )
     processes: list[subprocess.Popen[bytes]] = []
 
     def stop() -> None:
@@ -137,7 +166,8 @@ def _banner(settings: Settings, keys: dict[str, str]) -> None:
         "",
         "aftersales dev stack is up",
         f"  API           http://localhost:{settings.api_port}  (docs: /docs, board of lists: /v1/monitoring/…)",
-        f"  Temporal UI   http://localhost:{settings.ui_port}",
+        f"  Temporal UI   http://localhost:{settings.ui_port}"
+        f"  (to read payloads, log in once at http://localhost:{settings.api_port}/codec/login with the admin key)",
         f"  Temporal gRPC {settings.temporal_address}",
         "  API keys:",
         *(f"    {role:<20} {key}" for key, role in keys.items()),

@@ -91,6 +91,13 @@ def test_make_dev_runs_the_stack_keeps_its_workflows_and_stops_everything(tmp_pa
         created = httpx.post(f"{api}/v1/orders", json=body, headers={"Authorization": f"Bearer {mall}"})
         assert created.status_code == 201, created.text
         assert httpx.get(f"http://127.0.0.1:{ui_port}/").status_code == 200  # the Web UI
+        ui_settings = httpx.get(f"http://127.0.0.1:{ui_port}/api/v1/settings").json()
+        assert ui_settings["Codec"]["Endpoint"] == f"http://localhost:{api_port}/codec", ui_settings
+        preflight = httpx.options(
+            f"{api}/codec/decode",
+            headers={"Origin": f"http://localhost:{ui_port}", "Access-Control-Request-Method": "POST"},
+        )
+        assert preflight.headers["access-control-allow-origin"] == f"http://localhost:{ui_port}"
         processes = _children(stack.pid)
         assert len(processes) >= 3  # Temporal, the worker and the API
 
@@ -101,6 +108,8 @@ def test_make_dev_runs_the_stack_keeps_its_workflows_and_stops_everything(tmp_pa
     assert mall in banner
     assert not [pid for pid in processes if _alive(pid)], "processes left running after SIGTERM"
     assert (tmp_path / ".temporal" / "dev.db").exists()
+    # The payload key is kept, private, so the second start reads the workflows the first one encrypted.
+    assert (tmp_path / ".temporal" / "dev-codec-keys").stat().st_mode & 0o777 == 0o600
 
     with dev_stack(tmp_path, env) as stack:
         _wait_until(lambda: httpx.get(f"{api}/readyz").status_code == 200, 90, "the API to be ready again")
