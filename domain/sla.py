@@ -88,7 +88,7 @@ def fraction_steps(fractions: Iterable[float] = DEFAULT_FRACTIONS) -> tuple[Step
 def offset_steps(reminders: Sequence[timedelta]) -> tuple[StepSpec, ...]:
     """The order and case ladders: reminders at offsets before the deadline, then the breach.
 
-    Names match :mod:`domain.ladder`'s: ``remind_24h``, ``remind_4h``, ``breach``.
+    Named by their offset, as messages and timers always were: ``remind_24h``, ``remind_4h``, ``breach``.
     """
     rungs = [
         StepSpec(name=f"remind_{format_duration(offset, days=False)}", level=StepLevel.REMIND, before=offset)

@@ -579,6 +579,7 @@ class AfterSaleWorkflow:
             return
         name, length, reminders = plan
         # A late start (the parcel was delivered before the carrier told us) fires only the latest due step.
+        # No status with a clock is entered twice, so the clock of that name is always a fresh one.
         self._timers.start(SlaClock(name=name, budget=length, steps=offset_steps(reminders)), at=self._since)
         self._clock = name
 

@@ -84,9 +84,13 @@ class PickupWorkflow:
         if not await self._book():
             return
         if self._cancel_reason is None and not self._paid and self._fee() > 0:
-            self._timers.start(
-                SlaClock(name="payment", budget=self._input.policy.pickup_payment_deadline, steps=offset_steps(()))
-            )
+            if "payment" in self._timers:  # a rebooking that costs postage where the first booking did not
+                self._timers.restart("payment")
+            else:
+                payment = SlaClock(
+                    name="payment", budget=self._input.policy.pickup_payment_deadline, steps=offset_steps(())
+                )
+                self._timers.start(payment)
             self._move(PickupStatus.AWAITING_PAYMENT, "awaiting_payment", detail=f"{self._fee()} cents")
             await self._timers.run(
                 until=lambda: self._paid or self._cancel_reason is not None or self._timers["payment"].breached
