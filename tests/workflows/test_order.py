@@ -332,10 +332,11 @@ async def test_ship_steps_are_keyed_by_clock_generation_and_step(
     await eventually(lambda: len(about(peers.platform_dingtalk, order_id)) == 1)
     with Session(engine) as session:
         keys = {row.key for row in session.exec(select(SentNotification)) if row.key.startswith(f"{handle.id}:")}
-    assert {key.rsplit(":", 2)[0] for key in keys} == {
-        f"{handle.id}:ship:0:remind_24h",
-        f"{handle.id}:ship:0:remind_4h",
-        f"{handle.id}:ship:0:breach",
+    # One per channel: {workflow}:{clock}:{generation}:{step}:{channel}
+    assert {tuple(key.removeprefix(f"{handle.id}:").split(":")[:3]) for key in keys} == {
+        ("ship", "0", "remind_24h"),
+        ("ship", "0", "remind_4h"),
+        ("ship", "0", "breach"),
     }
 
 
