@@ -10,9 +10,10 @@ from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI, Request, Response
+from fastapi_offline import FastAPIOffline
 from temporalio.client import Client
 
-from api import errors
+from api import errors, problems
 from api.deps import Caller, InvalidKeysError, parse_role
 from api.limits import RequestLimits
 from api.metrics import Metrics, method_label
@@ -28,7 +29,8 @@ log = structlog.get_logger(__name__)
 DESCRIPTION = """
 Durable after-sales and work-order orchestration for the mall. Every order watch is a Temporal workflow;
 this API starts, updates and queries them. Errors are `application/problem+json` with a `code`.
-Authenticate with `Authorization: Bearer <key>` (roles: mall, merchant:<id>, admin).
+Authenticate with `Authorization: Bearer <key>` (roles: `mall`, `merchant:<merchant_id>`, `admin`). The contract,
+with what is planned, is docs/api.md in the repository.
 """
 
 
@@ -63,19 +65,10 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
         yield
         engine.dispose()
 
-    app = FastAPI(
-        title="aftersales",
-        version="0.1.0",
-        description=DESCRIPTION,
-        lifespan=lifespan,
-        responses={
-            401: {"description": "Missing or unknown API key (problem+json)"},
-            403: {"description": "The key's role may not do this (problem+json)"},
-            422: {"description": "Invalid body (problem+json, code validation_error)"},
-            503: {"description": "Temporal or the database is unreachable (problem+json, code unavailable)"},
-        },
-    )
+    # /docs and /redoc load Swagger UI and ReDoc from the app itself (no CDN): they work offline.
+    app = FastAPIOffline(title="aftersales", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     errors.install(app)
+    problems.document(app)
     routers = (orders.router, cases.router, cases.pickups, merchants.router, monitoring.router, health.router)
     for router in (*routers, codec.router):
         app.include_router(router)

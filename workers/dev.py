@@ -19,6 +19,7 @@ from readmodel.migrate import upgrade
 from workflows import search_attributes
 
 STATE_DIR = Path(".temporal")
+PRIVATE = 0o077  # the umask of what the dev stack writes: files 0600, directories 0700
 
 
 def temporal_binary() -> str:
@@ -42,8 +43,9 @@ def dev_keys(settings: Settings) -> dict[str, str]:
         f"admin-{secrets.token_hex(8)}": "admin",
         f"merchant-{secrets.token_hex(8)}": "merchant:m-demo",
     }
-    path.write_text(json.dumps(keys, indent=2))
-    path.chmod(0o600)
+    # Created 0600 before the keys are written, so they are never readable by others, not even for a moment.
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+        file.write(json.dumps(keys, indent=2))
     return keys
 
 
@@ -82,7 +84,9 @@ def _wait_for_port(host: str, port: int, process: subprocess.Popen[bytes], timeo
 
 def run_dev(settings: Settings) -> int:
     """Runs the stack until SIGINT/SIGTERM or until one process dies; leaves nothing running."""
-    STATE_DIR.mkdir(exist_ok=True)
+    STATE_DIR.mkdir(mode=0o700, exist_ok=True)
+    for kept in [*STATE_DIR.glob("dev.db*"), *STATE_DIR.glob("dev-api-keys.json")]:
+        kept.chmod(0o600)  # state an earlier version created with the default umask
     host, _, port = settings.temporal_address.rpartition(":")
     keys = dev_keys(settings)
     codec_keys = dev_codec_keys(settings)
@@ -136,12 +140,13 @@ def run_dev(settings: Settings) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     try:
         names = ["temporal", "worker", "api"]
-        processes.append(subprocess.Popen(temporal, env=env))  # noqa: S603
+        # The dev server's database holds every workflow's inputs (orders, addresses): private to its owner.
+        processes.append(subprocess.Popen(temporal, env=env, umask=PRIVATE))  # noqa: S603
         _wait_for_port(host or "127.0.0.1", int(port), processes[0])
         upgrade(settings.database_url)  # once, before the worker and the API both look
         me = [sys.executable, "-m", "workers.cli"]
-        processes.append(subprocess.Popen([*me, "worker"], env=env))  # noqa: S603
-        processes.append(subprocess.Popen([*me, "api"], env=env))  # noqa: S603
+        processes.append(subprocess.Popen([*me, "worker"], env=env, umask=PRIVATE))  # noqa: S603
+        processes.append(subprocess.Popen([*me, "api"], env=env, umask=PRIVATE))  # noqa: S603
         _banner(settings, keys)
         while not stopping:
             for name, process in zip(names, processes, strict=True):
