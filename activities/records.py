@@ -7,7 +7,8 @@ from temporalio import activity
 
 from domain.cases import CaseView
 from domain.orders import OrderView
-from readmodel.projection import upsert_case, upsert_order
+from domain.work_orders import WorkOrderRecord
+from readmodel.projection import upsert_case, upsert_order, upsert_work_order
 
 
 class Records:
@@ -33,3 +34,10 @@ class Records:
         workflow_id = activity.info().workflow_id
         assert workflow_id is not None, "projections run inside workflows"
         return upsert_case(self._engine, workflow_id=workflow_id, view=view)
+
+    @activity.defn
+    def project_work_order(self, record: WorkOrderRecord) -> bool:
+        """Upserts a work order's slim snapshot; an older or repeated revision is ignored (safe to retry)."""
+        workflow_id = activity.info().workflow_id
+        assert workflow_id is not None, "projections run inside workflows"
+        return upsert_work_order(self._engine, workflow_id=workflow_id, record=record)

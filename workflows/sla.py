@@ -21,10 +21,10 @@ with workflow.unsafe.imports_passed_through():
 OnStep = Callable[[PlannedStep], Awaitable[None]]
 
 
-async def _wait_until(condition: Callable[[], bool], timeout: timedelta, *, summary: str | None = None) -> bool:
+async def wait_until(condition: Callable[[], bool], timeout: timedelta, *, summary: str | None = None) -> bool:
     """Waits for ``condition`` at most ``timeout`` (a durable timer); True if it came true in time.
 
-    The runner's one timer, private to it: every deadline is a clock, never a bare timed wait.
+    The runner's timer. A deadline people see belongs in a clock (:class:`SlaTimers`), not in a bare wait.
     """
     if timeout <= timedelta():
         return condition()
@@ -145,7 +145,7 @@ class SlaTimers:
             if wait > timedelta():
                 # Whether the timer fired or a clock changed, plan again: a timer that fired late (a worker
                 # was down) may find a later step due too, and only the latest of them fires.
-                await _wait_until(changed, wait, summary=f"{planned.clock}:{planned.step.name}")
+                await wait_until(changed, wait, summary=f"{planned.clock}:{planned.step.name}")
                 continue
             self.clocks[planned.clock] = self.clocks[planned.clock].fire(planned)
             await self._on_step(planned)
