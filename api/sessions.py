@@ -29,11 +29,6 @@ COOKIE_PATH = "/board"
 LOGIN_FORM_TTL = 3600  # seconds a login form stays good
 
 
-def fingerprint(key: str) -> str:
-    """What a session remembers of its key: enough to find it again, useless to anyone who reads it."""
-    return hashlib.sha256(f"aftersales-board:{key}".encode()).hexdigest()[:32]
-
-
 @dataclass(frozen=True)
 class Sessions:
     """Signs and reads the board's cookies.
@@ -60,6 +55,11 @@ class Sessions:
             ttl_seconds=int(settings.session_ttl.total_seconds()),
             secure=settings.public_url.startswith("https://"),
         )
+
+    def fingerprint(self, key: str) -> str:
+        """What a session remembers of its key: enough to find it again, useless to anyone who reads the
+        cookie (signed cookies are readable), since it is keyed with the secret."""
+        return hmac.new(self.secret.encode(), f"board-key:{key}".encode(), hashlib.sha256).hexdigest()[:32]
 
     def _serializer(self, purpose: str) -> URLSafeTimedSerializer:
         return URLSafeTimedSerializer(self.secret, salt=f"aftersales-board-{purpose}")
@@ -90,7 +90,7 @@ class Sessions:
 
     def open(self, response: Response, key: str, caller: Caller) -> None:
         """Logs ``caller`` in: the session cookie on ``response``, the login cookie gone."""
-        value = self._serializer("session").dumps({"key": fingerprint(key), "role": caller.role.value})
+        value = self._serializer("session").dumps({"key": self.fingerprint(key), "role": caller.role.value})
         self._set(response, SESSION_COOKIE, value, self.ttl_seconds)
         response.delete_cookie(LOGIN_COOKIE, path=COOKIE_PATH)
 
@@ -109,7 +109,7 @@ class Sessions:
         if not isinstance(session, dict) or not isinstance(session.get("key"), str):
             return None
         for key, caller in callers.items():
-            if hmac.compare_digest(fingerprint(key), session["key"]):
+            if hmac.compare_digest(self.fingerprint(key), session["key"]):
                 return caller if caller.role is not Role.MALL else None
         return None
 

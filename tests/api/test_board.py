@@ -10,10 +10,13 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 from sqlalchemy import Engine
+from temporalio.testing import WorkflowEnvironment
 
+from api.main import create_app
+from config.settings import Settings
 from domain.orders import OrderStatus, OrderView
 from readmodel.projection import upsert_order
-from tests.api.conftest import ROLE_KEYS
+from tests.api.conftest import ROLE_KEYS, ServedApp
 
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -181,3 +184,23 @@ async def test_the_board_serves_its_own_assets(browser: httpx.AsyncClient) -> No
     style = await browser.get("/board/static/board.css")
     assert style.status_code == 200
     assert "text/css" in style.headers["content-type"]
+
+
+async def test_a_session_ends_when_its_key_is_removed_and_lasts_across_restarts(
+    dev_env: WorkflowEnvironment, api_settings: Settings
+) -> None:
+    before = api_settings.model_copy(update={"session_secret": "shared-by-every-replica"})
+    after = before.model_copy(update={"api_keys": {k: r for k, r in before.api_keys.items() if r != "admin"}})
+    async with (
+        ServedApp(create_app(before, client=dev_env.client)) as first,
+        httpx.AsyncClient(base_url=first.url) as browser,
+    ):
+        assert (await log_in(browser, "admin")).status_code == 303
+        cookie = browser.cookies["aftersales_board"]
+    for settings, expected in ((before, 200), (after, 303)):  # another replica, or the same after a restart
+        async with (
+            ServedApp(create_app(settings, client=dev_env.client)) as replica,
+            httpx.AsyncClient(base_url=replica.url) as browser,
+        ):
+            browser.cookies.set("aftersales_board", cookie, path="/board")
+            assert (await browser.get("/board")).status_code == expected
