@@ -27,11 +27,12 @@ from readmodel.db import make_engine
 from readmodel.merchants import put_merchant
 from readmodel.migrate import upgrade
 from readmodel.projection import upsert_case, upsert_order, upsert_work_order
+from tests.conftest import CODEC_KEYS
 from tests.factories import merchant_body
 from tests.peers.dingtalk import DingTalkPeer
 from tests.peers.sms import SmsPeer
 from workers.main import build_worker
-from workers.schedules import ensure_digest_schedule
+from workers.schedules import DIGEST_SCHEDULE_ID, ensure_digest_schedule, run_schedules
 
 ZONE = "Asia/Shanghai"
 # Midnight where people read it: a day's nominal run is then always in the past, so the test can backfill it.
@@ -267,5 +268,32 @@ async def test_digest_schedule_is_created_once_and_follows_the_settings(
         await handle.pause(note="paused by an operator")
         await ensure_digest_schedule(dev_env.client, moved, schedule_id=schedule_id)
         assert (await handle.describe()).schedule.state.paused  # what an operator set in the Web UI stays
+    finally:
+        await handle.delete()
+
+
+async def test_the_schedules_command_creates_the_digest_schedule_and_triggers_it(
+    dev_env: WorkflowEnvironment, own_engine: Engine, sms: SmsPeer, platform: DingTalkPeer, capsys: Any
+) -> None:
+    settings = digest_settings(
+        own_engine,
+        sms,
+        platform,
+        temporal_address=dev_env.client.service_client.config.target_host,
+        codec_keys=CODEC_KEYS,
+    )
+    handle = dev_env.client.get_schedule_handle(DIGEST_SCHEDULE_ID)
+    try:
+        assert await run_schedules(settings, trigger=True) == 0
+        printed = capsys.readouterr().out
+        assert f"schedule {DIGEST_SCHEDULE_ID}: {CRON} ({ZONE})" in printed
+        assert "triggered" in printed
+        for _ in range(100):  # the trigger's run, waiting on the command's own task queue
+            if (await handle.describe()).info.recent_actions:
+                break
+            await asyncio.sleep(0.05)
+        [run] = (await handle.describe()).info.recent_actions
+        assert run.action.workflow_id.startswith(f"{DIGEST_SCHEDULE_ID}-run-")  # type: ignore[attr-defined]
+        await dev_env.client.get_workflow_handle(run.action.workflow_id).terminate("test over")  # type: ignore[attr-defined]
     finally:
         await handle.delete()
