@@ -17,6 +17,7 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 from activities.channels import AliyunSms, LogSms, RobotRateLimiter, SmsSender
+from activities.fanout import Fanout
 from activities.notify import Notifier
 from activities.partners import Partners
 from activities.records import Records
@@ -26,13 +27,20 @@ from readmodel.db import make_engine
 from readmodel.migrate import upgrade
 from workers.interceptors import LogContextInterceptor
 from workflows.aftersale import AfterSaleWorkflow
+from workflows.calendar_change import CalendarChangeWorkflow
 from workflows.order import OrderWorkflow
 from workflows.pickup import PickupWorkflow
 from workflows.work_order import WorkOrderWorkflow
 
 log = structlog.get_logger(__name__)
 
-WORKFLOWS: Sequence[type] = (OrderWorkflow, AfterSaleWorkflow, PickupWorkflow, WorkOrderWorkflow)
+WORKFLOWS: Sequence[type] = (
+    OrderWorkflow,
+    AfterSaleWorkflow,
+    PickupWorkflow,
+    WorkOrderWorkflow,
+    CalendarChangeWorkflow,
+)
 
 
 def make_sms(settings: Settings, http: httpx.AsyncClient) -> SmsSender:
@@ -51,8 +59,8 @@ def make_sms(settings: Settings, http: httpx.AsyncClient) -> SmsSender:
     return LogSms()
 
 
-def activities(settings: Settings, *, engine: Engine, http: httpx.AsyncClient) -> list[Any]:
-    """Every activity of the product, bound to its clients."""
+def activities(settings: Settings, *, engine: Engine, http: httpx.AsyncClient, client: Client) -> list[Any]:
+    """Every activity of the product, bound to its clients (``client``: the worker's own, for fan-outs)."""
     records = Records(engine)
     notifier = Notifier(
         http=http,
@@ -62,6 +70,7 @@ def activities(settings: Settings, *, engine: Engine, http: httpx.AsyncClient) -
         limiter=RobotRateLimiter(settings.robot_max_per_minute),
     )
     partners = Partners(http=http, engine=engine, settings=settings)
+    fanout = Fanout(client)
     return [
         records.project_order,
         records.project_case,
@@ -73,6 +82,8 @@ def activities(settings: Settings, *, engine: Engine, http: httpx.AsyncClient) -
         partners.book_pickup,
         partners.cancel_pickup,
         partners.claim_insurance,
+        fanout.list_running,
+        fanout.set_calendars,
     ]
 
 
@@ -89,7 +100,7 @@ async def build_worker(
                 client,
                 task_queue=task_queue or settings.task_queue,
                 workflows=list(WORKFLOWS),
-                activities=activities(settings, engine=engine, http=http),
+                activities=activities(settings, engine=engine, http=http, client=client),
                 activity_executor=executor,
                 interceptors=[LogContextInterceptor()],
             )

@@ -21,6 +21,14 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.records import Records
     from domain import ids
+    from domain.calendar_change import (
+        SET_CALENDAR,
+        CalendarApplied,
+        CalendarOutcome,
+        CalendarUpdate,
+        fingerprint,
+        outcome,
+    )
     from domain.notifications import Notification, Template
     from domain.orders import Actor
     from domain.sla import PlannedStep, StepLevel
@@ -406,6 +414,31 @@ class WorkOrderWorkflow:
     @decide.validator
     def _validate_decide(self, body: Decision) -> None:
         self._require(WorkOrderAction.DECIDE)
+
+    @workflow.update(name=SET_CALENDAR)
+    def set_calendar(self, body: CalendarUpdate) -> CalendarApplied:
+        """The merchant's calendar changed: every clock counts on it from now, keeping the time it consumed.
+
+        Idempotent: the calendar it runs on already answers ``unchanged``, an older change ``stale``.
+        """
+        current = fingerprint(self._input.calendar)
+        result = outcome(body, current=current, current_revision=self._input.calendar_revision)
+        if result is CalendarOutcome.STALE:
+            return CalendarApplied(outcome=result, fingerprint=current)
+        # Kept in the input, which continue-as-new carries, so the next run knows the calendar and revision.
+        self._input = self._input.model_copy(update={"calendar": body.calendar, "calendar_revision": body.revision})
+        if result is CalendarOutcome.CHANGED:
+            self._timers.set_calendar(body.calendar)
+            self._journal.record("calendar_changed", Actor.PLATFORM, detail=body.fingerprint)
+            self._changed()
+        return CalendarApplied(outcome=result, fingerprint=body.fingerprint)
+
+    @set_calendar.validator
+    def _validate_set_calendar(self, body: CalendarUpdate) -> None:
+        if self._ended:
+            raise refuse("invalid_state", "the work order is over; its clocks have stopped")
+        if fingerprint(body.calendar) != body.fingerprint:
+            raise refuse("validation_error", "the calendar does not match its fingerprint")
 
     # --- views ---------------------------------------------------------------------------------------------
 

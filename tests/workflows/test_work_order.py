@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -23,6 +23,7 @@ from temporalio.worker import Worker
 from config.settings import Settings, SmsBackend
 from domain import ids
 from domain.calendar import BusinessCalendar
+from domain.calendar_change import CalendarOutcome, CalendarUpdate
 from domain.work_orders import (
     Accept,
     Assign,
@@ -277,6 +278,56 @@ async def test_a_business_calendar_skips_a_holiday_week(
         m for m in about(peers.merchant_dingtalk, state.work_order_id) if m["at"]["atMobiles"] == [SUPERVISOR]
     ]
     assert supervisor
+
+
+async def test_a_new_calendar_by_update_re_arms_the_running_clocks_and_keeps_the_time_consumed(
+    ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str
+) -> None:
+    shanghai = ZoneInfo("Asia/Shanghai")
+    handle = await open_work_order(client, settings, merchant_id, assignee_id="a-1")
+    await handle.execute_update(WorkOrderWorkflow.accept, Accept(assignee_id="a-1"))
+    opened = clock(await view(handle), "resolution")
+    await ts_env.sleep(HOUR)
+
+    # The merchant's calendar now has today and the six days after it off (a holiday week from now).
+    now = await ts_env.get_current_time()
+    today = now.astimezone(shanghai).date()
+    calendar = BusinessCalendar(timezone="Asia/Shanghai", days_off=tuple(today + timedelta(days=n) for n in range(7)))
+    update = CalendarUpdate.of(calendar, revision=1)
+    applied = await handle.execute_update(WorkOrderWorkflow.set_calendar, update)
+    assert applied.outcome is CalendarOutcome.CHANGED
+
+    state = await view(handle)
+    resolution = clock(state, "resolution")
+    assert 3590 <= int(resolution["consumed_seconds"]) <= 3610  # type: ignore[call-overload]  # the hour is kept
+    # The 23 hours left count from the first working day, a week on.
+    expected = datetime.combine(today + timedelta(days=7), time(), tzinfo=shanghai) + 23 * HOUR
+    assert abs(resolution["due_at"] - expected) < timedelta(seconds=5)  # type: ignore[operator]
+    assert resolution["due_at"] > opened["due_at"] + 5 * 24 * HOUR  # type: ignore[operator]
+    assert clock(state, "first_response")["due_at"] is not None
+    assert any(e.startswith(f"calendar_changed {update.fingerprint}") for e in events(state))
+
+    # The same calendar again (a second fan-out) changes nothing; an older change never overrides a newer one.
+    again = await handle.execute_update(WorkOrderWorkflow.set_calendar, update)
+    assert again.outcome is CalendarOutcome.UNCHANGED
+    older = await handle.execute_update(WorkOrderWorkflow.set_calendar, CalendarUpdate.of(BusinessCalendar(), 0))
+    assert older.outcome is CalendarOutcome.STALE
+    assert clock(await view(handle), "resolution")["due_at"] == resolution["due_at"]
+    assert [e for e in events(await view(handle)) if e.startswith("calendar_changed")] == [
+        f"calendar_changed {update.fingerprint}"
+    ]
+
+    # The old deadline passes quietly; the breach comes at the new one.
+    await ts_env.sleep(24 * HOUR)
+    assert not any("resolution breach" in e for e in events(await view(handle)))
+    await ts_env.sleep(expected - await ts_env.get_current_time() + MINUTE)
+
+    async def breached() -> bool:
+        return "escalated resolution breach (generation 0, level 1)" in events(await view(handle))
+
+    await until(breached)
+    breach_at = next(e.at for e in (await view(handle)).history if "resolution breach" in e.detail)
+    assert abs(breach_at - expected) < timedelta(seconds=5)
 
 
 async def test_a_transfer_rearms_the_accept_clock_for_the_new_assignee(
