@@ -13,8 +13,10 @@ merchant whose kind is in :data:`CALENDAR_KINDS`. Each of those workflows declar
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from enum import StrEnum
+from zoneinfo import ZoneInfo
 
 from pydantic import Field
 
@@ -107,3 +109,18 @@ def visibility_query(merchant_id: str, kinds: tuple[str, ...]) -> str:
 
 def _quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+class HolidayRequest(Model):
+    """A running process asks for its merchant's calendar with the holidays of ``years`` resolved."""
+
+    merchant_id: str = Field(min_length=1, max_length=64)
+    years: tuple[int, ...] = Field(max_length=20)
+
+
+def years_uncovered(calendar: BusinessCalendar, instants: Iterable[datetime]) -> set[int]:
+    """The local years of ``instants`` whose holidays a holiday calendar lacks (none for one without)."""
+    if calendar.holidays_source is None:
+        return set()
+    zone = ZoneInfo(calendar.timezone)
+    return {instant.astimezone(zone).year for instant in instants} - set(calendar.holiday_years)

@@ -16,6 +16,7 @@ from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
+from activities.calendars import Calendars
 from activities.channels import AliyunSms, LogSms, RobotRateLimiter, SmsSender
 from activities.fanout import Fanout
 from activities.notify import Notifier
@@ -71,6 +72,7 @@ def activities(settings: Settings, *, engine: Engine, http: httpx.AsyncClient, c
     )
     partners = Partners(http=http, engine=engine, settings=settings)
     fanout = Fanout(client)
+    calendars = Calendars(engine)
     return [
         records.project_order,
         records.project_case,
@@ -84,6 +86,7 @@ def activities(settings: Settings, *, engine: Engine, http: httpx.AsyncClient, c
         partners.claim_insurance,
         fanout.list_running,
         fanout.set_calendars,
+        calendars.merchant_calendar,
     ]
 
 

@@ -22,8 +22,9 @@ from temporalio.worker import Worker
 
 from config.settings import Settings, SmsBackend
 from domain import ids
-from domain.calendar import BusinessCalendar
+from domain.calendar import BusinessCalendar, CalendarConfig
 from domain.calendar_change import CalendarOutcome, CalendarUpdate
+from domain.holidays import known_years, resolve_calendar
 from domain.work_orders import (
     Accept,
     Assign,
@@ -39,7 +40,9 @@ from domain.work_orders import (
     WorkOrderStatus,
     WorkOrderView,
 )
+from readmodel.merchants import put_merchant
 from readmodel.tables import WorkOrderWatch
+from tests.factories import merchant_body
 from tests.peers.dingtalk import DingTalkPeer
 from tests.peers.sms import SmsPeer
 from tests.workflows.case_probe import CaseProbe
@@ -328,6 +331,34 @@ async def test_a_new_calendar_by_update_re_arms_the_running_clocks_and_keeps_the
     await until(breached)
     breach_at = next(e.at for e in (await view(handle)).history if "resolution breach" in e.detail)
     assert abs(breach_at - expected) < timedelta(seconds=5)
+
+
+async def test_a_work_order_living_into_a_year_its_calendar_lacks_asks_for_that_years_holidays_once(
+    ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str, engine: Engine
+) -> None:
+    office = [["09:00", "18:00"]]
+    config = {"timezone": "Asia/Shanghai", "hours": {"mon": office, "tue": office, "wed": office}, "holidays": "CN"}
+    put_merchant(engine, merchant_id=merchant_id, values=merchant_body(calendar=config))
+    this_year = (await ts_env.get_current_time()).astimezone(ZoneInfo("Asia/Shanghai")).year
+    # Resolved long ago: it knows the holidays of an earlier year only, as if opened then and still open.
+    old = resolve_calendar(CalendarConfig.model_validate(config), years=(this_year - 1,))
+    assert old.holiday_years == (this_year - 1,)
+    handle = await open_work_order(client, settings, merchant_id, assignee_id="a-1", calendar=old)
+
+    async def resolved() -> list[str]:
+        return [e for e in events(await view(handle)) if e.startswith("holidays_resolved")]
+
+    async def asked() -> bool:
+        return bool(await resolved())
+
+    await until(asked)
+    [entry] = await resolved()
+    # This year and next, as far as the installed holiday package knows them.
+    years = ", ".join(str(year) for year in sorted({this_year, this_year + 1} & known_years())) or "none"
+    assert entry.endswith(f"(holidays {years})")
+    await handle.execute_update(WorkOrderWorkflow.accept, Accept(assignee_id="a-1"))
+    await ts_env.sleep(HOUR)
+    assert len(await resolved()) == 1  # asked once, not at every wake-up
 
 
 async def test_a_transfer_rearms_the_accept_clock_for_the_new_assignee(
