@@ -79,6 +79,8 @@ class Fanout:
             cause = failed.cause
             if isinstance(cause, ApplicationError) and cause.type == "invalid_state":  # ending, clocks stopped
                 return ended
-            raise
+            # Refused for good (a validator's answer does not change on retry): the others still get it.
+            log.warning("calendar_refused", workflow_id=workflow_id, error=str(cause or failed))
+            return CalendarApplied(outcome=CalendarOutcome.REFUSED, fingerprint="")
         log.info("calendar_set", workflow_id=workflow_id, outcome=answer.outcome.value)
         return answer

@@ -54,12 +54,14 @@ class CalendarUpdate(Model):
 
 
 class CalendarOutcome(StrEnum):
-    """What a process did with a calendar update (``ended``: the fan-out found it over)."""
+    """What a process did with a calendar update (``ended``: the fan-out found it over; ``refused``: its
+    validator refused the update for another reason, logged, the others still updated)."""
 
     CHANGED = "changed"
     UNCHANGED = "unchanged"
     STALE = "stale"
     ENDED = "ended"
+    REFUSED = "refused"
 
 
 class CalendarApplied(Model):
@@ -96,6 +98,7 @@ class CalendarChangeResult(Model):
     unchanged: tuple[str, ...] = ()
     stale: tuple[str, ...] = ()
     ended: tuple[str, ...] = ()
+    refused: tuple[str, ...] = ()
 
 
 def visibility_query(merchant_id: str, kinds: tuple[str, ...]) -> str:

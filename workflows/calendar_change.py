@@ -69,13 +69,15 @@ class CalendarChangeWorkflow:
             unchanged=tuple(by[CalendarOutcome.UNCHANGED]),
             stale=tuple(by[CalendarOutcome.STALE]),
             ended=tuple(by[CalendarOutcome.ENDED]),
+            refused=tuple(by[CalendarOutcome.REFUSED]),
         )
         workflow.logger.info(
-            "calendar of %s: %s changed, %s unchanged, %s stale, %s ended",
+            "calendar of %s: %s changed, %s unchanged, %s stale, %s ended, %s refused",
             change.merchant_id,
             len(result.changed),
             len(result.unchanged),
             len(result.stale),
             len(result.ended),
+            len(result.refused),
         )
         return result

@@ -149,7 +149,7 @@ def _business_problem(
         return "isv.MOBILE_NUMBER_ILLEGAL", "非法手机号"
     if form.get("SignName") != sign_name:
         return "isv.SMS_SIGNATURE_ILLEGAL", "该账号下找不到对应签名"
-    code = form.get("TemplateCode")
+    code = form.get("TemplateCode", "")
     if code != template_code and code not in templates:
         return "isv.SMS_TEMPLATE_ILLEGAL", "该账号下找不到对应模板"
     try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -17,9 +17,10 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
-from temporalio.testing import WorkflowEnvironment
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activities.fanout import Fanout, SetCalendars
 from config.settings import Settings, SmsBackend
 from domain import ids
 from domain.calendar import BusinessCalendar, CalendarConfig
@@ -560,3 +561,27 @@ async def test_reopen_and_appeal_after_the_reopen_window_are_refused_with_window
     state = await view(handle)
     assert state.status is WorkOrderStatus.RESOLVED
     assert "reopened" not in events(state)
+
+
+async def test_a_calendar_whose_fingerprint_does_not_match_is_refused_and_the_fan_out_goes_on(
+    dev_client: Client, settings: Settings, merchant_id: str
+) -> None:
+    """On the dev server: a refused Update stalls the time-skipping server's clock."""
+    handle = await open_work_order(dev_client, settings, merchant_id, assignee_id="a-1")
+    forged = CalendarUpdate(calendar=BusinessCalendar(timezone="UTC"), fingerprint="0" * 16, revision=1)
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle.execute_update(WorkOrderWorkflow.set_calendar, forged)
+    assert isinstance(refused.value.cause, ApplicationError)
+    assert refused.value.cause.type == "validation_error"
+
+    fair = CalendarUpdate.of(BusinessCalendar(timezone="UTC", days_off=(date(2099, 1, 1),)), revision=1)
+    batch = SetCalendars(workflow_ids=(handle.id,), update=forged)
+    fanout = Fanout(dev_client)
+    assert [a.outcome for a in await ActivityEnvironment().run(fanout.set_calendars, batch)] == [
+        CalendarOutcome.REFUSED
+    ]
+    batch = SetCalendars(workflow_ids=(handle.id,), update=fair)
+    assert [a.outcome for a in await ActivityEnvironment().run(fanout.set_calendars, batch)] == [
+        CalendarOutcome.CHANGED
+    ]
+    assert "calendar_changed" in [e.event for e in (await view(handle)).history]
