@@ -78,6 +78,8 @@ class Template(StrEnum):
     WORK_ORDER_UNASSIGNED = "work_order_unassigned"
     WORK_ORDER_NOT_ACCEPTED = "work_order_not_accepted"
     WORK_ORDER_APPEALED = "work_order_appealed"
+    DAILY_DIGEST = "daily_digest"
+    DIGEST_SUMMARY = "digest_summary"
 
 
 class Notification(BaseModel):
@@ -239,6 +241,22 @@ SPECS: dict[Template, MessageSpec] = {
         "The customer appealed work order {work_order_id} ({title}): {reason}. Platform CS, decide by {deadline_at}.",
         sms="工单 {work_order_id} 客户申诉，请于 {deadline_at} 前处理",
     ),
+    Template.DAILY_DIGEST: MessageSpec(
+        title="每日时效日报 Daily digest",
+        body="{merchant_name} {date}：超时未发货 {overdue_shipments} 单，超时或未处理售后 {overdue_after_sales} 单，"
+        "超时工单 {breached_work_orders} 单。\n"
+        "{merchant_name} on {date}: {overdue_shipments} shipments overdue, {overdue_after_sales} after-sales overdue "
+        "or undecided, {breached_work_orders} work orders breached.",
+        sms="{date} 超时未发货 {overdue_shipments} 单，超时或未处理售后 {overdue_after_sales} 单，"
+        "超时工单 {breached_work_orders} 单，详见 {link}",
+    ),
+    Template.DIGEST_SUMMARY: MessageSpec(
+        title="每日时效汇总 Daily digest summary",
+        body="{date}：{merchants} 家商户有超时，共超时未发货 {overdue_shipments} 单，"
+        "超时或未处理售后 {overdue_after_sales} 单，超时工单 {breached_work_orders} 单。\n{lines}\n"
+        "{date}: {merchants} merchants with something overdue: {overdue_shipments} shipments, "
+        "{overdue_after_sales} after-sales, {breached_work_orders} work orders.",
+    ),
 }
 
 
@@ -278,15 +296,18 @@ def sms_of(notification: Notification, timezone: str, *, codes: Mapping[str, str
             name: str(params.get(name) if params.get(name) is not None else "-")
             for name in SPECS[notification.template].sms_variables
         }
-        return Sms(template_code=code, params={name: _fit(value) for name, value in values.items()})
+        return Sms(template_code=code, params={name: _fit(name, value) for name, value in values.items()})
     generic_params = {k: str(v) for k, v in notification.params.items() if v is not None}
     generic_params["content"] = sms_text(notification, timezone)
     return Sms(template_code=generic, params=generic_params)
 
 
-def _fit(value: str) -> str:
-    """A variable's value within Aliyun's limit: cut with an ellipsis rather than refused."""
-    return value if len(value) <= SMS_VARIABLE_MAX else value[: SMS_VARIABLE_MAX - 1] + "…"
+def _fit(name: str, value: str) -> str:
+    """A variable's value within Aliyun's limit: cut with an ellipsis rather than refused. A link is never
+    cut (it would lead nowhere); it belongs in a link variable, which Aliyun measures otherwise."""
+    if name == "link" or len(value) <= SMS_VARIABLE_MAX:
+        return value
+    return value[: SMS_VARIABLE_MAX - 1] + "…"
 
 
 def _params(notification: Notification, timezone: str) -> dict[str, object]:

@@ -18,6 +18,7 @@ from temporalio.worker import Worker
 
 from activities.calendars import Calendars
 from activities.channels import AliyunSms, LogSms, RobotRateLimiter, SmsSender
+from activities.digest import Digests
 from activities.fanout import Fanout
 from activities.notify import Notifier
 from activities.partners import Partners
@@ -27,8 +28,10 @@ from config.temporal import connect
 from readmodel.db import make_engine
 from readmodel.migrate import upgrade
 from workers.interceptors import LogContextInterceptor
+from workers.schedules import ensure_digest_schedule
 from workflows.aftersale import AfterSaleWorkflow
 from workflows.calendar_change import CalendarChangeWorkflow
+from workflows.digest import DigestWorkflow
 from workflows.order import OrderWorkflow
 from workflows.pickup import PickupWorkflow
 from workflows.work_order import WorkOrderWorkflow
@@ -40,6 +43,7 @@ WORKFLOWS: Sequence[type] = (
     AfterSaleWorkflow,
     PickupWorkflow,
     WorkOrderWorkflow,
+    DigestWorkflow,
     CalendarChangeWorkflow,
 )
 
@@ -71,6 +75,7 @@ def activities(settings: Settings, *, engine: Engine, http: httpx.AsyncClient, c
         limiter=RobotRateLimiter(settings.robot_max_per_minute),
     )
     partners = Partners(http=http, engine=engine, settings=settings)
+    digests = Digests(engine, settings)
     fanout = Fanout(client)
     calendars = Calendars(engine)
     return [
@@ -84,6 +89,7 @@ def activities(settings: Settings, *, engine: Engine, http: httpx.AsyncClient, c
         partners.book_pickup,
         partners.cancel_pickup,
         partners.claim_insurance,
+        digests.overdue_by_merchant,
         fanout.list_running,
         fanout.set_calendars,
         calendars.merchant_calendar,
@@ -122,6 +128,7 @@ async def run_worker(settings: Settings) -> None:
     """Migrates the read model, then polls the task queue until cancelled."""
     await asyncio.to_thread(upgrade, settings.database_url)
     client = await connect(settings, runtime=runtime(settings))
+    await ensure_digest_schedule(client, settings)
     async with build_worker(client, settings) as worker:
         # SIGTERM (docker stop, systemd, make dev) drains the worker like Ctrl-C does.
         loop = asyncio.get_running_loop()

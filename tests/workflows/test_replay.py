@@ -23,8 +23,9 @@ from domain import ids
 from domain.calendar import CalendarConfig
 from domain.calendar_change import CalendarChange, CalendarUpdate, revision
 from domain.cases import CaseStatus
+from domain.digest import DigestInput
 from domain.holidays import resolve_calendar
-from domain.orders import LogisticsEvent, OrderWatchInput, Shipment, WindowExtension
+from domain.orders import LogisticsEvent, OrderStatus, OrderView, OrderWatchInput, Shipment, WindowExtension
 from domain.pickups import CourierEvent, PickupPayment, PickupRequest, PickupStatus
 from domain.work_orders import (
     Accept,
@@ -38,6 +39,7 @@ from domain.work_orders import (
     WorkOrderAppeal,
 )
 from readmodel.merchants import put_merchant
+from readmodel.projection import upsert_order
 from tests.conftest import CODEC, DATA_CONVERTER
 from tests.factories import merchant_body, place_order
 from tests.payloads import decrypted
@@ -49,6 +51,7 @@ from workflows import search_attributes as sa
 from workflows.aftersale import AfterSaleWorkflow
 from workflows.calendar_change import CalendarChangeWorkflow
 from workflows.calendar_change import workflow_id as calendar_change_id
+from workflows.digest import DigestWorkflow
 from workflows.order import OrderWorkflow
 from workflows.pickup import PickupWorkflow
 from workflows.work_order import WorkOrderWorkflow
@@ -217,3 +220,31 @@ async def test_record_calendar_change_histories(
     assert result.changed == (handle.id,)
     (HISTORIES / "CalendarChangeWorkflow-one-work-order.json").write_text(await saved(fanout))
     (HISTORIES / "WorkOrderWorkflow-calendar-changed.json").write_text(await saved(handle))
+
+
+@RECORDING
+async def test_record_digest_history(client: Client, settings: Settings, merchant_id: str, engine: Engine) -> None:
+    """A day's digest: one supplier with an overdue shipment told by SMS, then the platform's summary."""
+    paid_at = datetime.now(UTC) - timedelta(hours=80)
+    upsert_order(
+        engine,
+        workflow_id="order-O-digest-history",
+        view=OrderView(
+            order_id="O-digest-history",
+            merchant_id=merchant_id,
+            customer_id="c-1",
+            status=OrderStatus.AWAITING_SHIPMENT,
+            overdue=True,
+            paid_at=paid_at,
+            ship_deadline_at=paid_at + timedelta(hours=72),
+            deadline_at=paid_at + timedelta(hours=72),
+            lines=[],
+            revision=1,
+        ),
+    )
+    handle = await client.start_workflow(
+        DigestWorkflow.run, DigestInput(day="2026-11-26"), id="digest-history", task_queue=settings.task_queue
+    )
+    result = await handle.result()
+    assert merchant_id in result.merchants
+    (HISTORIES / "DigestWorkflow-one-day.json").write_text(await saved(handle))
