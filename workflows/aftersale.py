@@ -45,7 +45,7 @@ with workflow.unsafe.imports_passed_through():
         may_cancel,
         refund_cents,
     )
-    from domain.durations import horizon_problem, time_left
+    from domain.durations import shifted_deadline_problem, time_left
     from domain.notifications import TASKS, Audience, Notification, Template
     from domain.orders import (
         FUTURE_TOLERANCE,
@@ -505,7 +505,7 @@ class AfterSaleWorkflow:
         if deadline is None or self._ended:
             raise refuse("invalid_state", "no deadline of this case is running")
         moved = deadline + timedelta(hours=shift.hours)
-        if problem := horizon_problem(moved, workflow.now(), "the deadline"):
+        if problem := shifted_deadline_problem(moved, workflow.now(), "the deadline"):
             raise refuse("validation_error", problem)
 
     @workflow.query
