@@ -536,7 +536,9 @@ class AfterSaleWorkflow:
             replacement_carrier=self._replacement.carrier if self._replacement else None,
             replacement_tracking_no=self._replacement.tracking_no if self._replacement else None,
             replacement_address=self._replacement_address() if request.kind is CaseKind.EXCHANGE else None,
-            pickup_id=self._pickup_id,
+            # The id ``/v1/pickups/{pickup_id}`` takes: the case's own (a pickup belongs to one case), not the
+            # pickup workflow's id, which stays internal.
+            pickup_id=request.case_id if self._pickup_id else None,
             rejection_reason=self._rejection_reason,
             history=list(self._journal.history),
             revision=self._journal.revision,
