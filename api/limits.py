@@ -7,6 +7,7 @@ before anything refuses it. This middleware answers, in this order and without r
 1. 401 ``unauthorized``: a ``/v1`` request with a body but without a known API key (requests without a body
    reach their route, whose dependencies check the key and the role as before);
 2. 415 ``unsupported_media_type``: a body that is not JSON (``application/json`` or ``application/*+json``);
+   outside ``/v1`` a page's HTML form (``application/x-www-form-urlencoded``) is accepted too;
 3. 413 ``payload_too_large``: a body over ``AFTERSALES_MAX_BODY_BYTES``, by its ``Content-Length`` or, when
    streamed without one, as soon as the bytes read pass the limit.
 """
@@ -65,7 +66,10 @@ class RequestLimits:
             scheme, _, token = headers.get("authorization", "").partition(" ")
             callers = getattr(scope["app"].state, "callers", {})  # none before the lifespan has started
             authenticate(callers, token.strip() if scheme.lower() == "bearer" else None)
-        if not _is_json(headers.get("content-type", "")):
+        content_type = headers.get("content-type", "")
+        # Pages (logins, confirmation forms) post HTML forms; the API's resources take JSON only.
+        page_form = not scope["path"].startswith(AUTHENTICATED) and _is_form(content_type)
+        if not (_is_json(content_type) or page_form):
             raise Problem("unsupported_media_type", "send the body as application/json")
         length = headers.get("content-length")
         if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
@@ -86,6 +90,10 @@ def _has_body(headers: Headers) -> bool:
 def _is_json(content_type: str) -> bool:
     media = content_type.partition(";")[0].strip().lower()
     return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+
+
+def _is_form(content_type: str) -> bool:
+    return content_type.partition(";")[0].strip().lower() == "application/x-www-form-urlencoded"
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

@@ -10,13 +10,15 @@ from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI, Request, Response
+from fastapi_offline import FastAPIOffline
 from temporalio.client import Client
 
-from api import errors
+from api import errors, problems
 from api.deps import Caller, InvalidKeysError, parse_role
 from api.limits import RequestLimits
 from api.metrics import Metrics, method_label
-from api.routes import cases, health, merchants, monitoring, orders
+from api.routes import cases, codec, health, merchants, monitoring, orders
+from config.codec import EncryptionCodec
 from config.settings import Settings, get_settings
 from config.temporal import connect
 from readmodel.db import make_engine
@@ -27,7 +29,8 @@ log = structlog.get_logger(__name__)
 DESCRIPTION = """
 Durable after-sales and work-order orchestration for the mall. Every order watch is a Temporal workflow;
 this API starts, updates and queries them. Errors are `application/problem+json` with a `code`.
-Authenticate with `Authorization: Bearer <key>` (roles: mall, merchant:<id>, admin).
+Authenticate with `Authorization: Bearer <key>` (roles: `mall`, `merchant:<merchant_id>`, `admin`). The contract,
+with what is planned, is docs/api.md in the repository.
 """
 
 
@@ -55,24 +58,19 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
         app.state.callers = keys
         # Lazy: the API starts while Temporal is down and answers 503 until it is back.
         app.state.client = client or await connect(settings, lazy=True)
+        # The codec endpoints decrypt with the very codec the client encrypts with.
+        payload_codec = app.state.client.data_converter.payload_codec
+        app.state.codec = payload_codec if isinstance(payload_codec, EncryptionCodec) else None
         log.info("api_started", temporal=settings.temporal_address, keys=len(app.state.callers))
         yield
         engine.dispose()
 
-    app = FastAPI(
-        title="aftersales",
-        version="0.1.0",
-        description=DESCRIPTION,
-        lifespan=lifespan,
-        responses={
-            401: {"description": "Missing or unknown API key (problem+json)"},
-            403: {"description": "The key's role may not do this (problem+json)"},
-            422: {"description": "Invalid body (problem+json, code validation_error)"},
-            503: {"description": "Temporal or the database is unreachable (problem+json, code unavailable)"},
-        },
-    )
+    # /docs and /redoc load Swagger UI and ReDoc from the app itself (no CDN): they work offline.
+    app = FastAPIOffline(title="aftersales", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     errors.install(app)
-    for router in (orders.router, cases.router, cases.pickups, merchants.router, monitoring.router, health.router):
+    problems.document(app)
+    routers = (orders.router, cases.router, cases.pickups, merchants.router, monitoring.router, health.router)
+    for router in (*routers, codec.router):
         app.include_router(router)
 
     # Added before ``observe``, so it runs inside it: its refusals are logged and counted like any answer.

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.durations import parse_duration
 from domain.policy import Policy
 
 
@@ -41,12 +43,21 @@ class Settings(Policy, BaseSettings):
     digest_cron: str = "0 9 * * *"
     log_level: str = "INFO"
     log_format: str = Field(default="auto", description="json, console, or auto (console on a terminal)")
+    codec_keys: SecretStr = Field(
+        default=SecretStr(""), description="id:base64key,… encrypting Temporal payloads; the first encrypts"
+    )
+    codec_ui_origins: str = Field(
+        default="http://localhost:8233", description="comma-separated Web UI origins allowed to call /codec"
+    )
 
     platform_dingtalk_webhook: str | None = None
     platform_dingtalk_secret: str | None = None
     platform_wecom_webhook: str | None = None
     platform_mobiles: str = Field(default="", description="Comma-separated mobiles to @ in the platform group")
     robot_max_per_minute: int = 20
+    robot_throttle_wait: timedelta = Field(
+        default=timedelta(seconds=60), description='how long a robot that answered "too many" is left alone'
+    )
 
     sms_backend: SmsBackend = SmsBackend.LOG
     sms_endpoint: str | None = None
@@ -73,6 +84,20 @@ class Settings(Policy, BaseSettings):
             return json.loads(value) if value.strip() else {}
         return value
 
+    @field_validator("robot_throttle_wait", mode="before")
+    @classmethod
+    def _written_duration(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.startswith("P"):
+            return parse_duration(value)
+        return value
+
+    @field_validator("robot_throttle_wait")
+    @classmethod
+    def _positive_wait(cls, value: timedelta) -> timedelta:
+        if value <= timedelta():
+            raise ValueError("robot_throttle_wait must be positive")
+        return value
+
     @field_validator(
         "platform_dingtalk_webhook",
         "platform_wecom_webhook",
@@ -90,6 +115,11 @@ class Settings(Policy, BaseSettings):
     def policy(self) -> Policy:
         """The platform's default policy, before any merchant's overrides."""
         return Policy.model_validate({name: getattr(self, name) for name in Policy.model_fields})
+
+    @property
+    def codec_origins(self) -> tuple[str, ...]:
+        """Browser origins (the Temporal Web UI) allowed to call the codec endpoints."""
+        return tuple(o.strip().rstrip("/") for o in self.codec_ui_origins.split(",") if o.strip())
 
     @property
     def platform_mention_mobiles(self) -> tuple[str, ...]:

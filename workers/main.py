@@ -64,6 +64,8 @@ def activities(settings: Settings, *, engine: Engine, http: httpx.AsyncClient) -
     return [
         records.project_order,
         records.project_case,
+        notifier.channels,
+        notifier.deliver,
         notifier.notify,
         partners.refund,
         partners.book_pickup,

@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from domain import ids
     from domain.cases import (
         Action,
+        AfterSaleRequest,
         Appeal,
         CaseInput,
         CaseKind,
@@ -70,7 +71,14 @@ MONEY = RetryPolicy(
     non_retryable_error_types=[REFUSED],
 )
 
-REQUEST_MEMO = "request"  # the memo holding the request a case was opened with (same request → same case)
+REQUEST_MEMO = "request"  # the memo holding the digest of the request a case was opened with
+
+
+def request_digest(request: AfterSaleRequest) -> str:
+    """What the case's memo keeps of its request: enough to know the same request again (same request →
+    same case), without the customer's address or words, which the Web UI lists with every memo."""
+    return ids.fingerprint(request)
+
 
 # Clocks whose breach is the merchant's: their breach makes the case overdue (monitoring, Web UI).
 MERCHANT_CLOCKS = ("review", "receipt", "reship", "offline_refund")

@@ -52,7 +52,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.retries import Attempt, Attempts
     from workflows import search_attributes as sa
-    from workflows.aftersale import REQUEST_MEMO, AfterSaleWorkflow
+    from workflows.aftersale import REQUEST_MEMO, AfterSaleWorkflow, request_digest
     from workflows.effects import Journal, notification_key, refuse
     from workflows.ladder import Clock, wait_until
 
@@ -247,7 +247,7 @@ class OrderWorkflow:
                 # or closed (within the namespace's retention; the API checks the read model beyond it).
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 parent_close_policy=ParentClosePolicy.ABANDON,
-                memo={REQUEST_MEMO: request.model_dump(mode="json")},
+                memo={REQUEST_MEMO: request_digest(request)},
                 search_attributes=sa.initial_case_attributes(
                     merchant_id=order.merchant_id,
                     order_id=order.order_id,

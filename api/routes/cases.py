@@ -33,7 +33,7 @@ from domain.orders import DeadlineShift, LogisticsEvent
 from domain.pickups import CourierEvent, PickupPayment, PickupRequest, PickupView
 from domain.retries import Attempt
 from readmodel.queries import order_of_case
-from workflows.aftersale import REQUEST_MEMO, AfterSaleWorkflow
+from workflows.aftersale import REQUEST_MEMO, AfterSaleWorkflow, request_digest
 from workflows.order import OrderWorkflow
 from workflows.pickup import COURIER, PAYMENT, PickupWorkflow
 
@@ -96,12 +96,15 @@ async def _same_request(case: Case, request: AfterSaleRequest) -> None:
             break
         await asyncio.sleep(0.1)
         opened_with = await _memo(case)
-    if not opened_with or ids.fingerprint(AfterSaleRequest.model_validate(opened_with)) != ids.fingerprint(request):
+    # A case opened before memos held only a digest has the whole request there.
+    if isinstance(opened_with, dict):
+        opened_with = ids.fingerprint(AfterSaleRequest.model_validate(opened_with))
+    if opened_with != request_digest(request):
         raise Problem("duplicate", f"case {request.case_id} was requested with a different body")
 
 
-async def _memo(case: Case) -> dict[str, Any] | None:
-    """The request a case was opened with, or None if there is no such case."""
+async def _memo(case: Case) -> str | dict[str, Any] | None:
+    """The digest of the request a case was opened with, or None if there is no such case."""
     try:
         description = await case.describe()
     except RPCError as error:
@@ -109,7 +112,7 @@ async def _memo(case: Case) -> dict[str, Any] | None:
             return None
         raise
     memo = await description.memo()
-    request: dict[str, Any] = memo.get(REQUEST_MEMO, {})
+    request: str | dict[str, Any] = memo.get(REQUEST_MEMO, {})
     return request
 
 

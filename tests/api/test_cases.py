@@ -276,6 +276,10 @@ async def test_make_demo_drives_orders_and_cases_through_the_api(
     assert "refund_only" in printed
     assert "return_refund" in printed
     assert "overdue=True" in printed
+    [cooling_off] = [line for line in printed.splitlines() if line.startswith("cooling-off refund:")]
+    assert "completed, 426.00 CNY refunded" in cooling_off  # 368.00 + 2 × 29.00: the whole order
+    assert "auto_refunded_cooling_off" in cooling_off
+    assert f"http://localhost:{api_settings.ui_port}/namespaces/" in printed
 
 
 async def test_a_supervisor_finds_cases_in_the_web_ui_by_kind_status_and_deadline(

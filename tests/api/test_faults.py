@@ -16,7 +16,6 @@ import pytest
 from starlette.requests import Request
 from starlette.routing import Route
 from temporalio.client import WorkflowUpdateFailedError
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
@@ -29,7 +28,7 @@ from domain.orders import OrderWatchInput
 from domain.policy import Policy
 from tests.api.conftest import KEYS, ServedApp
 from tests.api.test_orders import assert_problem, now_iso
-from tests.conftest import _binary
+from tests.conftest import DATA_CONVERTER, _binary
 from tests.factories import order_body, place_order
 from workers.main import build_worker
 from workflows.order import OrderWorkflow
@@ -39,7 +38,7 @@ from workflows.order import OrderWorkflow
 async def one_update_at_a_time() -> AsyncIterator[WorkflowEnvironment]:
     """A dev server of the test's own that admits one Update in flight per workflow."""
     env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
         dev_server_existing_path=_binary("temporal"),
         dev_server_extra_args=["--dynamic-config-value", "history.maxInFlightUpdates=1"],
     )
