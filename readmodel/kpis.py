@@ -201,7 +201,7 @@ def kpis_csv(kpis: Sequence[SupplierKpis], *, since: datetime, until: datetime) 
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)
     for row in kpis:
-        cells: list[object] = [row.merchant_id, since.isoformat(), until.isoformat()]
+        cells: list[object] = [_text(row.merchant_id), since.isoformat(), until.isoformat()]
         for name in durations:
             measured: Distribution = getattr(row, name)
             cells += [_cell(measured.median), _cell(measured.p90), measured.count]
@@ -210,6 +210,11 @@ def kpis_csv(kpis: Sequence[SupplierKpis], *, since: datetime, until: datetime) 
         cells += [_cell(row.auto_decided_rate), _cell(row.satisfaction_avg), _cell(row.resolution_rate)]
         writer.writerow(cells)
     return out.getvalue()
+
+
+def _text(value: str) -> str:
+    # A spreadsheet would run a cell starting with = + - @ as a formula (an id may start with "-").
+    return f"'{value}" if value.startswith(("=", "+", "-", "@")) else value
 
 
 def _cell(value: float | None) -> str:

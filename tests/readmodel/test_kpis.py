@@ -136,6 +136,17 @@ def test_the_csv_has_one_row_per_supplier_and_a_column_per_clock(any_engine: Eng
     assert rows[0]["satisfaction_avg"] == ""
 
 
+def test_a_merchant_id_a_spreadsheet_would_run_as_a_formula_is_quoted(any_engine: Engine) -> None:
+    since = DAY + timedelta(days=90)
+    merchant = f"-{uuid.uuid4().hex[:6]}"
+    record_facts(any_engine, [fact(merchant, Process.ORDER, FactKind.SHIPMENT, value=1.0, at=since)])
+    until = since + timedelta(days=1)
+    exported = kpis_csv(
+        supplier_kpis(any_engine, since=since, until=until, merchant_id=merchant), since=since, until=until
+    )
+    assert next(csv.DictReader(io.StringIO(exported)))["merchant_id"] == f"'{merchant}"
+
+
 def test_totals_for_prometheus_grow_by_what_was_added(any_engine: Engine) -> None:
     before = fact_totals(any_engine)
     merchant = f"m-{uuid.uuid4().hex[:6]}"
