@@ -151,7 +151,7 @@ async def overdue_after_sales(
     return _cases(rows, page)
 
 
-MAX_AGE = timedelta(days=366)
+MAX_AGE = timedelta(days=365)
 
 
 def _age(older_than: str) -> timedelta:
@@ -160,7 +160,7 @@ def _age(older_than: str) -> timedelta:
     except ValueError as error:
         raise Problem("validation_error", f"older_than: {error}") from None
     if not timedelta() <= age <= MAX_AGE:
-        raise Problem("validation_error", "older_than must be between 0s and 366d")
+        raise Problem("validation_error", "older_than must be between 0s and 365d")
     return age
 
 
