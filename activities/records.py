@@ -6,10 +6,11 @@ from sqlalchemy import Engine
 from temporalio import activity
 
 from domain.cases import CaseView
-from domain.facts import case_facts, order_facts
+from domain.facts import case_facts, order_facts, work_order_facts
 from domain.orders import OrderView
+from domain.work_orders import WorkOrderRecord
 from readmodel.facts import record_facts
-from readmodel.projection import upsert_case, upsert_order
+from readmodel.projection import upsert_case, upsert_order, upsert_work_order
 
 
 class Records:
@@ -38,4 +39,21 @@ class Records:
         assert workflow_id is not None, "projections run inside workflows"
         changed = upsert_case(self._engine, workflow_id=workflow_id, view=view)
         record_facts(self._engine, case_facts(workflow_id, view))
+        return changed
+
+    @activity.defn
+    def project_work_order(self, record: WorkOrderRecord) -> bool:
+        """Upserts a work order's slim snapshot and adds the SLA facts of its history's tail."""
+        workflow_id = activity.info().workflow_id
+        assert workflow_id is not None, "projections run inside workflows"
+        changed = upsert_work_order(self._engine, workflow_id=workflow_id, record=record)
+        facts = work_order_facts(
+            workflow_id,
+            record.merchant_id,
+            record.history_tail,
+            first_index=record.history_from,
+            opened_at=record.opened_at,
+            first_response_at=record.first_response_at,
+        )
+        record_facts(self._engine, facts)
         return changed

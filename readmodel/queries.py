@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -12,7 +12,8 @@ from sqlmodel.sql.expression import SelectOfScalar
 
 from domain.cases import FINAL, CaseStatus
 from domain.orders import OrderStatus
-from readmodel.tables import CaseWatch, OrderWatch
+from domain.work_orders import OPEN as OPEN_WORK_ORDERS
+from readmodel.tables import CaseWatch, OrderWatch, WorkOrderWatch
 
 UNSHIPPED = OrderStatus.AWAITING_SHIPMENT.value
 CLOSED_CASES = [status.value for status in (*FINAL, CaseStatus.REJECTED)]
@@ -87,6 +88,31 @@ def unprocessed_after_sales(
     if merchant_id is not None:
         query = query.where(CaseWatch.merchant_id == merchant_id)
     return _page(engine, query, (col(CaseWatch.opened_at), col(CaseWatch.workflow_id)), limit, offset)
+
+
+def overdue_work_orders(
+    engine: Engine, *, merchant_id: str | None = None, limit: int = 500, offset: int = 0
+) -> Page[WorkOrderWatch]:
+    """Open work orders with a clock past its budget, the longest overdue first."""
+    open_statuses = [status.value for status in OPEN_WORK_ORDERS]
+    query = select(WorkOrderWatch).where(
+        col(WorkOrderWatch.overdue).is_(True), col(WorkOrderWatch.status).in_(open_statuses)
+    )
+    if merchant_id is not None:
+        query = query.where(WorkOrderWatch.merchant_id == merchant_id)
+    order = (col(WorkOrderWatch.overdue_since), col(WorkOrderWatch.workflow_id))
+    return _page(engine, query, order, limit, offset)
+
+
+def work_orders_opened(
+    engine: Engine, *, since: datetime, until: datetime, merchant_id: str | None = None
+) -> Sequence[WorkOrderWatch]:
+    """The work orders opened in ``[since, until)``, in the order they were opened (the CSV export)."""
+    query = select(WorkOrderWatch).where(col(WorkOrderWatch.opened_at) >= since, col(WorkOrderWatch.opened_at) < until)
+    if merchant_id is not None:
+        query = query.where(WorkOrderWatch.merchant_id == merchant_id)
+    with Session(engine) as session:
+        return session.exec(query.order_by(col(WorkOrderWatch.opened_at), col(WorkOrderWatch.workflow_id))).all()
 
 
 def open_counts_by_merchant(engine: Engine) -> dict[str, dict[str, int]]:

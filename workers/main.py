@@ -28,10 +28,11 @@ from workers.interceptors import LogContextInterceptor
 from workflows.aftersale import AfterSaleWorkflow
 from workflows.order import OrderWorkflow
 from workflows.pickup import PickupWorkflow
+from workflows.work_order import WorkOrderWorkflow
 
 log = structlog.get_logger(__name__)
 
-WORKFLOWS: Sequence[type] = (OrderWorkflow, AfterSaleWorkflow, PickupWorkflow)
+WORKFLOWS: Sequence[type] = (OrderWorkflow, AfterSaleWorkflow, PickupWorkflow, WorkOrderWorkflow)
 
 
 def make_sms(settings: Settings, http: httpx.AsyncClient) -> SmsSender:
@@ -66,6 +67,7 @@ def activities(settings: Settings, *, engine: Engine, http: httpx.AsyncClient) -
         records.project_case,
         notifier.channels,
         notifier.deliver,
+        records.project_work_order,
         notifier.notify,
         partners.refund,
         partners.book_pickup,

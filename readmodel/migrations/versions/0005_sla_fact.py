@@ -1,7 +1,7 @@
 """sla facts
 
 Revision ID: 0005_sla_fact
-Revises: 0003
+Revises: 0004
 Create Date: 2026-11-26 05:40:00.000000
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import readmodel.db
 
 revision: str = "0005_sla_fact"
-down_revision: str | None = "0003"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
