@@ -339,3 +339,55 @@ def work_order_facts(
         if event == "confirmed" and (score := _SATISFACTION.search(entry.detail)):
             out.add(seq, entry, FactKind.SATISFACTION, value=float(score.group(1)))
     return out.facts
+
+
+# --- chat conversations ------------------------------------------------------------------------------------
+
+REPLY_CLOCK = "reply"
+
+
+def conversation_facts(
+    workflow_id: str,
+    merchant_id: str,
+    history: Sequence[HistoryEntry],
+    *,
+    first_index: int = 0,
+    first_reply_seconds: float | None,
+) -> list[Fact]:
+    """The facts of a chat conversation's history, or of its latest part.
+
+    The reply clock starts when a customer is left waiting (``customer_waiting``) and stops at the agent's
+    reply; its breach hands the customer to the backup agent (``transferred``) or, failing that, tells the
+    merchant's supervisor (``supervisor_told``). The first reply is the conversation's first ``replied``
+    entry, measured in the merchant's business time as the conversation recorded it (``first_reply_seconds``):
+    only a history read from its start (``first_index`` 0) can tell which reply came first, and a
+    conversation projects after every change, so its first reply is always read so.
+
+    Args:
+        workflow_id: the conversation's workflow.
+        merchant_id: its merchant.
+        history: the entries from ``first_index`` on.
+        first_index: the index of ``history[0]`` in the whole history.
+        first_reply_seconds: the conversation's first reply time, once it has one.
+    """
+    out = _Facts(workflow_id, Process.CONVERSATION, merchant_id)
+    first_waiting: datetime | None = None
+    answered = first_index > 0
+    for offset, entry in enumerate(history):
+        seq, event = first_index + offset, entry.event
+        if event == "customer_waiting":
+            first_waiting = first_waiting or entry.at
+            out.add(seq, entry, FactKind.CLOCK_STARTED, clock=REPLY_CLOCK)
+        elif event == "replied":
+            out.add(seq, entry, FactKind.CLOCK_STOPPED, clock=REPLY_CLOCK)
+            if not answered:
+                answered = True
+                seconds = first_reply_seconds if first_reply_seconds is not None else _seconds(entry.at, first_waiting)
+                out.add(seq, entry, FactKind.FIRST_RESPONSE, value=seconds)
+        elif event == "transferred":
+            out.add(seq, entry, FactKind.CLOCK_BREACHED, clock=REPLY_CLOCK)
+            out.add(seq, entry, FactKind.TRANSFER)
+            out.add(seq, entry, FactKind.CLOCK_STARTED, clock=REPLY_CLOCK)  # the backup's own clock
+        elif event == "supervisor_told":
+            out.add(seq, entry, FactKind.CLOCK_BREACHED, clock=REPLY_CLOCK)
+    return out.facts

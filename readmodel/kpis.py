@@ -241,7 +241,7 @@ class FactTotals(BaseModel):
     clocks_started: dict[str, int] = Field(default_factory=dict)
     breaches: dict[str, int] = Field(default_factory=dict)
     decisions: dict[str, int] = Field(default_factory=dict, description="by who decided: merchant | clock")
-    transfers: int = 0
+    transfers: dict[str, int] = Field(default_factory=dict, description="by process: work_order | conversation")
     durations: dict[str, Histogram] = Field(default_factory=dict)
     digest_messages: dict[tuple[str, str], int] = Field(default_factory=dict, description="(channel, outcome)")
 
@@ -278,9 +278,12 @@ def fact_totals(engine: Engine) -> FactTotals:
         for auto, count in decisions:
             who = "clock" if auto else "merchant"
             totals.decisions[who] = totals.decisions.get(who, 0) + count
-        totals.transfers = connection.execute(
-            select(func.count()).where(col(SlaFact.kind) == FactKind.TRANSFER.value)
-        ).scalar_one()
+        transfers = connection.execute(
+            select(col(SlaFact.process), func.count())
+            .where(col(SlaFact.kind) == FactKind.TRANSFER.value)
+            .group_by(col(SlaFact.process))
+        )
+        totals.transfers = {process: count for process, count in transfers}
         for name, (kind, process, outcome) in _MEASURES.items():
             query = select(
                 func.count(value),

@@ -216,5 +216,5 @@ async def test_work_orders_feed_first_response_satisfaction_and_resolution_and_e
         await api("merchant:m-acme", "GET", f"/v1/monitoring/work-orders.csv?merchant_id={merchant}"), 404, "not_found"
     )
     metrics = (await api("prometheus", "GET", "/metrics")).text
-    assert "aftersales_work_order_transfers_total" in metrics
+    assert 'aftersales_transfers_total{process="work_order"}' in metrics
     assert 'aftersales_work_order_first_response_seconds_bucket{le="60"}' in metrics
