@@ -1,7 +1,7 @@
 """sla facts
 
 Revision ID: 0005_sla_fact
-Revises: 0004
+Revises: 0004 (after the work orders' table)
 Create Date: 2026-11-26 05:40:00.000000
 """
 
