@@ -12,8 +12,10 @@ import pytest
 from sqlalchemy import Engine
 
 from domain.facts import Fact, FactKind, Process
+from readmodel.db import session_scope
 from readmodel.facts import record_facts
 from readmodel.kpis import Distribution, fact_totals, kpis_csv, percentile, supplier_kpis
+from readmodel.tables import SentNotification
 
 DAY = datetime(2026, 4, 1, tzinfo=UTC)
 _seq = itertools.count()
@@ -172,3 +174,22 @@ def test_totals_for_prometheus_grow_by_what_was_added(any_engine: Engine) -> Non
     assert new.sum - old.sum == pytest.approx(5100.0)
     grown = {bound: n - dict(old.buckets)[bound] for bound, n in new.buckets}
     assert (grown[60.0], grown[180.0], grown[3600.0], grown[4 * 3600.0]) == (0, 1, 1, 2)
+
+
+def test_digest_messages_are_counted_by_channel_kind_and_outcome(any_engine: Engine) -> None:
+    before = fact_totals(any_engine).digest_messages
+    day = uuid.uuid4().hex[:8]
+    with session_scope(any_engine) as session:
+        for key, channel, outcome in (
+            (f"digest:{day}:m-1:sms:supplier_head", "sms:supplier_head", "sent"),
+            (f"digest:{day}:m-2:sms:supplier_head", "sms:supplier_head", "failed"),
+            (f"digest:{day}:platform:dingtalk:platform", "dingtalk:platform", "sent"),
+            (f"order-O1:ship:1:breach:{day}:dingtalk:merchant", "dingtalk:merchant", "sent"),  # not a digest
+        ):
+            session.add(SentNotification(key=key, merchant_id="m-1", channel=channel, outcome=outcome, at=DAY))
+    after = fact_totals(any_engine).digest_messages
+
+    grown = {label: after[label] - before.get(label, 0) for label in after}
+    assert grown == {("sms", "sent"): 1, ("sms", "failed"): 1, ("dingtalk", "sent"): 1} | {
+        label: 0 for label in after if label not in {("sms", "sent"), ("sms", "failed"), ("dingtalk", "sent")}
+    }
