@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from domain.cases import CaseKind, CaseLine, CaseStatus, CaseView
-from domain.facts import case_facts, conversation_facts, work_order_facts
+from domain.facts import case_facts, work_order_facts
 from domain.orders import Actor, HistoryEntry
 
 OPENED = datetime(2026, 5, 1, 9, tzinfo=UTC)
@@ -157,40 +157,3 @@ def test_the_tail_of_a_work_order_history_makes_the_same_facts_under_the_same_ke
         "wo", "m-1", history[4:], first_index=4, opened_at=OPENED, first_response_at=first_response_at
     )
     assert tail == [fact for fact in whole if fact.seq >= 4]
-
-
-def conversation_history() -> list[HistoryEntry]:
-    events = [
-        ("opened", "agent a-1"),
-        ("customer_waiting", "agent a-1"),
-        ("transferred", "a-1 → a-9"),
-        ("replied", "a-9"),
-        ("customer_waiting", "agent a-9"),
-        ("supervisor_told", "unanswered by a-9"),
-        ("replied", "a-9"),
-    ]
-    return [
-        HistoryEntry(at=OPENED + timedelta(minutes=minute), event=event, actor=Actor.SYSTEM, detail=detail)
-        for minute, (event, detail) in enumerate(events)
-    ]
-
-
-def test_a_chat_makes_reply_clocks_their_breaches_one_transfer_and_one_first_reply() -> None:
-    facts = conversation_facts("chat-1", "m-1", conversation_history(), first_reply_seconds=95.0)
-    assert [(f.seq, f.kind.value, f.clock, f.value) for f in facts] == [
-        (1, "clock_started", "reply", None),
-        (2, "clock_breached", "reply", None),
-        (2, "transfer", None, None),
-        (2, "clock_started", "reply", None),
-        (3, "clock_stopped", "reply", None),
-        (3, "first_response", None, 95.0),  # business time, as the conversation measured it
-        (4, "clock_started", "reply", None),
-        (5, "clock_breached", "reply", None),
-        (6, "clock_stopped", "reply", None),
-    ]
-
-
-def test_a_chats_later_tail_names_no_second_first_reply() -> None:
-    tail = conversation_history()[4:]
-    facts = conversation_facts("chat-1", "m-1", tail, first_index=4, first_reply_seconds=95.0)
-    assert "first_response" not in [f.kind.value for f in facts]
