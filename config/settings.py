@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from config.links import MIN_SECRET_CHARS, LinkSigner
 from domain.durations import parse_duration
+from domain.notifications import Template
 from domain.policy import Policy
 
 
@@ -42,6 +43,12 @@ class Settings(Policy, BaseSettings):
     public_url: str = "http://localhost:8000"
     timezone: str = "Asia/Shanghai"
     digest_cron: str = "0 9 * * *"
+    digest_unprocessed_after: timedelta = Field(
+        default=timedelta(hours=24), description="an after-sales case undecided this long counts in the digest"
+    )
+    session_secret: str = Field(default="", description="signs board session cookies; empty: a random one per process")
+    session_ttl: timedelta = Field(default=timedelta(hours=12), description="how long a board login lasts")
+    board_refresh: timedelta = Field(default=timedelta(seconds=30), description="how often the board refreshes")
     log_level: str = "INFO"
     log_format: str = Field(default="auto", description="json, console, or auto (console on a terminal)")
     codec_keys: SecretStr = Field(
@@ -77,7 +84,10 @@ class Settings(Policy, BaseSettings):
     sms_access_key_id: str = ""
     sms_access_key_secret: str = ""
     sms_sign_name: str = "美好生活"
-    sms_template_code: str = ""
+    sms_template_code: str = Field(default="", description="the generic template: its ${content} carries the text")
+    sms_templates: dict[str, str] = Field(
+        default_factory=dict, description='JSON {"message kind": "template code"}: kinds with a template of their own'
+    )
 
     payments_endpoint: str | None = None
     logistics_endpoint: str | None = None
@@ -90,21 +100,33 @@ class Settings(Policy, BaseSettings):
     http_timeout_seconds: float = 10.0
     max_body_bytes: int = Field(default=1024 * 1024, ge=1, description="larger request bodies are refused (413)")
 
-    @field_validator("api_keys", mode="before")
+    @field_validator("api_keys", "sms_templates", mode="before")
     @classmethod
     def _json_keys(cls, value: Any) -> Any:
         if isinstance(value, str):
             return json.loads(value) if value.strip() else {}
         return value
 
-    @field_validator("robot_throttle_wait", "link_ttl", mode="before")
+    @field_validator("sms_templates")
+    @classmethod
+    def _known_kinds(cls, value: dict[str, str]) -> dict[str, str]:
+        kinds = {kind.value for kind in Template}
+        if unknown := sorted(set(value) - kinds):
+            raise ValueError(f"no message kind {', '.join(unknown)} (kinds: {', '.join(sorted(kinds))})")
+        if blank := sorted(kind for kind, code in value.items() if not code.strip()):
+            raise ValueError(f"an empty template code for {', '.join(blank)}")
+        return value
+
+    @field_validator(
+        "robot_throttle_wait", "digest_unprocessed_after", "session_ttl", "board_refresh", "link_ttl", mode="before"
+    )
     @classmethod
     def _written_duration(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.startswith("P"):
             return parse_duration(value)
         return value
 
-    @field_validator("robot_throttle_wait", "link_ttl")
+    @field_validator("robot_throttle_wait", "digest_unprocessed_after", "session_ttl", "board_refresh", "link_ttl")
     @classmethod
     def _positive_wait(cls, value: timedelta) -> timedelta:
         if value <= timedelta():

@@ -74,6 +74,7 @@ DOCUMENTED_SETTINGS = frozenset(
         "AFTERSALES_PUBLIC_URL",
         "AFTERSALES_LINK_SECRET",
         "AFTERSALES_LINK_TTL",
+        "AFTERSALES_SESSION_SECRET",
     }
 )
 
@@ -85,6 +86,7 @@ ONE_SHOTS = ("temporal-schema", "temporal-setup")
 OPERATOR_ENV = {
     "AFTERSALES_API_KEYS": '{"a-long-random-key": "admin"}',
     "AFTERSALES_CODEC_KEYS": "2026-11:8XbgaPEMr1yGHRpBvWfCeUrhCYZgPgMmiGlNe6ONxD0=",
+    "AFTERSALES_SESSION_SECRET": "a-long-random-session-secret",
     "AFTERSALES_LINK_SECRET": "Vq0bH7p1r2Yg9sXcL4mN8tZ3kE6wJ5aD0fQ1uR7yT2o=",
 }
 
@@ -451,6 +453,13 @@ def test_compose_refuses_to_start_without_api_keys() -> None:
 def test_compose_refuses_to_start_without_payload_keys() -> None:
     with pytest.raises(MissingVariableError, match="AFTERSALES_CODEC_KEYS"):
         load_compose({"AFTERSALES_API_KEYS": OPERATOR_ENV["AFTERSALES_API_KEYS"]})
+
+
+def test_compose_refuses_to_start_without_a_board_session_secret() -> None:
+    # Every API replica must sign and read the board's cookies with the same secret.
+    keys = {name: OPERATOR_ENV[name] for name in ("AFTERSALES_API_KEYS", "AFTERSALES_CODEC_KEYS")}
+    with pytest.raises(MissingVariableError, match="AFTERSALES_SESSION_SECRET"):
+        load_compose(keys)
 
 
 def test_compose_refuses_to_start_without_a_link_secret() -> None:
