@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
+from itsdangerous import BadData, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
 from domain.notifications import LinkAction
 
@@ -94,7 +94,7 @@ class LinkSigner:
             payload, signed = self._serializer.loads(token, max_age=seconds, return_timestamp=True)
         except SignatureExpired as error:
             raise LinkRefused("the link has expired", expired=True) from error
-        except BadSignature as error:
+        except BadData as error:  # a bad signature, or a payload that is not ours
             raise LinkRefused("the link is not valid") from error
         claim = _claim(payload, signed)
         if claim is None:

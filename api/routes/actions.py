@@ -47,7 +47,7 @@ CASE_ACTIONS = (LinkAction.APPROVE, LinkAction.REJECT)
 WORK_ORDER_ACTIONS = (LinkAction.ACCEPT, LinkAction.REPLY, LinkAction.RESOLVE)
 HEADERS = {
     # The page loads only its own stylesheet, runs no script, posts only to itself and is never framed.
-    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; "
+    "Content-Security-Policy": "default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
     "frame-ancestors 'none'; base-uri 'none'",
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
