@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.partners import REFUSED, Partners
     from activities.records import Records
     from domain import ids
+    from domain.action_links import case_review_links
     from domain.cases import (
         Action,
         AfterSaleRequest,
@@ -46,7 +47,7 @@ with workflow.unsafe.imports_passed_through():
         refund_cents,
     )
     from domain.durations import shifted_deadline_problem, time_left
-    from domain.notifications import TASKS, Audience, Notification, Template
+    from domain.notifications import TASKS, ActionLink, Audience, Notification, Template
     from domain.orders import (
         FUTURE_TOLERANCE,
         Actor,
@@ -196,8 +197,16 @@ class AfterSaleWorkflow:
             self._changed("escalated", Actor.SYSTEM, at=step.at, detail=f"{name} deadline passed")
             self._tell(key, Template.CASE_OVERDUE, (Audience.MERCHANT_SUPERVISOR, Audience.PLATFORM), task, task_en)
             return
+        links = case_review_links(workflow.info().workflow_id, self._input.merchant_id) if name == "review" else ()
         self._tell(
-            key, Template.CASE_REMINDER, (Audience.MERCHANT,), task, task_en, sent="reminder_sent", detail=detail
+            key,
+            Template.CASE_REMINDER,
+            (Audience.MERCHANT,),
+            task,
+            task_en,
+            sent="reminder_sent",
+            detail=detail,
+            actions=links,
         )
 
     async def _on_return(self, step: PlannedStep) -> None:
@@ -719,6 +728,7 @@ class AfterSaleWorkflow:
         sent: str | None = None,
         detail: str = "",
         deadline_at: datetime | None = None,
+        actions: tuple[ActionLink, ...] = (),
         **params: str,
     ) -> None:
         request = self._input.request
@@ -738,6 +748,7 @@ class AfterSaleWorkflow:
             },
             deadline_at=deadline,
             link=f"{self._input.board_url}/v1/after-sales/{request.case_id}" if self._input.board_url else None,
+            actions=actions,
         )
         self._journal.tell(notification, sent=sent, detail=detail)
 

@@ -23,6 +23,7 @@ from temporalio.workflow import ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from activities.records import Records
     from domain import ids
+    from domain.action_links import ship_links
     from domain.cases import (
         AfterSaleRequest,
         CaseInput,
@@ -478,5 +479,8 @@ class OrderWorkflow:
             params={"order_id": order.order_id, **params},
             deadline_at=self._ship_deadline_at() if ship else None,
             link=f"{self._input.board_url}/v1/orders/{order.order_id}" if self._input.board_url else None,
+            actions=ship_links(workflow.info().workflow_id, order.merchant_id)
+            if template is Template.SHIP_REMINDER
+            else (),
         )
         self._journal.tell(notification, sent=sent, detail=detail)

@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.calendars import Calendars
     from activities.records import Records
     from domain import ids
+    from domain.action_links import work_order_links
     from domain.calendar_change import (
         SET_CALENDAR,
         CalendarApplied,
@@ -229,10 +230,12 @@ class WorkOrderWorkflow:
         budget, budget_en = spell(clock.budget)
         task, task_en = TASKS[name]
         request = self._input.request
+        told = recipients(name, level, assignee_id=s.assignee_id, assigned_by=s.assigned_by)
+        workflow_id = workflow.info().workflow_id
         notification = Notification(
-            key=f"{workflow.info().workflow_id}:{planned.key}",
+            key=f"{workflow_id}:{planned.key}",
             merchant_id=request.merchant_id,
-            recipients=recipients(name, level, assignee_id=s.assignee_id, assigned_by=s.assigned_by),
+            recipients=told,
             template=template,
             params={
                 "work_order_id": request.work_order_id,
@@ -249,6 +252,13 @@ class WorkOrderWorkflow:
             },
             deadline_at=deadline_at,
             link=self._link(),
+            actions=work_order_links(
+                name.value,
+                reminds=level is StepLevel.REMIND,
+                workflow_id=workflow_id,
+                assignee_id=s.assignee_id,
+                recipients=told,
+            ),
         )
         self._journal.tell(notification, detail=planned.key)
         self._changed()
