@@ -340,6 +340,7 @@ class WorkOrderInput(Model):
     calendar: BusinessCalendar = ROUND_THE_CLOCK
     board_url: str = ""
     max_history_events: int = Field(default=5000, ge=20)
+    callbacks: bool = Field(default=False, description="Call the mall back on each change (README: Callbacks).")
     state: WorkOrderState | None = None
 
 

@@ -16,6 +16,7 @@ from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
+from activities.callbacks import Callbacks
 from activities.channels import AliyunSms, LogSms, RobotRateLimiter, SmsSender
 from activities.notify import Notifier
 from activities.partners import Partners
@@ -62,6 +63,7 @@ def activities(settings: Settings, *, engine: Engine, http: httpx.AsyncClient) -
         limiter=RobotRateLimiter(settings.robot_max_per_minute),
     )
     partners = Partners(http=http, engine=engine, settings=settings)
+    callbacks = Callbacks(http=http, url=settings.callback_url, secrets=settings.callback_secret.get_secret_value())
     return [
         records.project_order,
         records.project_case,
@@ -73,6 +75,7 @@ def activities(settings: Settings, *, engine: Engine, http: httpx.AsyncClient) -
         partners.book_pickup,
         partners.cancel_pickup,
         partners.claim_insurance,
+        callbacks.deliver,
     ]
 
 
