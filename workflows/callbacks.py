@@ -80,7 +80,7 @@ class Outbox:
                 )
             except ActivityError as failure:
                 workflow.logger.warning("callback %s failed: %s", event.id, failure)
-                self._failed(f"{event.type} {event.id}: {str(failure.cause or failure)[:160]}")
+                self._failed(f"{event.type} {event.id} not delivered: {str(failure.cause or failure)[:160]}")
             self._pending.pop(0)
 
     async def drain(self) -> None:
