@@ -18,6 +18,7 @@ from temporalio.worker import Worker
 
 from activities.callbacks import Callbacks
 from activities.channels import AliyunSms, LogSms, RobotRateLimiter, SmsSender
+from activities.digest import Digests
 from activities.notify import Notifier
 from activities.partners import Partners
 from activities.records import Records
@@ -26,14 +27,16 @@ from config.temporal import connect
 from readmodel.db import make_engine
 from readmodel.migrate import upgrade
 from workers.interceptors import LogContextInterceptor
+from workers.schedules import ensure_digest_schedule
 from workflows.aftersale import AfterSaleWorkflow
+from workflows.digest import DigestWorkflow
 from workflows.order import OrderWorkflow
 from workflows.pickup import PickupWorkflow
 from workflows.work_order import WorkOrderWorkflow
 
 log = structlog.get_logger(__name__)
 
-WORKFLOWS: Sequence[type] = (OrderWorkflow, AfterSaleWorkflow, PickupWorkflow, WorkOrderWorkflow)
+WORKFLOWS: Sequence[type] = (OrderWorkflow, AfterSaleWorkflow, PickupWorkflow, WorkOrderWorkflow, DigestWorkflow)
 
 
 def make_sms(settings: Settings, http: httpx.AsyncClient) -> SmsSender:
@@ -64,6 +67,7 @@ def activities(settings: Settings, *, engine: Engine, http: httpx.AsyncClient) -
     )
     partners = Partners(http=http, engine=engine, settings=settings)
     callbacks = Callbacks(http=http, url=settings.callback_url, secrets=settings.callback_secret.get_secret_value())
+    digests = Digests(engine, settings)
     return [
         records.project_order,
         records.project_case,
@@ -76,6 +80,7 @@ def activities(settings: Settings, *, engine: Engine, http: httpx.AsyncClient) -
         partners.cancel_pickup,
         partners.claim_insurance,
         callbacks.deliver,
+        digests.overdue_by_merchant,
     ]
 
 
@@ -111,6 +116,7 @@ async def run_worker(settings: Settings) -> None:
     """Migrates the read model, then polls the task queue until cancelled."""
     await asyncio.to_thread(upgrade, settings.database_url)
     client = await connect(settings, runtime=runtime(settings))
+    await ensure_digest_schedule(client, settings)
     async with build_worker(client, settings) as worker:
         # SIGTERM (docker stop, systemd, make dev) drains the worker like Ctrl-C does.
         loop = asyncio.get_running_loop()
