@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -14,15 +15,19 @@ from temporalio.testing import WorkflowEnvironment
 
 from config.settings import Settings
 from domain import ids
-from domain.orders import LogisticsEvent, LogisticsStatus, OrderView, OrderWatchInput, Shipment
+from domain.cases import CaseStatus
+from domain.orders import LogisticsEvent, LogisticsStatus, OrderStatus, OrderView, OrderWatchInput, Shipment
+from domain.pickups import CourierEvent, CourierStatus, PickupPayment, PickupRequest, PickupStatus
 from domain.work_orders import Accept, Reply, Resolve
 from tests.factories import place_order
 from tests.peers.callbacks import CallbackReceiver
-from tests.workflows.cases import Order, until
+from tests.workflows.cases import Order, open_case, outcome, started, until
 from tests.workflows.conftest import remember
 from tests.workflows.work_orders import open_work_order
 from workflows import search_attributes as sa
+from workflows.aftersale import AfterSaleWorkflow
 from workflows.order import OrderWorkflow
+from workflows.pickup import PickupWorkflow
 from workflows.work_order import WorkOrderWorkflow
 
 SECRET = "whsec_" + base64.b64encode(b"the-mall-callback-secret-32bytes").decode()
@@ -60,6 +65,14 @@ async def paid_order(env: WorkflowEnvironment, client: Client, settings: Setting
     )
     remember(settings.task_queue, handle.id)
     return handle
+
+
+async def delivered_order(env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str) -> Order:
+    order = await paid_order(env, client, settings, merchant_id)
+    await order.execute_update(OrderWorkflow.ship, Shipment(carrier="SF", tracking_no="SF100"))
+    now = await env.get_current_time()
+    await order.execute_update(OrderWorkflow.record_logistics, LogisticsEvent(status=LogisticsStatus.DELIVERED, at=now))
+    return order
 
 
 def of(receiver: CallbackReceiver, key: str, value: str) -> list[dict[str, Any]]:
@@ -200,3 +213,71 @@ async def test_a_work_orders_event_ids_go_on_across_continue_as_new_and_its_brea
     breach = events[types.index("work_order.breached")]
     assert breach["data"]["escalation_level"] >= 1
     assert "title" not in breach["data"]
+
+
+async def test_a_cooling_off_refund_is_called_back_for_the_case_and_its_order_before_they_complete(
+    ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str, receiver: CallbackReceiver
+) -> None:
+    order = await paid_order(ts_env, client, settings, merchant_id)
+    await ts_env.sleep(10 * MINUTE)
+    case = await open_case(client, settings, order, "refund_only")
+
+    done = await outcome(case)
+    settled = await outcome(order)
+    # Completed only once everything was delivered: no waiting for the receiver here.
+    assert (done.status, settled.status) == (CaseStatus.COMPLETED, OrderStatus.REFUNDED)
+    case_events = of(receiver, "case_id", done.case_id)
+    assert [e["type"] for e in case_events] == ["case.opened", "case.auto_approved", "case.refunded"]
+    assert case_events[-1]["data"]["refunded_cents"] == done.refunded_cents > 0
+    assert all(e["id"].startswith(f"{case.id}:") for e in case_events)
+    assert [e["type"] for e in of(receiver, "order_id", settled.order_id) if e["type"].startswith("order.")] == [
+        "order.paid",
+        "order.after_sale_requested",
+        "order.after_sale_settled",
+        "order.refunded",
+    ]
+
+
+async def test_a_pickups_steps_are_called_back_under_ids_of_its_run(
+    ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str, receiver: CallbackReceiver
+) -> None:
+    order = await delivered_order(ts_env, client, settings, merchant_id)
+    case = await open_case(client, settings, order, "return_refund", [{"line_id": "L2", "quantity": 2}])
+    await case.execute_update(AfterSaleWorkflow.approve)
+    now = await ts_env.get_current_time()
+    address = {"name": "王小明", "phone": "13800138000", "address": "上海市浦东新区世纪大道 100 号"}
+    request = PickupRequest.model_validate({"address": address, "slot_start": now + HOUR, "slot_end": now + 3 * HOUR})
+    booked = await case.execute_update(AfterSaleWorkflow.book_pickup, request)
+    pickup = client.get_workflow_handle_for(PickupWorkflow.run, booked.pickup_id or "")
+    await started(pickup)
+
+    async def awaiting_payment() -> bool:
+        return (await pickup.query(PickupWorkflow.state)).status is PickupStatus.AWAITING_PAYMENT
+
+    await until(awaiting_payment)
+    await pickup.execute_update(PickupWorkflow.pay, PickupPayment(paid_cents=1200))
+    await ts_env.sleep(2 * HOUR)
+    at = await ts_env.get_current_time()
+    await pickup.execute_update(PickupWorkflow.record_courier, CourierEvent(status=CourierStatus.PICKED_UP, at=at))
+    assert (await outcome(pickup)).status is PickupStatus.PICKED_UP
+
+    steps = [e for e in of(receiver, "case_id", booked.case_id) if e["type"].startswith("pickup.")]
+    assert [e["type"] for e in steps] == [
+        "pickup.awaiting_payment",
+        "pickup.paid",
+        "pickup.scheduled",
+        "pickup.picked_up",
+    ]
+    assert all(e["id"].startswith(f"{pickup.id}/1:") for e in steps)
+    assert steps[-1]["data"]["waybill_no"]
+
+    async def case_told() -> bool:
+        types = [e["type"] for e in of(receiver, "case_id", booked.case_id)]
+        return "case.return_shipped" in types
+
+    await until(case_told)
+    case_types = [e["type"] for e in of(receiver, "case_id", booked.case_id) if e["type"].startswith("case.")]
+    assert case_types[:4] == ["case.opened", "case.approved", "case.pickup_requested", "case.pickup_scheduled"]
+    sent = json.dumps(receiver.messages, ensure_ascii=False)
+    assert "13800138000" not in sent  # the pickup address went to the courier, never into the mall's events
+    assert "王小明" not in sent
