@@ -98,6 +98,7 @@ TYPES: dict[str, dict[str, str]] = {
         "appeal_upheld": "work_order.appeal_decided",
         "appeal_dismissed": "work_order.appeal_decided",
         "deadline_moved": "work_order.deadline_moved",
+        "calendar_changed": "work_order.calendar_changed",  # the merchant's business calendar re-timed its clocks
     },
 }
 """History event → callback type, per kind of workflow. An event not listed is not called back."""
