@@ -23,6 +23,7 @@ from tests.factories import place_order
 from tests.peers.callbacks import CallbackReceiver
 from tests.workflows.cases import Order, open_case, outcome, started, until
 from tests.workflows.conftest import remember
+from tests.workflows.test_replay import HISTORIES, RECORDING, saved
 from tests.workflows.work_orders import open_work_order
 from workflows import search_attributes as sa
 from workflows.aftersale import AfterSaleWorkflow
@@ -281,3 +282,28 @@ async def test_a_pickups_steps_are_called_back_under_ids_of_its_run(
     sent = json.dumps(receiver.messages, ensure_ascii=False)
     assert "13800138000" not in sent  # the pickup address went to the courier, never into the mall's events
     assert "王小明" not in sent
+
+
+@RECORDING
+async def test_record_order_and_case_histories_with_callbacks(
+    ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str, receiver: CallbackReceiver
+) -> None:
+    """Workflows that call the mall back: the outbox's activities in their histories, one event refused."""
+    order = place_order(paid_at=await ts_env.get_current_time(), merchant_id=merchant_id, order_id="O-callbacks")
+    receiver.refuse_all(410)  # order.paid is refused for good: callback_failed is in the history too
+    handle = await client.start_workflow(
+        OrderWorkflow.run,
+        OrderWatchInput(order=order, policy=settings.policy(), callbacks=True),
+        id=ids.order(order.order_id),
+        task_queue=settings.task_queue,
+        search_attributes=sa.initial_order_attributes(order),
+    )
+    await until(lambda: len(receiver.rejected) == 1)
+    receiver.refuse_all(None)
+    receiver.unavailable(2)  # order.after_sale_requested is retried twice
+    await ts_env.sleep(10 * MINUTE)
+    case = await open_case(client, settings, handle, "refund_only")
+    await outcome(case)
+    await outcome(handle)
+    (HISTORIES / "OrderWorkflow-with-callbacks.json").write_text(await saved(handle))
+    (HISTORIES / "AfterSaleWorkflow-with-callbacks.json").write_text(await saved(case))
