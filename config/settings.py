@@ -96,7 +96,12 @@ class Settings(Policy, BaseSettings):
     payments_endpoint: str | None = None
     logistics_endpoint: str | None = None
     insurance_endpoint: str | None = None
-    callback_url: str | None = None
+    callback_url: str | None = Field(
+        default=None, description="where the mall receives signed events (README: Callbacks)"
+    )
+    callback_secret: SecretStr = Field(
+        default=SecretStr(""), description="whsec_… secrets signing callbacks, comma-separated; every one signs"
+    )
 
     worker_metrics_address: str | None = Field(
         default=None, description="host:port where the worker serves Temporal SDK metrics for Prometheus"

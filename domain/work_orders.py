@@ -341,6 +341,7 @@ class WorkOrderInput(Model):
     calendar_revision: int = Field(default=0, ge=0, description="the merchant's revision the calendar came with")
     board_url: str = ""
     max_history_events: int = Field(default=5000, ge=20)
+    callbacks: bool = Field(default=False, description="Call the mall back on each change (README: Callbacks).")
     state: WorkOrderState | None = None
 
 

@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.records import Records
     from domain import ids
     from domain.action_links import case_review_links
+    from domain.callbacks import case_data
     from domain.cases import (
         Action,
         AfterSaleRequest,
@@ -112,7 +113,13 @@ class AfterSaleWorkflow:
         self._pickups = 0  # pickups booked so far
         self._refunded_cents = 0
         self._applied = Attempts()  # what each human step was applied with, so a retry is answered
-        self._journal = Journal(Records.project_case, self.state)
+        self._journal = Journal(
+            Records.project_case,
+            self.state,
+            callbacks=("case", workflow.info().workflow_id, lambda: case_data(self.state()))
+            if input.callbacks
+            else None,
+        )
         self._status = CaseStatus.PENDING_REVIEW
         self._enter(CaseStatus.PENDING_REVIEW)
 
@@ -315,6 +322,7 @@ class AfterSaleWorkflow:
                     request=request,
                     policy=self._input.policy,
                     number=self._pickups,
+                    callbacks=self._input.callbacks,
                 ),
                 id=pickup_id,
                 # The pickup of a case is one id (GET /v1/pickups/{case_id}); a pickup booked after the last

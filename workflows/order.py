@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.records import Records
     from domain import ids
     from domain.action_links import ship_links
+    from domain.callbacks import order_data
     from domain.cases import (
         AfterSaleRequest,
         CaseInput,
@@ -94,7 +95,13 @@ class OrderWorkflow:
         self._cases: set[str] = set()
         self._refunded: dict[str, int] = {}
         self._applied = Attempts()  # the shipment and the last tracking update, so a retry is answered
-        self._journal = Journal(Records.project_order, self.state)
+        self._journal = Journal(
+            Records.project_order,
+            self.state,
+            callbacks=("order", workflow.info().workflow_id, lambda: order_data(self.state()))
+            if input.callbacks
+            else None,
+        )
 
     @workflow.run
     async def run(self, input: OrderWatchInput) -> OrderView:
@@ -261,6 +268,7 @@ class OrderWorkflow:
                     policy=self._input.policy,
                     cooling_off=cooling_off,
                     board_url=self._input.board_url,
+                    callbacks=self._input.callbacks,
                 ),
                 id=ids.after_sale(request.case_id),
                 # A case id names one case forever: refused while any case of any order holds it, open

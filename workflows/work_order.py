@@ -35,6 +35,7 @@ with workflow.unsafe.imports_passed_through():
         outcome,
         years_uncovered,
     )
+    from domain.callbacks import work_order_data
     from domain.notifications import Notification, Template
     from domain.orders import Actor
     from domain.sla import PlannedStep, StepLevel
@@ -96,7 +97,13 @@ class WorkOrderWorkflow:
             opened_at=workflow.now(),
         )
         self._timers = SlaTimers(self._s.clocks, self._on_step)
-        self._journal = Journal(Records.project_work_order, self.record)
+        self._journal = Journal(
+            Records.project_work_order,
+            self.record,
+            callbacks=("work_order", workflow.info().workflow_id, lambda: work_order_data(self.state()))
+            if input.callbacks
+            else None,
+        )
         # The journal appends to the state's own history, so the state is all a continued run needs.
         self._journal.history = self._s.history
         self._journal.revision = self._s.revision

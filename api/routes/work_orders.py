@@ -76,6 +76,7 @@ async def open_work_order(
             calendar_revision=revision(merchant.updated_at) if merchant else 0,
             board_url=settings.public_url,
             max_history_events=settings.wo_max_history_events,
+            callbacks=settings.callback_url is not None,
         ),
         id=ids.work_order(request.work_order_id),
         body=request,
