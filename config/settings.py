@@ -106,6 +106,15 @@ class Settings(Policy, BaseSettings):
     worker_metrics_address: str | None = Field(
         default=None, description="host:port where the worker serves Temporal SDK metrics for Prometheus"
     )
+    # Worker tuning (README: Performance). None keeps the Temporal SDK's default (100 task slots, 5 pollers).
+    worker_max_concurrent_workflow_tasks: int | None = Field(default=None, ge=1, description="workflow task slots")
+    worker_max_concurrent_activities: int | None = Field(default=None, ge=1, description="activity task slots")
+    worker_workflow_task_pollers: int | None = Field(default=None, ge=2, description="workflow task pollers")
+    worker_activity_pollers: int | None = Field(default=None, ge=1, description="activity task pollers")
+    worker_sticky_schedule_to_start: float = Field(
+        default=10.0, gt=0, le=3600, description="seconds a sticky workflow task may wait before it goes to any worker"
+    )
+    worker_max_cached_workflows: int = Field(default=1000, ge=0, description="workflows kept in the worker's cache")
     http_timeout_seconds: float = 10.0
     max_body_bytes: int = Field(default=1024 * 1024, ge=1, description="larger request bodies are refused (413)")
 

@@ -162,10 +162,13 @@ class DeadlineShift(Model):
 class HistoryEntry(Model):
     """One thing that happened to a case, and who did it."""
 
-    at: datetime
+    at: datetime = Field(description="When it happened: for a deadline's step, when the workflow acted on it.")
     event: str
     actor: Actor
     detail: str = ""
+    due_at: datetime | None = Field(
+        default=None, description="For a deadline's step: when it was due; ``at`` minus this: how late it was acted on."
+    )
 
 
 class LineState(Model):

@@ -1,14 +1,23 @@
-"""``make bench``: throughput and latency of the API on one machine, end to end.
+"""``make bench``: throughput, latency and deadline lateness of the product beside raw Temporal, in one run.
 
-Runs a file-backed Temporal dev server (as ``make dev`` does), a worker in a process of its own and the
-API in this one (separate processes, as in production), then drives them over HTTP: reporting orders
-(workflow starts), shipping them (Updates), reading them (queries) and a monitoring list (the read
-model). Prints one line per operation.
+Runs a file-backed Temporal dev server (as ``make dev`` does), the project's worker in a process of its own
+and the API in this one (separate processes, as in production), and beside them a raw worker on a task
+queue of its own (:mod:`workers.bench_raw`: one timer, one Update, no codec) on the same server. Then:
+
+- throughput and p50/p99 of each API call, the start and the Update beside a raw ``start_workflow`` and a
+  raw Update round trip (the ratio is the project's throughput over raw);
+- a burst: ``--burst`` order watches whose ship deadline falls due in the same second, and as many raw
+  timers due then. Lateness is read from Temporal's own event times: for the project the search-attribute
+  upsert that marks the order overdue (the workflow task that acted on the deadline), for raw the
+  ``TimerFired`` event; each minus the deadline. Workflow-task timeouts are counted across the histories;
+- the Temporal history (events and bytes) of one full return-refund, driven through the API;
+- worker and server RSS per 1,000 open workflows (``--scale N`` opens N more order watches for it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import socket
 import statistics
@@ -17,26 +26,47 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import uvicorn
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
 from config.codec import new_key
 from config.settings import Settings
 from config.temporal import codec, data_converter
+from workers.bench_raw import RawWorkflow
 from workers.dev import temporal_binary
 from workflows import search_attributes
 
 KEYS = {"bench-mall": "mall", "bench-admin": "admin", "bench-merchant": "merchant:m-bench"}
+RAW_QUEUE = "bench-raw"
+FAR = 7 * 24 * 3600.0  # a raw timer that never fires during the run (seconds from now)
 
 
-async def _measure(
-    name: str, count: int, concurrency: int, call: Callable[[int], Awaitable[httpx.Response]]
-) -> dict[str, float]:
+@dataclass
+class Figures:
+    count: int
+    per_second: float
+    p50_ms: float
+    p99_ms: float
+    failures: int
+
+
+def percentile(values: list[float], share: float) -> float:
+    """The nearest-rank percentile of sorted ``values``."""
+    return values[max(0, math.ceil(len(values) * share) - 1)]
+
+
+async def _measure(count: int, concurrency: int, call: Callable[[int], Awaitable[bool]]) -> Figures:
+    """Runs ``call(i)`` for i < count, ``concurrency`` at a time; ``call`` answers whether it succeeded."""
     latencies: list[float] = []
     failures = 0
     limit = asyncio.Semaphore(concurrency)
@@ -45,41 +75,344 @@ async def _measure(
         nonlocal failures
         async with limit:
             started = time.perf_counter()
-            response = await call(index)
+            try:
+                ok = await call(index)
+            except Exception:  # a failed call is counted, the run goes on
+                ok = False
             latencies.append(time.perf_counter() - started)
-            if response.status_code >= 400:
-                failures += 1
+            failures += not ok
 
     started = time.perf_counter()
     await asyncio.gather(*(one(i) for i in range(count)))
     elapsed = time.perf_counter() - started
     latencies.sort()
-    figures = {
-        "per_second": count / elapsed,
-        "p50_ms": statistics.median(latencies) * 1000,
-        "p95_ms": latencies[int(len(latencies) * 0.95) - 1] * 1000,
-        "failures": failures,
-    }
-    print(
-        f"{name:<34} {count:>6} {figures['per_second']:>9.1f}/s"
-        f" p50 {figures['p50_ms']:>7.1f} ms  p95 {figures['p95_ms']:>7.1f} ms  errors {failures}",
-        flush=True,
+    return Figures(
+        count, count / elapsed, statistics.median(latencies) * 1000, percentile(latencies, 0.99) * 1000, failures
     )
-    return figures
 
 
-def _order(order_id: str) -> dict[str, object]:
+def _row(name: str, figures: Figures, raw: Figures | None = None) -> None:
+    line = (
+        f"{name:<38} {figures.count:>6} {figures.per_second:>8.1f}/s"
+        f" p50 {figures.p50_ms:>7.1f} ms p99 {figures.p99_ms:>7.1f} ms errors {figures.failures}"
+    )
+    if raw is not None:
+        line += (
+            f" | raw {raw.per_second:>6.1f}/s p50 {raw.p50_ms:>6.1f} ms p99 {raw.p99_ms:>6.1f} ms"
+            f" | ratio {figures.per_second / raw.per_second:.2f}"
+        )
+    print(line, flush=True)
+
+
+def _order(order_id: str, merchant_id: str = "m-bench", paid_at: datetime | None = None) -> dict[str, object]:
     return {
         "order_id": order_id,
-        "merchant_id": "m-bench",
+        "merchant_id": merchant_id,
         "customer_id": "c-bench",
-        "paid_at": datetime.now(UTC).isoformat(),
+        "paid_at": (paid_at or datetime.now(UTC)).isoformat(),
         "lines": [{"line_id": "L1", "sku": "SKU-1", "title": "商品", "quantity": 2, "unit_price_cents": 9900}],
         "shipping_address": {"name": "测试", "phone": "13800000000", "address": "上海市"},
     }
 
 
-async def run_bench(*, count: int = 300, concurrency: int = 20) -> int:
+def _rss_kib(pid: int | None) -> int:
+    """Resident memory of process ``pid`` in KiB (0 if unknown)."""
+    if pid is None:
+        return 0
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def _server_pid() -> int | None:
+    """The Temporal dev server: this process's child running the ``temporal`` binary."""
+    me = str(os.getpid())
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if fields[1] == me and "temporal" in (stat.parent / "comm").read_text():
+                return int(stat.parent.name)
+        except (OSError, IndexError):
+            continue
+    return None
+
+
+def _at(event: HistoryEvent) -> datetime:
+    return event.event_time.ToDatetime(tzinfo=UTC)
+
+
+async def _histories(client: Client, ids: list[str]) -> list[list[HistoryEvent]]:
+    limit = asyncio.Semaphore(20)
+
+    async def one(workflow_id: str) -> list[HistoryEvent]:
+        async with limit:
+            return list((await client.get_workflow_handle(workflow_id).fetch_history()).events)
+
+    return await asyncio.gather(*(one(i) for i in ids))
+
+
+def _overdue_marked(events: list[HistoryEvent]) -> tuple[datetime | None, datetime | None]:
+    """When the order was marked overdue (the upsert setting ``Overdue``) and when the timer before it fired."""
+    fired: datetime | None = None
+    for event in events:
+        if event.event_type == EventType.EVENT_TYPE_TIMER_FIRED:
+            fired = _at(event)
+        if event.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
+            fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
+            overdue = fields.get(search_attributes.OVERDUE.name)
+            if overdue is not None and overdue.data == b"true":
+                return _at(event), fired
+    return None, fired
+
+
+def _timer_fired(events: list[HistoryEvent]) -> datetime | None:
+    return next((_at(e) for e in events if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED), None)
+
+
+def _timeouts(histories: list[list[HistoryEvent]]) -> int:
+    timed_out = EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT
+    return sum(1 for events in histories for event in events if event.event_type == timed_out)
+
+
+def _lateness(name: str, due: datetime, times: list[datetime | None]) -> None:
+    late = sorted((at - due).total_seconds() for at in times if at is not None)
+    missing = sum(1 for at in times if at is None)
+    if not late:
+        print(f"  {name:<44} none recorded ({missing} missing)", flush=True)
+        return
+    print(
+        f"  {name:<44} p50 {statistics.median(late):>6.2f} s  p99 {percentile(late, 0.99):>6.2f} s"
+        f"  max {late[-1]:>6.2f} s  missing {missing}",
+        flush=True,
+    )
+
+
+class Bench:
+    """One bench run's processes and clients."""
+
+    def __init__(self, env: WorkflowEnvironment, raw: Client, http: httpx.AsyncClient, concurrency: int) -> None:
+        self.env, self.raw, self.http, self.concurrency = env, raw, http, concurrency
+        self.run = uuid.uuid4().hex[:6]
+
+    async def post(self, path: str, body: Any, key: str = "bench-mall") -> httpx.Response:
+        return await self.http.post(path, json=body, headers={"Authorization": f"Bearer {key}"})
+
+    async def report(self, order: dict[str, object]) -> bool:
+        return (await self.post("/v1/orders", order)).status_code == 201
+
+    async def warm_up(self) -> None:
+        """One order reported and read, one raw workflow started and updated."""
+        order_id = f"W{self.run}"
+        await self.report(_order(order_id))
+        for _ in range(600):
+            if await self._get(f"/v1/orders/{order_id}"):
+                break
+            await asyncio.sleep(0.1)
+        handle = await self.raw.start_workflow(
+            RawWorkflow.run, time.time() + FAR, id=f"raw-w{self.run}", task_queue=RAW_QUEUE
+        )
+        await handle.execute_update(RawWorkflow.ping, 0)
+        await handle.signal(RawWorkflow.finish)
+
+    async def throughput(self, count: int) -> None:
+        """The API's calls, the start and the Update beside their raw counterparts."""
+        run, c = self.run, self.concurrency
+        raw_ids = [f"raw-{run}-{i}" for i in range(count)]
+        far = time.time() + FAR
+
+        async def raw_start(i: int) -> bool:
+            await self.raw.start_workflow(RawWorkflow.run, far, id=raw_ids[i], task_queue=RAW_QUEUE)
+            return True
+
+        async def raw_update(i: int) -> bool:
+            return (
+                await self.raw.get_workflow_handle_for(RawWorkflow.run, raw_ids[i]).execute_update(RawWorkflow.ping, i)
+                == i
+            )
+
+        print(f"{count} operations each, {c} at a time", flush=True)
+        raw_starts = await _measure(count, c, raw_start)
+        _row(
+            "POST /v1/orders (start)",
+            await _measure(count, c, lambda i: self.report(_order(f"B{run}-{i}"))),
+            raw_starts,
+        )
+        _row("GET /v1/orders/{id} (query)", await _measure(count, c, lambda i: self._get(f"/v1/orders/B{run}-{i}")))
+        raw_updates = await _measure(count, c, raw_update)
+        shipment = await _measure(
+            count,
+            c,
+            lambda i: self._ok(
+                self.post(f"/v1/orders/B{run}-{i}/shipment", {"carrier": "SF", "tracking_no": f"SF{i}"})
+            ),
+        )
+        _row("POST .../shipment (update)", shipment, raw_updates)
+        case = {"kind": "refund_only", "lines": [{"line_id": "L1", "quantity": 1}], "reason": "bench"}
+        _row(
+            "POST /v1/after-sales (update+child)",
+            await _measure(
+                count,
+                c,
+                lambda i: self._ok(
+                    self.post("/v1/after-sales", {**case, "case_id": f"B{run}-{i}-c", "order_id": f"B{run}-{i}"})
+                ),
+            ),
+        )
+        _row(
+            "GET /v1/after-sales/{id} (query)",
+            await _measure(count, c, lambda i: self._get(f"/v1/after-sales/B{run}-{i}-c")),
+        )
+        _row(
+            "GET /v1/monitoring/... (read model)",
+            await _measure(count, c, lambda i: self._get("/v1/monitoring/logistics-anomalies", "bench-admin")),
+        )
+        await asyncio.gather(*(self.raw.get_workflow_handle(i).signal(RawWorkflow.finish) for i in raw_ids))
+
+    async def _ok(self, response: Awaitable[httpx.Response]) -> bool:
+        return (await response).status_code < 400
+
+    async def _get(self, path: str, key: str = "bench-mall") -> bool:
+        return (await self.http.get(path, headers={"Authorization": f"Bearer {key}"})).status_code < 400
+
+    async def burst(self, count: int, lead: float) -> None:
+        """``count`` ship deadlines and ``count`` raw timers, all due at the same instant ``lead`` s from now."""
+        merchant = f"m-burst-{self.run}"
+        started = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
+        due = started + timedelta(seconds=lead)
+        config = {
+            "name": "bench",
+            "head_mobile": "13800000001",
+            "supervisor_mobile": "13800000002",
+            "policy": {"ship_deadline": f"{int(lead)}s", "ship_reminders": ""},
+        }
+        put = await self.http.put(
+            f"/v1/merchants/{merchant}", json=config, headers={"Authorization": "Bearer bench-admin"}
+        )
+        put.raise_for_status()
+        orders = [f"D{self.run}-{i}" for i in range(count)]
+        raws = [f"rawd-{self.run}-{i}" for i in range(count)]
+        print(f"burst: {count} ship deadlines and {count} raw timers due at {due:%H:%M:%S} UTC", flush=True)
+        intake = await _measure(count, self.concurrency, lambda i: self.report(_order(orders[i], merchant, started)))
+
+        async def raw_start(i: int) -> bool:
+            await self.raw.start_workflow(RawWorkflow.run, due.timestamp(), id=raws[i], task_queue=RAW_QUEUE)
+            return True
+
+        await _measure(count, self.concurrency, raw_start)
+        if datetime.now(UTC) >= due:
+            print(
+                f"  warning: intake ({intake.per_second:.1f}/s) did not finish before the deadline; raise --burst-lead"
+            )
+        # Wait for the deadline, then until every order is marked overdue (or two minutes have passed).
+        query = f"MerchantId = '{merchant}' AND Overdue = true"
+        await asyncio.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()))
+        for _ in range(240):
+            if (await self.env.client.count_workflows(query)).count >= count:
+                break
+            await asyncio.sleep(0.5)
+        project = await _histories(self.env.client, [f"order-{o}" for o in orders])
+        raw = await _histories(self.raw, raws)
+        marked = [_overdue_marked(events) for events in project]
+        _lateness("project: marked overdue (upsert event)", due, [m for m, _ in marked])
+        _lateness("project: its ship timer fired (TimerFired)", due, [f for _, f in marked])
+        _lateness("raw: timer fired (TimerFired)", due, [_timer_fired(events) for events in raw])
+        print(
+            f"  workflow-task timeouts: project {_timeouts(project)} in {count} histories,"
+            f" raw {_timeouts(raw)} in {count}",
+            flush=True,
+        )
+        await asyncio.gather(*(self.raw.get_workflow_handle(i).signal(RawWorkflow.finish) for i in raws))
+
+    async def lifecycle(self) -> None:
+        """One return-refund from report to refund through the API; the size of the histories it leaves."""
+        order_id, case_id = f"L{self.run}", f"L{self.run}-c"
+        paid = datetime.now(UTC) - timedelta(hours=2)
+        steps: list[tuple[str, str, Any, str]] = [
+            ("/v1/orders", "bench-mall", _order(order_id, paid_at=paid), "report"),
+            (f"/v1/orders/{order_id}/shipment", "bench-merchant", {"carrier": "SF", "tracking_no": "SF1"}, "ship"),
+            (
+                f"/v1/orders/{order_id}/logistics-events",
+                "bench-mall",
+                {"status": "delivered", "at": datetime.now(UTC).isoformat()},
+                "delivered",
+            ),
+            (
+                "/v1/after-sales",
+                "bench-mall",
+                {
+                    "case_id": case_id,
+                    "order_id": order_id,
+                    "kind": "return_refund",
+                    "lines": [{"line_id": "L1", "quantity": 1}],
+                    "reason": "bench",
+                },
+                "request",
+            ),
+            (f"/v1/after-sales/{case_id}/approve", "bench-merchant", None, "approve"),
+            (
+                f"/v1/after-sales/{case_id}/return-shipment",
+                "bench-mall",
+                {"carrier": "SF", "tracking_no": "SF2"},
+                "return",
+            ),
+            (
+                f"/v1/after-sales/{case_id}/logistics-events",
+                "bench-mall",
+                {"status": "delivered", "at": datetime.now(UTC).isoformat()},
+                "returned",
+            ),
+            (f"/v1/after-sales/{case_id}/receipt", "bench-merchant", {"accepted": True}, "receipt"),
+        ]
+        for path, key, body, name in steps:
+            response = await self.post(path, body, key)
+            if response.status_code >= 400:
+                print(f"return-refund lifecycle: {name} failed: {response.status_code} {response.text[:200]}")
+                return
+        status = ""
+        for _ in range(120):
+            response = await self.http.get(f"/v1/after-sales/{case_id}", headers={"Authorization": "Bearer bench-mall"})
+            status = response.json().get("status", "")
+            if status in ("completed", "closed"):
+                break
+            await asyncio.sleep(0.5)
+        await asyncio.sleep(2)  # the order hears of the settlement and projects it
+        total_events = total_bytes = 0
+        parts = []
+        for workflow_id in (f"order-{order_id}", f"aftersale-{case_id}"):
+            history = await self.env.client.get_workflow_handle(workflow_id).fetch_history()
+            size = sum(event.ByteSize() for event in history.events)
+            total_events += len(history.events)
+            total_bytes += size
+            parts.append(f"{workflow_id.split('-')[0]} {len(history.events)} events {size / 1024:.1f} KiB")
+        print(
+            f"return-refund lifecycle (case {status or 'unfinished'}): {total_events} events,"
+            f" {total_bytes / 1024:.1f} KiB ({'; '.join(parts)})",
+            flush=True,
+        )
+
+    async def scale(self, count: int, worker_pid: int | None) -> None:
+        """Opens ``count`` more order watches and reports the RSS they add per 1,000."""
+        server = _server_pid()
+        before = _rss_kib(worker_pid), _rss_kib(server)
+        figures = await _measure(count, self.concurrency, lambda i: self.report(_order(f"S{self.run}-{i}")))
+        await asyncio.sleep(5)  # their projections settle
+        after = _rss_kib(worker_pid), _rss_kib(server)
+        per = [(a - b) / 1024 / count * 1000 for a, b in zip(after, before, strict=True)]
+        print(
+            f"scale: {count} more order watches open ({figures.per_second:.1f}/s, errors {figures.failures}):"
+            f" worker RSS {after[0] / 1024:.0f} MiB (+{per[0]:.1f} MiB per 1,000),"
+            f" server RSS {after[1] / 1024:.0f} MiB (+{per[1]:.1f} MiB per 1,000)",
+            flush=True,
+        )
+
+
+async def run_bench(
+    *, count: int = 300, concurrency: int = 20, burst: int = 500, burst_lead: float | None = None, scale: int = 0
+) -> int:
     """Runs the benchmark and prints its figures."""
     with tempfile.TemporaryDirectory(prefix="aftersales-bench-") as workdir:
         settings = Settings(
@@ -93,7 +426,9 @@ async def run_bench(*, count: int = 300, concurrency: int = 20) -> int:
             dev_server_existing_path=temporal_binary(),
             dev_server_database_filename=str(Path(workdir) / "temporal.db"),
             search_attributes=search_attributes.ALL,
+            dev_server_log_level="error",
         )
+        address = env.client.service_client.config.target_host
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
@@ -107,72 +442,51 @@ async def run_bench(*, count: int = 300, concurrency: int = 20) -> int:
             "worker",
             env={
                 **os.environ,
-                "AFTERSALES_TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
+                "AFTERSALES_TEMPORAL_ADDRESS": address,
                 "AFTERSALES_DATABASE_URL": settings.database_url,
                 "AFTERSALES_TASK_QUEUE": settings.task_queue,
                 "AFTERSALES_CODEC_KEYS": settings.codec_keys.get_secret_value(),
-                "AFTERSALES_LOG_LEVEL": "WARNING",
+                "AFTERSALES_LOG_LEVEL": "ERROR",  # the bench's merchants have no robots: every message warns
             },
         )
+        raw_worker = await asyncio.create_subprocess_exec(sys.executable, "-m", "workers.bench_raw", address, RAW_QUEUE)
         try:
             serving = asyncio.create_task(server.serve())
             while not server.started:  # noqa: ASYNC110  (uvicorn offers no event to await)
                 await asyncio.sleep(0.05)
-            run = uuid.uuid4().hex[:6]
-            print(f"{count} operations each, {concurrency} at a time, file-backed dev server, SQLite read model")
-            async with httpx.AsyncClient(
-                base_url=f"http://127.0.0.1:{port}", headers={"Authorization": "Bearer bench-mall"}, timeout=60
-            ) as http:
-                await _measure(
-                    "POST /v1/orders (start)",
-                    count,
-                    concurrency,
-                    lambda i: http.post("/v1/orders", json=_order(f"B{run}-{i}")),
+            raw = await Client.connect(address)
+            load = os.getloadavg()
+            print(
+                f"{os.cpu_count()} cores, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f};"
+                " file-backed dev server, SQLite read model; raw: workers/bench_raw.py on its own task queue",
+                flush=True,
+            )
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
+                bench = Bench(env, raw, http, concurrency)
+                await bench.warm_up()  # both workers polling and past their first task before anything is timed
+                rss = _rss_kib(worker.pid), _rss_kib(_server_pid())
+                await bench.throughput(count)
+                if burst:
+                    await bench.burst(burst, burst_lead if burst_lead is not None else 20 + burst / 10)
+                await bench.lifecycle()
+                opened = 3 * count + burst * 2  # orders, cases and raw workflows still open on the server
+                worker_growth = (_rss_kib(worker.pid) - rss[0]) / 1024 / (2 * count + burst) * 1000
+                server_growth = (_rss_kib(_server_pid()) - rss[1]) / 1024 / opened * 1000
+                print(
+                    f"RSS: worker {_rss_kib(worker.pid) / 1024:.0f} MiB, +{worker_growth:.1f} MiB per 1,000 project"
+                    f" workflows since the warm-up; server {_rss_kib(_server_pid()) / 1024:.0f} MiB,"
+                    f" +{server_growth:.1f} MiB per 1,000 open workflows (all kinds)",
+                    flush=True,
                 )
-                await _measure(
-                    "GET /v1/orders/{id} (query)", count, concurrency, lambda i: http.get(f"/v1/orders/B{run}-{i}")
-                )
-                await _measure(
-                    "POST .../shipment (update)",
-                    count,
-                    concurrency,
-                    lambda i: http.post(
-                        f"/v1/orders/B{run}-{i}/shipment", json={"carrier": "SF", "tracking_no": f"SF{i}"}
-                    ),
-                )
-                await _measure(
-                    "POST /v1/after-sales (update+child)",
-                    count,
-                    concurrency,
-                    lambda i: http.post(
-                        "/v1/after-sales",
-                        json={
-                            "case_id": f"B{run}-{i}-c",
-                            "order_id": f"B{run}-{i}",
-                            "kind": "refund_only",
-                            "lines": [{"line_id": "L1", "quantity": 1}],
-                            "reason": "bench",
-                        },
-                    ),
-                )
-                await _measure(
-                    "GET /v1/after-sales/{id} (query)",
-                    count,
-                    concurrency,
-                    lambda i: http.get(f"/v1/after-sales/B{run}-{i}-c"),
-                )
-                await _measure(
-                    "GET /v1/monitoring/... (read model)",
-                    count,
-                    concurrency,
-                    lambda i: http.get(
-                        "/v1/monitoring/logistics-anomalies", headers={"Authorization": "Bearer bench-admin"}
-                    ),
-                )
+                if scale:
+                    await bench.scale(scale, worker.pid)
+            load = os.getloadavg()
+            print(f"load average at the end {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}", flush=True)
             server.should_exit = True
             await serving
         finally:
-            worker.terminate()
-            await worker.wait()
+            for process in (worker, raw_worker):
+                process.terminate()
+                await process.wait()
             await env.shutdown()
     return 0

@@ -28,6 +28,9 @@ def main(argv: list[str] | None = None) -> int:
     bench = commands.add_parser("bench", help="measure the API end to end on a local dev server")
     bench.add_argument("--count", type=int, default=300, help="operations of each kind")
     bench.add_argument("--concurrency", type=int, default=20, help="requests in flight at once")
+    bench.add_argument("--burst", type=int, default=500, help="ship deadlines (and raw timers) due in one second")
+    bench.add_argument("--burst-lead", type=float, default=None, help="seconds until the burst is due (20 + burst/10)")
+    bench.add_argument("--scale", type=int, default=0, help="open this many more order watches; report RSS per 1,000")
     args = parser.parse_args(argv)
 
     if args.command == "codec-key":
@@ -75,7 +78,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "bench":
         from workers.bench import run_bench
 
-        return asyncio.run(run_bench(count=args.count, concurrency=args.concurrency))
+        return asyncio.run(
+            run_bench(
+                count=args.count,
+                concurrency=args.concurrency,
+                burst=args.burst,
+                burst_lead=args.burst_lead,
+                scale=args.scale,
+            )
+        )
     return 2
 
 

@@ -7,6 +7,7 @@ import concurrent.futures
 import signal
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -99,6 +100,22 @@ def activities(settings: Settings, *, engine: Engine, http: httpx.AsyncClient, c
     ]
 
 
+def tuning(settings: Settings) -> dict[str, Any]:
+    """The worker's slots, pollers and cache from ``AFTERSALES_WORKER_*``; unset ones keep the SDK's defaults."""
+    options: dict[str, Any] = {
+        "sticky_queue_schedule_to_start_timeout": timedelta(seconds=settings.worker_sticky_schedule_to_start),
+        "max_cached_workflows": settings.worker_max_cached_workflows,
+    }
+    optional = {
+        "max_concurrent_workflow_tasks": settings.worker_max_concurrent_workflow_tasks,
+        "max_concurrent_activities": settings.worker_max_concurrent_activities,
+        "max_concurrent_workflow_task_polls": settings.worker_workflow_task_pollers,
+        "max_concurrent_activity_task_polls": settings.worker_activity_pollers,
+    }
+    options.update({name: value for name, value in optional.items() if value is not None})
+    return options
+
+
 @asynccontextmanager
 async def build_worker(
     client: Client, settings: Settings, *, engine: Engine | None = None, task_queue: str | None = None
@@ -115,6 +132,7 @@ async def build_worker(
                 activities=activities(settings, engine=engine, http=http, client=client),
                 activity_executor=executor,
                 interceptors=[LogContextInterceptor()],
+                **tuning(settings),
             )
     if own_engine:
         engine.dispose()

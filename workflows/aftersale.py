@@ -189,7 +189,7 @@ class AfterSaleWorkflow:
             return await self._remind(step)
         if self._input.policy.review_timeout_action is ReviewTimeoutAction.APPROVE:
             self._auto = True
-            self._changed("auto_approved", Actor.SYSTEM, at=step.at)
+            self._changed("auto_approved", Actor.SYSTEM, due_at=step.at)
             self._approve()
             return
         await self._remind(step)
@@ -201,7 +201,7 @@ class AfterSaleWorkflow:
         key, detail = step_notification_key(step), f"{name} {step.step.name}"
         if step.step.is_breach:
             self._overdue = name in MERCHANT_CLOCKS
-            self._changed("escalated", Actor.SYSTEM, at=step.at, detail=f"{name} deadline passed")
+            self._changed("escalated", Actor.SYSTEM, due_at=step.at, detail=f"{name} deadline passed")
             self._tell(key, Template.CASE_OVERDUE, (Audience.MERCHANT_SUPERVISOR, Audience.PLATFORM), task, task_en)
             return
         links = case_review_links(workflow.info().workflow_id, self._input.merchant_id) if name == "review" else ()
@@ -218,7 +218,7 @@ class AfterSaleWorkflow:
 
     async def _on_return(self, step: PlannedStep) -> None:
         self._applied.record(Action.CANCEL)  # the customer's cancel now finds it done
-        self._changed("auto_cancelled", Actor.SYSTEM, at=step.at, detail="the goods were not sent back in time")
+        self._changed("auto_cancelled", Actor.SYSTEM, due_at=step.at, detail="the goods were not sent back in time")
         self._enter(CaseStatus.CANCELLED)
 
     async def _on_receipt_step(self, step: PlannedStep) -> None:
@@ -226,16 +226,16 @@ class AfterSaleWorkflow:
             return await self._remind(step)
         self._auto = True
         self._applied.record(Action.RECEIPT, Receipt(accepted=True))
-        self._changed("auto_received", Actor.SYSTEM, at=step.at)
+        self._changed("auto_received", Actor.SYSTEM, due_at=step.at)
         self._after_receipt()
 
     async def _on_confirm_timeout(self, step: PlannedStep) -> None:
         self._applied.record(Action.CONFIRM)
-        self._changed("auto_completed", Actor.SYSTEM, at=step.at)
+        self._changed("auto_completed", Actor.SYSTEM, due_at=step.at)
         self._enter(CaseStatus.COMPLETED)
 
     async def _on_appeal_window_over(self, step: PlannedStep) -> None:
-        self._changed("case_closed", Actor.SYSTEM, at=step.at, detail="rejected; no appeal in time")
+        self._changed("case_closed", Actor.SYSTEM, due_at=step.at, detail="rejected; no appeal in time")
         self._ended = True
 
     # --- human steps -------------------------------------------------------------------------------------
@@ -760,8 +760,10 @@ class AfterSaleWorkflow:
         )
         self._journal.tell(notification, sent=sent, detail=detail)
 
-    def _changed(self, event: str, actor: Actor, *, at: datetime | None = None, detail: str = "") -> None:
-        self._journal.record(event, actor, at=at, detail=detail)
+    def _changed(
+        self, event: str, actor: Actor, *, at: datetime | None = None, detail: str = "", due_at: datetime | None = None
+    ) -> None:
+        self._journal.record(event, actor, at=at, detail=detail, due_at=due_at)
         self._status_changed()
 
     def _status_changed(self) -> None:

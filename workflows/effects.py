@@ -74,14 +74,24 @@ class Journal:
         if self._outbox is not None:
             self._delivering = asyncio.create_task(self._outbox.run())
 
-    def record(self, event: str, actor: Actor, *, at: datetime | None = None, detail: str = "") -> None:
+    def record(
+        self,
+        event: str,
+        actor: Actor,
+        *,
+        at: datetime | None = None,
+        detail: str = "",
+        due_at: datetime | None = None,
+    ) -> None:
         """Appends an event to the history; the read model and the mall's callback follow in the background.
 
+        ``at`` is when it happened (now unless a reported event carries its own time); a deadline's step
+        records now as ``at`` and the planned time as ``due_at``, so the entry shows how late it was acted on.
         The callback's id is the entry's place in the history, which a continued run carries on.
         """
         self.revision += 1
         at = at or workflow.now()
-        self.history.append(HistoryEntry(at=at, event=event, actor=actor, detail=detail))
+        self.history.append(HistoryEntry(at=at, event=event, actor=actor, detail=detail, due_at=due_at))
         if self._outbox is not None:
             self._outbox.add(event, len(self.history), at)
 

@@ -380,7 +380,7 @@ class OrderWorkflow:
         order = self._input.order
         if step.step.is_breach:
             self._overdue = True
-            self._changed("ship_overdue", Actor.SYSTEM, at=step.at)
+            self._changed("ship_overdue", Actor.SYSTEM, due_at=step.at)
             self._tell(step, Template.SHIP_OVERDUE, (Audience.MERCHANT_SUPERVISOR, Audience.PLATFORM))
             return
         # In the background: the next step's timer is armed at once, even while a robot is throttled.
@@ -454,9 +454,11 @@ class OrderWorkflow:
     def _window_ends_at(self) -> datetime | None:
         return self._clocks["window"].last_deadline_at() if "window" in self._clocks else None
 
-    def _changed(self, event: str, actor: Actor, *, at: datetime | None = None, detail: str = "") -> None:
+    def _changed(
+        self, event: str, actor: Actor, *, at: datetime | None = None, detail: str = "", due_at: datetime | None = None
+    ) -> None:
         """Records an event and refreshes the search attributes; the projection follows in the background."""
-        self._journal.record(event, actor, at=at, detail=detail)
+        self._journal.record(event, actor, at=at, detail=detail, due_at=due_at)
         workflow.upsert_search_attributes(sa.current(self._status.value, self._overdue, self._deadline_at()))
 
     def _deadline_at(self) -> datetime | None:

@@ -223,7 +223,7 @@ class WorkOrderWorkflow:
         self._journal.record(
             "reminder" if level is StepLevel.REMIND else "escalated",
             Actor.SYSTEM,
-            at=planned.at,
+            due_at=planned.at,
             detail=f"{name.value} {planned.step.name} (generation {planned.generation}, level {int(level)})",
         )
         if name is ClockName.ASSIGNMENT:

@@ -98,8 +98,9 @@ async def test_a_silent_merchant_is_reminded_then_the_request_is_approved_and_re
     assert done.status is CaseStatus.COMPLETED
     assert done.auto_decided
     assert events(done).count("reminder_sent") == 2
-    approved_at = next(entry.at for entry in done.history if entry.event == "auto_approved")
-    assert approved_at == done.opened_at + timedelta(hours=48)
+    approved = next(entry for entry in done.history if entry.event == "auto_approved")
+    assert approved.due_at == done.opened_at + timedelta(hours=48)
+    assert approved.due_at <= approved.at < approved.due_at + timedelta(minutes=1)
     assert [r["amount_cents"] for r in partners.acted("/refunds") if r["case_id"] == case_id] == [19900]
     lines = (await order.query(OrderWorkflow.state)).lines
     assert [(line.line_id, line.refunded) for line in lines] == [("L1", 1), ("L2", 0)]

@@ -1,0 +1,59 @@
+"""``make bench``'s baseline: the least a Temporal workflow with one timer and one Update costs on this machine.
+
+Not part of the product. :class:`RawWorkflow` arms one durable timer for an absolute instant and answers an
+Update that does nothing; ``python -m workers.bench_raw ADDRESS TASK_QUEUE`` runs its worker, in a process
+of its own as the project's worker is, with the SDK's defaults and the default data converter (no codec).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from datetime import UTC, datetime
+
+from temporalio import workflow
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+
+@workflow.defn(sandboxed=False)
+class RawWorkflow:
+    """Waits for one timer due at ``due_at`` (epoch seconds), then until told to finish."""
+
+    def __init__(self) -> None:
+        self._updates = 0
+        self._finish = False
+
+    @workflow.run
+    async def run(self, due_at: float) -> int:
+        delay = datetime.fromtimestamp(due_at, UTC) - workflow.now()
+        if delay.total_seconds() > 0:
+            await asyncio.sleep(delay.total_seconds())  # one durable timer
+        await workflow.wait_condition(lambda: self._finish)
+        return self._updates
+
+    @workflow.update
+    def ping(self, value: int) -> int:
+        """The Update round trip: answers at once with a counter."""
+        self._updates += 1
+        return value
+
+    @workflow.signal
+    def finish(self) -> None:
+        self._finish = True
+
+
+async def serve(address: str, task_queue: str) -> None:
+    """Runs the raw worker until SIGTERM."""
+    client = await Client.connect(address)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    async with Worker(client, task_queue=task_queue, workflows=[RawWorkflow]):
+        await stopping.wait()
+
+
+if __name__ == "__main__":
+    asyncio.run(serve(sys.argv[1], sys.argv[2]))
