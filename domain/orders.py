@@ -11,6 +11,7 @@ from pydantic import AfterValidator, Field, StringConstraints, field_validator, 
 from domain.durations import LONGEST, format_duration
 from domain.model import MAX_LINES, Flag, Instant, Model, PriceCents, Quantity
 from domain.policy import Policy
+from domain.sla import SlaClock, offset_steps
 
 
 def _not_dots(value: str) -> str:
@@ -267,3 +268,37 @@ class OrderWatchInput(Model):
     policy: Policy
     board_url: str = ""
     callbacks: bool = Field(default=False, description="Call the mall back on each change (README: Callbacks).")
+
+
+PAID = "order_paid"  # the first entry of every order's history
+
+
+def ship_clock(input: OrderWatchInput) -> SlaClock:
+    """The order's ship clock, started at payment (the workflow's first clock)."""
+    policy = input.policy
+    clock = SlaClock(name="ship", budget=policy.ship_deadline, steps=offset_steps(policy.ship_reminders))
+    return clock.start(input.order.paid_at)
+
+
+def opening_view(input: OrderWatchInput) -> OrderView:
+    """The order as its watch shows it once started, before any step of its ship clock has fired.
+
+    A pure function of the input: ``POST /v1/orders`` answers it without asking the new workflow, and
+    the workflow starts from the same clock and first entry (tests compare it with the first query).
+    """
+    order = input.order
+    deadline = ship_clock(input).last_deadline_at()
+    assert deadline is not None  # a started round-the-clock clock has one
+    return OrderView(
+        order_id=order.order_id,
+        merchant_id=order.merchant_id,
+        customer_id=order.customer_id,
+        status=OrderStatus.AWAITING_SHIPMENT,
+        overdue=False,
+        paid_at=order.paid_at,
+        ship_deadline_at=deadline,
+        deadline_at=deadline,
+        lines=[LineState(line_id=line.line_id, quantity=line.quantity) for line in order.lines],
+        history=[HistoryEntry(at=order.paid_at, event=PAID, actor=Actor.CUSTOMER)],
+        revision=1,
+    )

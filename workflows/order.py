@@ -40,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.notifications import Audience, Notification, Template
     from domain.orders import (
         FUTURE_TOLERANCE,
+        PAID,
         Actor,
         AnomalyReason,
         DeadlineShift,
@@ -56,6 +57,7 @@ with workflow.unsafe.imports_passed_through():
         event_time_problem,
         extended_window_end,
         promise_problem,
+        ship_clock,
     )
     from domain.retries import Attempt, Attempts
     from domain.sla import PlannedStep, SlaClock, offset_steps
@@ -75,16 +77,15 @@ class OrderWorkflow:
 
     @workflow.init
     def __init__(self, input: OrderWatchInput) -> None:
-        order, policy = input.order, input.policy
+        order = input.order
         self._input = input
         self._status = OrderStatus.AWAITING_SHIPMENT
         self._overdue = False
         self._clocks: dict[str, SlaClock] = {}  # every deadline of the order, one serialisable mapping
         self._timers = SlaTimers(self._clocks, self._on_step)
-        self._timers.start(
-            SlaClock(name="ship", budget=policy.ship_deadline, steps=offset_steps(policy.ship_reminders)),
-            at=order.paid_at,
-        )
+        # From payment exactly (also a paid_at a little ahead of our clock): the view the API answers a new
+        # order with (domain.orders.opening_view) is computed from the same clock.
+        self._timers.put(ship_clock(input))
         self._shipment: Shipment | None = None
         self._shipped_at: datetime | None = None
         self._delivered_at: datetime | None = None
@@ -107,7 +108,7 @@ class OrderWorkflow:
     async def run(self, input: OrderWatchInput) -> OrderView:
         """Runs the watch: ship clock, logistics, the after-sales window and its grace, open cases."""
         self._journal.start()
-        self._changed("order_paid", Actor.CUSTOMER, at=input.order.paid_at)
+        self._changed(PAID, Actor.CUSTOMER, at=input.order.paid_at)
         # Every step of the watch is a clock's step or a human's Update; the watch ends once everything is
         # refunded or the grace for extensions has run out.
         await self._timers.run(until=lambda: self._closing or self._status is OrderStatus.REFUNDED)

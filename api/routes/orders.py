@@ -22,6 +22,7 @@ from domain.orders import (
     Shipment,
     WindowExtension,
     check_paid_at,
+    opening_view,
 )
 from domain.policy import with_overrides
 from readmodel.merchants import get_merchant
@@ -61,20 +62,26 @@ async def report_order(
     """
     merchant = await asyncio.to_thread(get_merchant, engine, merchant_id=order.merchant_id)
     policy = with_overrides(settings.policy(), merchant.policy if merchant else {})
+    watch = OrderWatchInput(
+        order=order, policy=policy, board_url=settings.public_url, callbacks=settings.callback_url is not None
+    )
+    opening = opening_view(watch)
     handle, created = await start_once(
         client,
         OrderWorkflow.run,
-        OrderWatchInput(
-            order=order, policy=policy, board_url=settings.public_url, callbacks=settings.callback_url is not None
-        ),
+        watch,
         id=ids.order(order.order_id),
         body=order,
         task_queue=settings.task_queue,
-        search_attributes=sa.initial_order_attributes(order, ship_deadline_at=order.paid_at + policy.ship_deadline),
+        search_attributes=sa.initial_order_attributes(order, ship_deadline_at=opening.ship_deadline_at),
         static_summary=f"Order {order.order_id} of {order.merchant_id}",
     )
     if not created:
         response.status_code = status.HTTP_200_OK
+    elif opening.ship_deadline_at > datetime.now(UTC):
+        # A new watch shows what it was started with: answered without a query round trip to the worker.
+        return opening
+    # A repeat shows the order as it stands; an order reported past its ship deadline is overdue at once.
     view: OrderView = await handle.query(OrderWorkflow.state)
     return view
 

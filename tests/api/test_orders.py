@@ -48,6 +48,25 @@ async def test_reporting_a_paid_order_starts_its_watch(api: Any) -> None:
     assert fetched.json()["ship_deadline_at"] == order["ship_deadline_at"]
 
 
+async def test_a_new_order_is_answered_with_the_state_its_watch_then_shows(api: Any) -> None:
+    body = order_body(paid_at=now_iso(hours_ago=1))
+    created = await api("mall", "POST", "/v1/orders", json=body)
+    assert created.status_code == 201, created.text
+    # The 201 is computed from the request, not read back from the workflow: a read shows the very same.
+    fetched = await api("mall", "GET", f"/v1/orders/{body['order_id']}")
+    assert fetched.json() == created.json()
+    assert [(e["event"], e["actor"]) for e in created.json()["history"]] == [("order_paid", "customer")]
+    assert created.json()["revision"] == 1
+
+
+async def test_an_order_reported_past_its_ship_deadline_is_answered_overdue(api: Any) -> None:
+    body = order_body(paid_at=now_iso(hours_ago=73))
+    created = await api("mall", "POST", "/v1/orders", json=body)
+    assert created.status_code == 201, created.text
+    assert created.json()["overdue"] is True
+    assert [e["event"] for e in created.json()["history"]] == ["order_paid", "ship_overdue"]
+
+
 async def test_reporting_the_same_order_again_answers_200_with_its_state(api: Any) -> None:
     body = order_body(paid_at=now_iso())
     first = await api("mall", "POST", "/v1/orders", json=body)

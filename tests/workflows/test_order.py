@@ -15,19 +15,24 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from config.settings import Settings
+from domain import ids
 from domain.orders import (
     DeadlineShift,
     LogisticsEvent,
     OrderStatus,
     OrderView,
+    OrderWatchInput,
     Shipment,
     WindowExtension,
+    opening_view,
 )
 from readmodel.tables import OrderWatch, SentNotification
+from tests.factories import place_order
 from tests.peers.server import Peer
 from tests.workflows.cases import idle, paid_order, started, until
-from tests.workflows.conftest import Peers
+from tests.workflows.conftest import Peers, remember
 from workers.main import build_worker
+from workflows import search_attributes as sa
 from workflows.order import OrderWorkflow
 
 HOUR = timedelta(hours=1)
@@ -99,6 +104,28 @@ async def test_merchant_is_reminded_24h_and_4h_before_the_ship_deadline(
     state = await handle.query(OrderWorkflow.state)
     assert not state.overdue
     assert [e.event for e in state.history].count("reminder_sent") == 2
+
+
+async def test_a_new_watch_shows_its_opening_view_even_when_paid_a_little_ahead_of_our_clock(
+    ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str
+) -> None:
+    # The API answers a new order with opening_view, without asking the workflow: the two must agree,
+    # also for a mall clock a few minutes ahead (the ship clock counts from paid_at, not from our now).
+    paid_at = await ts_env.get_current_time() + timedelta(minutes=5)
+    watch = OrderWatchInput(order=place_order(paid_at=paid_at, merchant_id=merchant_id), policy=settings.policy())
+    handle = await client.start_workflow(
+        OrderWorkflow.run,
+        watch,
+        id=ids.order(watch.order.order_id),
+        task_queue=settings.task_queue,
+        search_attributes=sa.initial_order_attributes(watch.order),
+    )
+    remember(settings.task_queue, handle.id)
+
+    started_view = await handle.query(OrderWorkflow.state)
+    assert started_view == opening_view(watch)
+    assert started_view.ship_deadline_at == paid_at + timedelta(hours=72)
+    assert [(e.event, e.at) for e in started_view.history] == [("order_paid", paid_at)]
 
 
 async def test_order_becomes_overdue_exactly_at_the_ship_deadline(
