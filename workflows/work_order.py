@@ -2,7 +2,10 @@
 
 ``WorkOrderWorkflow`` (id ``workorder-{work_order_id}``) runs the clocks ``assignment``, ``accept``,
 ``first_response``, ``resolution`` and ``appeal`` (:mod:`domain.sla`, timed by :class:`~workflows.sla.SlaTimers`),
-each with its escalation ladder; who hears of a step is :func:`domain.work_orders.recipients`. Every action
+each with its escalation ladder; who hears of a step is :func:`domain.work_orders.recipients`. Two more
+clocks time its life, not anyone's service: ``auto_close`` (a resolved work order closes itself) and
+``reopen_window`` (how long a resolution can be reopened or appealed); no second timer mechanism exists,
+so a deadline shift or a continue-as-new treats them like the others. Every action
 is an Update whose validator refuses what the status does not allow, so a refusal leaves no trace.
 
 Everything the work order keeps lives in one :class:`~domain.work_orders.WorkOrderState`. Before its
@@ -14,7 +17,7 @@ generations and history carry over, and the running timers are planned again fro
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from temporalio import workflow
 
@@ -23,7 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from domain import ids
     from domain.notifications import Notification, Template
     from domain.orders import Actor
-    from domain.sla import PlannedStep, StepLevel
+    from domain.sla import ClockStatus, PlannedStep, StepLevel
     from domain.work_orders import (
         OPEN,
         TASKS,
@@ -55,12 +58,13 @@ with workflow.unsafe.imports_passed_through():
         overdue,
         recipients,
         resolution_budget,
+        service_clocks,
         spell,
         time_left,
     )
     from workflows import search_attributes as sa
     from workflows.effects import Journal, refuse, tell_workflow
-    from workflows.sla import SlaTimers, wait_until
+    from workflows.sla import SlaTimers
 
 _PAUSED_WHILE_WAITING = (ClockName.FIRST_RESPONSE.value, ClockName.RESOLUTION.value)
 
@@ -119,33 +123,21 @@ class WorkOrderWorkflow:
             self._timers.start(self._s.clocks[ClockName.ASSIGNMENT])
 
     async def _wait(self) -> None:
-        """Waits for the next change; a resolved one closes itself, a closed one ends after the reopen window."""
-        s, now = self._s, workflow.now()
-        timeout: timedelta | None = None
-        if s.status is WorkOrderStatus.RESOLVED:
-            assert s.resolved_at is not None
-            timeout = s.resolved_at + self._policy.wo_auto_close - now
-        elif s.status is WorkOrderStatus.CLOSED:
-            if s.decision is not None or s.last_resolved_at is None:
-                self._ended = True  # the platform decided: nothing reopens it
-                return
-            timeout = s.last_resolved_at + self._policy.wo_reopen_window - now
-        changes = self._changes
+        """Waits for the next change; a closed work order ends once nothing can reopen it any more.
 
-        def woke() -> bool:
-            return self._changes != changes or self._history_is_long()
-
-        if timeout is None:
-            await workflow.wait_condition(woke)
-            return
-        summary = "auto_close" if s.status is WorkOrderStatus.RESOLVED else "reopen_window"
-        if await wait_until(woke, timeout, summary=summary):
-            return
-        if s.status is WorkOrderStatus.RESOLVED:
-            assert s.resolved_at is not None
-            self._close(Actor.SYSTEM, "auto_closed", at=s.resolved_at + self._policy.wo_auto_close)
-        else:
+        The auto-close and the reopen window are clocks (``auto_close``, ``reopen_window``) whose ends the
+        runner fires in :meth:`_on_step`; here the loop only notices that the work order is over.
+        """
+        if self._s.status is WorkOrderStatus.CLOSED and self._final():
             self._ended = True
+            return
+        changes = self._changes
+        await workflow.wait_condition(lambda: self._changes != changes or self._history_is_long())
+
+    def _final(self) -> bool:
+        """Whether a closed work order is closed for good: the platform decided, or the reopen window is over."""
+        s = self._s
+        return s.decision is not None or s.last_resolved_at is None or s.clocks[ClockName.REOPEN_WINDOW].breached
 
     def _history_is_long(self) -> bool:
         info = workflow.info()
@@ -165,8 +157,18 @@ class WorkOrderWorkflow:
     # --- the clocks' steps ---------------------------------------------------------------------------------
 
     async def _on_step(self, planned: PlannedStep) -> None:
-        """Records the step and tells its recipients; the key carries the clock's generation."""
+        """Records the step and tells its recipients; the key carries the clock's generation.
+
+        The lifecycle clocks tell nobody: the auto-close closes a resolved work order, and the end of the
+        reopen window ends a closed one.
+        """
         s, clock = self._s, self._s.clocks[planned.clock]
+        if planned.clock == ClockName.AUTO_CLOSE:
+            self._close(Actor.SYSTEM, "auto_closed", at=planned.at)
+            return
+        if planned.clock == ClockName.REOPEN_WINDOW:
+            self._changed()  # wakes the loop: a closed work order ends now; a resolved one when it closes
+            return
         level = planned.step.level
         name = ClockName(planned.clock)
         self._journal.record(
@@ -325,6 +327,8 @@ class WorkOrderWorkflow:
         s.status = WorkOrderStatus.RESOLVED
         s.resolved_at = s.last_resolved_at = now
         s.resolution = body.resolution
+        for name in (ClockName.AUTO_CLOSE, ClockName.REOPEN_WINDOW):
+            self._start_again(name)
         self._journal.record("resolved", Actor.MERCHANT, detail=body.resolution)
         return self._acted()
 
@@ -336,6 +340,7 @@ class WorkOrderWorkflow:
     def confirm(self, body: Confirm) -> WorkOrderView:
         """The customer confirms the resolution with a satisfaction score (1–5)."""
         self._s.satisfaction = body.satisfaction
+        self._timers.stop(ClockName.AUTO_CLOSE)
         self._close(Actor.CUSTOMER, "confirmed", detail=f"satisfaction {body.satisfaction}")
         return self._acted()
 
@@ -349,6 +354,8 @@ class WorkOrderWorkflow:
         s = self._s
         s.status = WorkOrderStatus.IN_PROGRESS
         s.resolved_at = s.closed_at = s.satisfaction = s.resolution = None
+        self._timers.stop(ClockName.AUTO_CLOSE)
+        self._timers.stop(ClockName.REOPEN_WINDOW)  # the next resolution opens a new window
         self._timers.restart(ClockName.RESOLUTION)
         self._journal.record("reopened", Actor.CUSTOMER, detail=body.reason)
         return self._acted()
@@ -364,6 +371,9 @@ class WorkOrderWorkflow:
         s = self._s
         s.appealed = True
         s.status = WorkOrderStatus.APPEALED
+        # The platform decides now: nothing closes itself, and the decision closes the work order for good.
+        self._timers.stop(ClockName.AUTO_CLOSE)
+        self._timers.stop(ClockName.REOPEN_WINDOW)
         clock = self._timers.start(s.clocks[ClockName.APPEAL])
         self._journal.record("appealed", Actor.CUSTOMER, detail=body.reason)
         request = self._input.request
@@ -456,7 +466,7 @@ class WorkOrderWorkflow:
             escalation_level=escalation_level(s.clocks),
             overdue=self._overdue(),
             deadline_at=self._deadline_at(),
-            breached_clocks=[name for name, clock in s.clocks.items() if clock.breached],
+            breached_clocks=[clock.name for clock in service_clocks(s.clocks) if clock.breached],
             opened_at=s.opened_at,
             first_response_at=s.first_response_at,
             resolved_at=s.resolved_at,
@@ -475,8 +485,10 @@ class WorkOrderWorkflow:
             raise refuse("invalid_state", f"the work order is {status.value}; {action.value} is not possible now")
 
     def _require_window(self, what: str) -> None:
-        resolved = self._s.last_resolved_at
-        if resolved is None or workflow.now() > resolved + self._policy.wo_reopen_window:
+        # The window's clock, not the setting: a platform-wide deadline shift moves it.
+        window = self._s.clocks[ClockName.REOPEN_WINDOW]
+        ends_at = window.deadline_at()
+        if ends_at is None or window.breached or workflow.now() > ends_at:
             raise refuse("window_closed", f"a work order can be {what} within {self._policy.wo_reopen_window}")
 
     def _assign(self, assignee_id: str, assigned_by: str | None, actor: Actor) -> None:
@@ -486,6 +498,13 @@ class WorkOrderWorkflow:
         self._timers.stop(ClockName.ASSIGNMENT)
         self._timers.start(s.clocks[ClockName.ACCEPT])
         self._journal.record("assigned", actor, detail=assignee_id)
+
+    def _start_again(self, name: ClockName) -> None:
+        """Starts ``name``, or a new generation of it if it ran before (a resolution after a reopen)."""
+        if self._s.clocks[name].status is ClockStatus.IDLE:
+            self._timers.start(self._s.clocks[name])
+        else:
+            self._timers.restart(name)
 
     def _first_response(self) -> None:
         if self._s.first_response_at is None:
