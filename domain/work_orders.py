@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from domain.calendar import ROUND_THE_CLOCK, BusinessCalendar
 from domain.model import Model
 from domain.notifications import Recipient, RecipientKind
-from domain.orders import HistoryEntry, Id, Text
+from domain.orders import Actor, HistoryEntry, Id, Text
 from domain.policy import Policy
 from domain.sla import BREACH, ClockView, SlaClock, StepLevel, StepSpec, fraction_steps
 
@@ -191,7 +191,8 @@ class Decision(Model):
 
 
 WORK_ORDER_DECIDED = "work_order_decided"
-"""The signal an after-sales case linked to a work order receives when the platform decides its appeal."""
+"""The name of the signal a linked after-sales case receives when the platform decides (the handler is
+``AfterSaleWorkflow.work_order_decided``; the name is fixed so histories and other listeners keep it)."""
 
 
 class WorkOrderDecided(Model):
@@ -201,6 +202,16 @@ class WorkOrderDecided(Model):
     case_id: str
     approve: bool
     reason: str
+
+
+class CaseSettled(Model):
+    """What a case's own platform work order hears when the case was settled without it: the merchant
+    decided after all, the customer withdrew, or the platform decided on the case itself."""
+
+    case_id: str
+    status: str = Field(description="What the case became: approved, rejected, cancelled, dispute_upheld …")
+    actor: Actor
+    reason: str = ""
 
 
 # --- clocks ----------------------------------------------------------------------------------------------------
@@ -359,6 +370,13 @@ class WorkOrderInput(Model):
     calendar: BusinessCalendar = ROUND_THE_CLOCK
     board_url: str = ""
     max_history_events: int = Field(default=5000, ge=20)
+    settles_case: bool = Field(
+        default=False,
+        description=(
+            "A platform work order an after-sales case opened (an appeal, a refused receipt, a review the "
+            "merchant let lapse): the platform's decision settles the case, in any open status."
+        ),
+    )
     state: WorkOrderState | None = None
 
 
@@ -391,6 +409,8 @@ class WorkOrderView(Model):
     order_id: str | None = None
     case_id: str | None = None
     customer_id: str | None = None
+    settles_case: bool = Field(default=False, description="Its decision settles its after-sales case.")
+    decision: bool | None = Field(default=None, description="The platform's decision: for the customer or not.")
     clocks: list[WorkOrderClock]
     history: list[HistoryEntry] = Field(default_factory=list)
     revision: int = 0

@@ -30,9 +30,9 @@ with workflow.unsafe.imports_passed_through():
     from domain.work_orders import (
         OPEN,
         TASKS,
-        WORK_ORDER_DECIDED,
         Accept,
         Assign,
+        CaseSettled,
         ChangePriority,
         ClockName,
         Confirm,
@@ -62,6 +62,7 @@ with workflow.unsafe.imports_passed_through():
         spell,
         time_left,
     )
+    from workflows import aftersale as cases  # a module, not its class: the case starts work orders in turn
     from workflows import search_attributes as sa
     from workflows.effects import Journal, refuse, tell_workflow
     from workflows.sla import SlaTimers
@@ -335,6 +336,9 @@ class WorkOrderWorkflow:
     @resolve.validator
     def _validate_resolve(self, body: Resolve) -> None:
         self._require(WorkOrderAction.RESOLVE)
+        if self._input.settles_case:
+            # A resolution the case cannot act on would leave it disputed for ever: only a decision settles it.
+            raise refuse("invalid_state", "this work order settles an after-sales case: the platform decides it")
 
     @workflow.update
     def confirm(self, body: Confirm) -> WorkOrderView:
@@ -399,22 +403,43 @@ class WorkOrderWorkflow:
 
     @workflow.update
     def decide(self, body: Decision) -> WorkOrderView:
-        """Platform customer service decides the appeal; a linked after-sales case is told."""
+        """Platform customer service decides: an appeal, or the after-sales case this work order was opened
+        for (``settles_case``, in any open status); a linked case is told and settles."""
         s = self._s
-        self._timers.stop(ClockName.APPEAL)
+        appealed = s.status is WorkOrderStatus.APPEALED
+        self._stop_service_clocks()
         s.decision = body.approve
-        self._close(Actor.PLATFORM, "appeal_upheld" if body.approve else "appeal_dismissed", detail=body.reason)
+        if appealed:
+            event = "appeal_upheld" if body.approve else "appeal_dismissed"
+        else:
+            # The decision is the answer the case waited for: it counts as the work order's resolution.
+            s.resolved_at, s.resolution = workflow.now(), body.reason
+            event = "decided"
+        for_whom = "for the customer" if body.approve else "for the merchant"
+        self._close(Actor.PLATFORM, event, detail=body.reason if appealed else f"{for_whom}: {body.reason}")
         request = self._input.request
         if request.case_id:
             decided = WorkOrderDecided(
                 work_order_id=request.work_order_id, case_id=request.case_id, approve=body.approve, reason=body.reason
             )
-            self._journal.in_background(tell_workflow(ids.after_sale(request.case_id), WORK_ORDER_DECIDED, decided))
+            self._journal.in_background(
+                tell_workflow(ids.after_sale(request.case_id), cases.AfterSaleWorkflow.work_order_decided, decided)
+            )
         return self._acted()
 
     @decide.validator
     def _validate_decide(self, body: Decision) -> None:
+        if self._input.settles_case and self._s.status in OPEN and not self._ended:
+            return
         self._require(WorkOrderAction.DECIDE)
+
+    @workflow.signal
+    def case_settled(self, settled: CaseSettled) -> None:
+        """The case this work order was opened for was settled without it: the work order closes, as moot."""
+        if not self._input.settles_case or self._s.status not in OPEN or self._ended:
+            return  # decided already (whichever came first won), or not a work order of the case
+        self._stop_service_clocks()
+        self._close(settled.actor, "case_settled", detail=f"{settled.status}: {settled.reason}".rstrip(": "))
 
     # --- views ---------------------------------------------------------------------------------------------
 
@@ -443,6 +468,8 @@ class WorkOrderWorkflow:
             order_id=request.order_id,
             case_id=request.case_id,
             customer_id=request.customer_id,
+            settles_case=self._input.settles_case,
+            decision=s.decision,
             clocks=[clock_view(clock, now) for clock in s.clocks.values()],
             history=list(s.history),
             revision=self._journal.revision,
@@ -505,6 +532,12 @@ class WorkOrderWorkflow:
             self._timers.start(self._s.clocks[name])
         else:
             self._timers.restart(name)
+
+    def _stop_service_clocks(self) -> None:
+        """Stops every SLA clock still counting: the work order has its answer."""
+        for clock in service_clocks(self._s.clocks):
+            if clock.running or clock.paused:
+                self._timers.stop(clock.name)
 
     def _first_response(self) -> None:
         if self._s.first_response_at is None:
