@@ -8,11 +8,12 @@ change that breaks replay goes behind ``workflow.patched``.
 from __future__ import annotations
 
 import os
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import Engine
 from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
@@ -20,7 +21,8 @@ from temporalio.worker import Replayer
 from config.settings import Settings
 from domain import ids
 from domain.cases import Appeal, CaseStatus, Rejection
-from domain.orders import LogisticsEvent, OrderWatchInput, Shipment, WindowExtension
+from domain.digest import DigestInput
+from domain.orders import LogisticsEvent, OrderStatus, OrderView, OrderWatchInput, Shipment, WindowExtension
 from domain.pickups import CourierEvent, PickupPayment, PickupRequest, PickupStatus
 from domain.work_orders import (
     Accept,
@@ -33,6 +35,7 @@ from domain.work_orders import (
     Transfer,
     WorkOrderAppeal,
 )
+from readmodel.projection import upsert_order
 from tests.conftest import CODEC, DATA_CONVERTER
 from tests.factories import place_order
 from tests.payloads import decrypted
@@ -42,6 +45,7 @@ from tests.workflows.work_orders import open_work_order
 from workers.main import WORKFLOWS
 from workflows import search_attributes as sa
 from workflows.aftersale import AfterSaleWorkflow
+from workflows.digest import DigestWorkflow
 from workflows.order import OrderWorkflow
 from workflows.pickup import PickupWorkflow
 from workflows.work_order import WorkOrderWorkflow
@@ -197,3 +201,31 @@ async def test_record_work_order_history(
     first = client.get_workflow_handle(handle.id, run_id=handle.first_execution_run_id)
     (HISTORIES / "WorkOrderWorkflow-first-run.json").write_text(await saved(first))
     (HISTORIES / "WorkOrderWorkflow-last-run.json").write_text(await saved(handle))
+
+
+@RECORDING
+async def test_record_digest_history(client: Client, settings: Settings, merchant_id: str, engine: Engine) -> None:
+    """A day's digest: one supplier with an overdue shipment told by SMS, then the platform's summary."""
+    paid_at = datetime.now(UTC) - timedelta(hours=80)
+    upsert_order(
+        engine,
+        workflow_id="order-O-digest-history",
+        view=OrderView(
+            order_id="O-digest-history",
+            merchant_id=merchant_id,
+            customer_id="c-1",
+            status=OrderStatus.AWAITING_SHIPMENT,
+            overdue=True,
+            paid_at=paid_at,
+            ship_deadline_at=paid_at + timedelta(hours=72),
+            deadline_at=paid_at + timedelta(hours=72),
+            lines=[],
+            revision=1,
+        ),
+    )
+    handle = await client.start_workflow(
+        DigestWorkflow.run, DigestInput(day="2026-11-26"), id="digest-history", task_queue=settings.task_queue
+    )
+    result = await handle.result()
+    assert merchant_id in result.merchants
+    (HISTORIES / "DigestWorkflow-one-day.json").write_text(await saved(handle))
