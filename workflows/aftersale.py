@@ -515,6 +515,7 @@ class AfterSaleWorkflow:
             self._applied.record(Action.REJECT, Rejection(reason=decided.reason))
             self._appealed = True  # rejected by the platform itself: there is no one left to appeal to
             self._reject(decided.reason, Actor.PLATFORM, detail)
+            self._changed("case_closed", Actor.PLATFORM, detail="rejected by the platform; no appeal")
 
     @resolve_dispute.validator
     def _validate_dispute(self, decision: DisputeDecision) -> None:

@@ -135,7 +135,7 @@ async def test_under_the_escalate_rule_a_lapsed_review_is_decided_by_the_platfor
         "已超过七天无理由",
         None,
     )
-    assert [(e.event, e.actor) for e in closed.history][-1] == ("rejected", "platform")
+    assert [(e.event, e.actor) for e in closed.history][-2:] == [("rejected", "platform"), ("case_closed", "platform")]
 
 
 async def test_a_dispute_decided_on_the_case_first_closes_its_work_order_and_the_work_orders_decision_is_refused(
