@@ -226,6 +226,11 @@ async def test_an_appeal_opens_a_platform_work_order_whose_decision_settles_the_
     assert (await api("merchant:m-acme", "GET", f"/v1/work-orders/{work_order_id}")).status_code == 200
     assert_problem(await api("merchant:m-other", "GET", f"/v1/work-orders/{work_order_id}"), 404, "not_found")
 
+    # Only a decision settles the case: a resolution of its work order is refused and changes nothing.
+    resolve = {"resolution": "已处理"}
+    assert_problem(
+        await api("admin", "POST", f"/v1/work-orders/{work_order_id}/resolve", json=resolve), 409, "invalid_state"
+    )
     decision = {"approve": True, "reason": "未拆封，照片为证"}
     decided = await api("admin", "POST", f"/v1/work-orders/{work_order_id}/decide", json=decision)
     assert decided.status_code == 200, decided.text
