@@ -459,6 +459,24 @@ async def test_a_resolved_work_order_closes_itself_after_3_days_and_ends_after_t
     assert [c.name for c in final.clocks if c.breached] == ["auto_close", "reopen_window"]
 
 
+async def test_a_new_calendar_leaves_the_auto_close_and_reopen_window_counting_round_the_clock(
+    ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str
+) -> None:
+    handle = await open_work_order(client, settings, merchant_id, assignee_id="a-1")
+    await handle.execute_update(WorkOrderWorkflow.accept, Accept(assignee_id="a-1"))
+    resolved = await handle.execute_update(WorkOrderWorkflow.resolve, Resolve(resolution="已补发配件"))
+    assert resolved.resolved_at is not None
+    today = resolved.resolved_at.astimezone(ZoneInfo("Asia/Shanghai")).date()
+    holiday_week = BusinessCalendar(
+        timezone="Asia/Shanghai", days_off=tuple(today + timedelta(days=n) for n in range(7))
+    )
+    await handle.execute_update(WorkOrderWorkflow.set_calendar, CalendarUpdate.of(holiday_week, revision=1))
+    # The customer's three days are not the merchant's working days.
+    state = await view(handle)
+    assert clock(state, "auto_close")["due_at"] == resolved.resolved_at + 3 * 24 * HOUR
+    assert clock(state, "reopen_window")["due_at"] == resolved.resolved_at + 7 * 24 * HOUR
+
+
 async def test_the_auto_close_and_reopen_window_clocks_carry_over_continue_as_new(
     ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str
 ) -> None:
