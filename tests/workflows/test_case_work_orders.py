@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import Engine
+from sqlmodel import Session
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
@@ -16,6 +18,7 @@ from domain.cases import Appeal, CaseStatus, CaseView, DisputeDecision, ParcelSh
 from domain.orders import LogisticsEvent, LogisticsStatus
 from domain.policy import ReviewTimeoutAction
 from domain.work_orders import Decision, WorkOrderCategory, WorkOrderStatus, WorkOrderView
+from readmodel.tables import CaseWatch
 from tests.peers.partners import PartnersPeer
 from tests.workflows.cases import (
     Case,
@@ -60,7 +63,12 @@ async def returned_and_refused(ts_env: WorkflowEnvironment, case: Case) -> CaseV
 
 
 async def test_an_appeal_opens_a_linked_platform_work_order_whose_upheld_decision_refunds_the_customer(
-    ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str, partners: PartnersPeer
+    ts_env: WorkflowEnvironment,
+    client: Client,
+    settings: Settings,
+    merchant_id: str,
+    partners: PartnersPeer,
+    engine: Engine,
 ) -> None:
     order = await delivered_order(client, settings, merchant_id, await ts_env.get_current_time())
     case = await open_case(client, settings, order, "refund_only", [{"line_id": "L1", "quantity": 1}])
@@ -71,6 +79,13 @@ async def test_an_appeal_opens_a_linked_platform_work_order_whose_upheld_decisio
 
     work_order = await work_order_of(client, disputed)
     linked = await work_order.query(WorkOrderWorkflow.state)
+
+    def projected() -> bool:  # the read model shows the link too
+        with Session(engine) as session:
+            row = session.get(CaseWatch, case.id)
+            return row is not None and row.work_order_id == disputed.work_order_id
+
+    await until(projected)
     assert (linked.case_id, linked.merchant_id, linked.order_id) == (disputed.case_id, merchant_id, disputed.order_id)
     assert (linked.category, linked.priority.value, linked.status) == (
         WorkOrderCategory.SERVICE,
