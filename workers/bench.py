@@ -394,6 +394,20 @@ class Bench:
             flush=True,
         )
 
+    async def intake_cost(self) -> None:
+        """What the warm-up order (reported, never acted on) cost the server: events and tasks."""
+        events = list((await self.env.client.get_workflow_handle(f"order-W{self.run}").fetch_history()).events)
+        tasks = {
+            kind: sum(1 for event in events if event.event_type == kind)
+            for kind in (EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED, EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED)
+        }
+        print(
+            f"a new order, no action yet: {len(events)} history events,"
+            f" {tasks[EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED]} workflow tasks,"
+            f" {tasks[EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]} activity tasks",
+            flush=True,
+        )
+
     async def scale(self, count: int, worker_pid: int | None) -> None:
         """Opens ``count`` more order watches and reports the RSS they add per 1,000."""
         server = _server_pid()
@@ -467,8 +481,9 @@ async def run_bench(
                 rss = _rss_kib(worker.pid), _rss_kib(_server_pid())
                 await bench.throughput(count)
                 if burst:
-                    await bench.burst(burst, burst_lead if burst_lead is not None else 20 + burst / 10)
+                    await bench.burst(burst, burst_lead if burst_lead is not None else 15 + burst / 12)
                 await bench.lifecycle()
+                await bench.intake_cost()
                 opened = 3 * count + burst * 2  # orders, cases and raw workflows still open on the server
                 worker_growth = (_rss_kib(worker.pid) - rss[0]) / 1024 / (2 * count + burst) * 1000
                 server_growth = (_rss_kib(_server_pid()) - rss[1]) / 1024 / opened * 1000
