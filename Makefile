@@ -40,9 +40,11 @@ fuzz: install
 demo: install
 	$(BIN)/aftersales demo
 
-## make bench: throughput and latency of starts, queries, updates and the read model (not part of make test).
+## make bench: the API beside raw Temporal: throughput, p50/p99, deadline lateness, history size, RSS (not in make test).
+## Options through BENCH_ARGS, e.g. make bench BENCH_ARGS="--burst 500 --scale 10000".
+BENCH_ARGS ?=
 bench: install
-	AFTERSALES_LOG_LEVEL=WARNING $(BIN)/aftersales bench
+	AFTERSALES_LOG_LEVEL=WARNING $(BIN)/aftersales bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .temporal aftersales.db* .mypy_cache .ruff_cache .pytest_cache

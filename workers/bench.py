@@ -475,6 +475,8 @@ async def run_bench(
                 " file-backed dev server, SQLite read model; raw: workers/bench_raw.py on its own task queue",
                 flush=True,
             )
+            tuning = {name: value for name, value in os.environ.items() if name.startswith("AFTERSALES_WORKER_")}
+            print(f"worker tuning: {tuning or 'the SDK defaults'}", flush=True)
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
                 bench = Bench(env, raw, http, concurrency)
                 await bench.warm_up()  # both workers polling and past their first task before anything is timed
