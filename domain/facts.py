@@ -2,7 +2,8 @@
 
 A fact is derived from a workflow's own history (:class:`~domain.orders.HistoryEntry`), never from the
 clock of the process that writes it: its ``at`` is the entry's time, which the workflow stamped with its
-own (deterministic) time or with the time a partner reported. The history is append-only, so an entry's
+own (deterministic) time or with the time a partner reported; for an entry a deadline caused, the time it
+fell due (``due_at``), not the moment the workflow got round to it. The history is append-only, so an entry's
 index in it is stable across replays, retries and continue-as-new; a fact's key is
 ``{workflow_id}:{index}:{kind}`` (plus the clock where one entry touches several), and writing the same
 fact twice adds nothing.
@@ -146,7 +147,7 @@ class _Facts:
                 merchant_id=self.merchant_id,
                 kind=kind,
                 clock=clock,
-                at=entry.at,
+                at=entry.due_at or entry.at,  # a deadline's step counts when it fell due, not when it was acted on
                 value=value,
                 outcome=outcome,
                 event=entry.event,

@@ -270,9 +270,6 @@ class OrderWatchInput(Model):
     callbacks: bool = Field(default=False, description="Call the mall back on each change (README: Callbacks).")
 
 
-PAID = "order_paid"  # the first entry of every order's history
-
-
 def ship_clock(input: OrderWatchInput) -> SlaClock:
     """The order's ship clock, started at payment (the workflow's first clock)."""
     policy = input.policy
@@ -299,6 +296,6 @@ def opening_view(input: OrderWatchInput) -> OrderView:
         ship_deadline_at=deadline,
         deadline_at=deadline,
         lines=[LineState(line_id=line.line_id, quantity=line.quantity) for line in order.lines],
-        history=[HistoryEntry(at=order.paid_at, event=PAID, actor=Actor.CUSTOMER)],
+        history=[HistoryEntry(at=order.paid_at, event="order_paid", actor=Actor.CUSTOMER)],
         revision=1,
     )

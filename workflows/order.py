@@ -40,7 +40,6 @@ with workflow.unsafe.imports_passed_through():
     from domain.notifications import Audience, Notification, Template
     from domain.orders import (
         FUTURE_TOLERANCE,
-        PAID,
         Actor,
         AnomalyReason,
         DeadlineShift,
@@ -108,7 +107,7 @@ class OrderWorkflow:
     async def run(self, input: OrderWatchInput) -> OrderView:
         """Runs the watch: ship clock, logistics, the after-sales window and its grace, open cases."""
         self._journal.start()
-        self._changed(PAID, Actor.CUSTOMER, at=input.order.paid_at)
+        self._changed("order_paid", Actor.CUSTOMER, at=input.order.paid_at)
         # Every step of the watch is a clock's step or a human's Update; the watch ends once everything is
         # refunded or the grace for extensions has run out.
         await self._timers.run(until=lambda: self._closing or self._status is OrderStatus.REFUNDED)

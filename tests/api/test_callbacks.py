@@ -63,6 +63,7 @@ async def test_without_a_callback_url_no_callback_activity_is_scheduled(api: Any
     order = order_body(paid_at=datetime.now(UTC).isoformat())
     created = await api("mall", "POST", "/v1/orders", json=order)
     assert created.status_code == 201, created.text
+    await api("mall", "GET", f"/v1/orders/{order['order_id']}")  # a query waits for the watch's first task
 
     history = await dev_env.client.get_workflow_handle(ids.order(order["order_id"])).fetch_history()
     scheduled = [

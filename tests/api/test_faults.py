@@ -75,7 +75,7 @@ async def test_an_action_over_temporals_limit_is_503_to_retry_and_one_racing_the
         assert_problem(await in_flight, 409, "invalid_state")
 
 
-async def test_an_order_whose_answer_timed_out_may_have_been_accepted_and_its_retry_answers_200(
+async def test_an_order_reported_while_no_worker_runs_is_accepted_and_a_retry_is_answered_once_one_does(
     dev_env: WorkflowEnvironment, sqlite_url: str
 ) -> None:
     settings = Settings(database_url=sqlite_url, api_keys=KEYS, task_queue=f"workers-late-{uuid.uuid4()}")
@@ -84,7 +84,10 @@ async def test_an_order_whose_answer_timed_out_may_have_been_accepted_and_its_re
         ServedApp(create_app(settings, client=dev_env.client)) as served,
         httpx.AsyncClient(base_url=served.url, timeout=120, headers={"Authorization": "Bearer k-mall"}) as http,
     ):
-        # Temporal starts the watch, but no worker is there to answer for its state.
+        # Temporal holds the new watch's start: the order is accepted although no worker runs yet.
+        accepted = await http.post("/v1/orders", json=body)
+        assert accepted.status_code == 201, accepted.text
+        # A retry asks the watch for its state, and no worker is there to answer.
         unanswered = await http.post("/v1/orders", json=body)
         problem = assert_problem(unanswered, 503, "outcome_unknown")
         assert unanswered.headers["retry-after"] == "1"

@@ -191,7 +191,9 @@ async def test_each_clock_climbs_its_ladder_at_50_80_100_and_200_percent_once(
         "reminder resolution remind_50 (generation 0, level 0)",
     ]
     assert all(entry.actor.value == "system" for entry in state.history if entry.event in ("reminder", "escalated"))
-    first_response_steps = [entry.at - state.opened_at for entry in state.history if "first_response" in entry.detail]
+    first_response_steps = [
+        entry.due_at - state.opened_at for entry in state.history if "first_response" in entry.detail and entry.due_at
+    ]
     assert first_response_steps == [timedelta(minutes=7.5), 12 * MINUTE, 15 * MINUTE, 30 * MINUTE]
 
     await handle.execute_update(WorkOrderWorkflow.reply, Reply(by="assignee", message="已安排换货"))
