@@ -17,6 +17,7 @@ from temporalio.client import Client, WorkflowHandle
 from api.errors import NOT_FOUND, Problem
 from config.settings import Settings
 from domain.orders import Id
+from workflows import search_attributes as sa
 
 
 class Role(StrEnum):
@@ -142,8 +143,23 @@ State = TypeVar("State", bound=_Owned)
 
 
 async def owned_state(handle: WorkflowHandle[Any, Any], query: Callable[[Any], State], caller: Caller) -> State:
-    """The workflow's state if ``caller`` may see it; if not, the very 404 a missing workflow gets."""
+    """The workflow's state if ``caller`` may see it; if not, the very answer a missing workflow gets."""
+    if caller.role is Role.MERCHANT:
+        await check_owner(handle, caller)
     state = await handle.query(query)
     if not caller.sees(state.merchant_id):
         raise Problem("not_found", NOT_FOUND)
     return state
+
+
+async def check_owner(handle: WorkflowHandle[Any, Any], caller: Caller) -> None:
+    """404 unless ``caller`` may see the workflow, told by Temporal's server alone (its ``MerchantId``).
+
+    Asked before any query: a query needs a worker, and while the workers are down it fails (503), whereas
+    a missing id is a 404 at once. Told by the workflow's search attribute, another merchant's id is a 404
+    then too, and the two never differ. Workflows without the attribute (pickups) are told by their state alone.
+    """
+    description = await handle.describe()
+    owner = description.typed_search_attributes.get(sa.MERCHANT_ID)
+    if owner is not None and not caller.sees(owner):
+        raise Problem("not_found", NOT_FOUND)

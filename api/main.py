@@ -15,6 +15,7 @@ from fastapi_offline import FastAPIOffline
 from temporalio.client import Client
 
 from api import errors, problems
+from api.bounded import bounded
 from api.deps import Caller, InvalidKeysError, parse_role
 from api.limits import RequestLimits
 from api.metrics import Metrics, method_label
@@ -58,7 +59,8 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
         app.state.metrics = Metrics(engine, per_merchant=settings.metrics_key is not None)
         app.state.callers = keys
         # Lazy: the API starts while Temporal is down and answers 503 until it is back.
-        app.state.client = client or await connect(settings, lazy=True)
+        # Every call bounded (api.bounded): a worker that is down costs a caller a 503, not an endless wait.
+        app.state.client = bounded(client or await connect(settings, lazy=True), settings.api_temporal_timeout)
         # The codec endpoints decrypt with the very codec the client encrypts with.
         payload_codec = app.state.client.data_converter.payload_codec
         app.state.codec = payload_codec if isinstance(payload_codec, EncryptionCodec) else None

@@ -89,6 +89,10 @@ class Settings(Policy, BaseSettings):
         default=None, description="host:port where the worker serves Temporal SDK metrics for Prometheus"
     )
     http_timeout_seconds: float = 10.0
+    api_temporal_timeout: timedelta = Field(
+        default=timedelta(seconds=10),
+        description="the longest the API waits for Temporal (and its workers) on one call; then a 503",
+    )
     max_body_bytes: int = Field(default=1024 * 1024, ge=1, description="larger request bodies are refused (413)")
 
     @field_validator("api_keys", mode="before")
@@ -98,14 +102,23 @@ class Settings(Policy, BaseSettings):
             return json.loads(value) if value.strip() else {}
         return value
 
-    @field_validator("robot_throttle_wait", "digest_unprocessed_after", "session_ttl", "board_refresh", mode="before")
+    @field_validator(
+        "robot_throttle_wait",
+        "digest_unprocessed_after",
+        "session_ttl",
+        "board_refresh",
+        "api_temporal_timeout",
+        mode="before",
+    )
     @classmethod
     def _written_duration(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.startswith("P"):
             return parse_duration(value)
         return value
 
-    @field_validator("robot_throttle_wait", "digest_unprocessed_after", "session_ttl", "board_refresh")
+    @field_validator(
+        "robot_throttle_wait", "digest_unprocessed_after", "session_ttl", "board_refresh", "api_temporal_timeout"
+    )
     @classmethod
     def _positive_wait(cls, value: timedelta) -> timedelta:
         if value <= timedelta():
