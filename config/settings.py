@@ -8,7 +8,7 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.durations import parse_duration
@@ -103,7 +103,10 @@ class Settings(Policy, BaseSettings):
     @classmethod
     def _json_keys(cls, value: Any) -> Any:
         if isinstance(value, str):
-            return json.loads(value) if value.strip() else {}
+            try:
+                return json.loads(value) if value.strip() else {}
+            except json.JSONDecodeError as error:  # its message names a position, never the text
+                raise ValueError(f"not valid JSON: {error.msg} at character {error.pos}") from None
         return value
 
     @field_validator("sms_templates")
@@ -179,3 +182,42 @@ class Settings(Policy, BaseSettings):
 def get_settings() -> Settings:
     """The settings of this process, read from the environment once."""
     return Settings()
+
+
+# Settings whose values are secrets (or hold one: a webhook's token, a database password): a problem with
+# one never names what is inside, not even a key of its JSON.
+SECRET_SETTINGS = frozenset(
+    {
+        "api_keys",
+        "codec_keys",
+        "metrics_key",
+        "session_secret",
+        "database_url",
+        "platform_dingtalk_webhook",
+        "platform_dingtalk_secret",
+        "platform_wecom_webhook",
+        "platform_cs_dingtalk_webhook",
+        "platform_cs_dingtalk_secret",
+        "platform_cs_wecom_webhook",
+        "sms_access_key_id",
+        "sms_access_key_secret",
+        "callback_url",
+    }
+)
+
+
+def settings_problems(error: ValidationError) -> list[str]:
+    """One line per invalid setting: the variable and what is wrong, never the value written.
+
+    Pydantic's own report quotes each input (``input_value='{"supersecretkey123": …'``) and a traceback
+    follows it; a process that cannot start says only what to fix.
+    """
+    problems: list[str] = []
+    for problem in error.errors(include_input=False, include_url=False):
+        name, *inner = [str(part) for part in problem["loc"]] or ["?"]
+        where = f"AFTERSALES_{name.upper()}"
+        if inner and name not in SECRET_SETTINGS:
+            where += f" ({'.'.join(inner)})"
+        message = str(problem["msg"]).removeprefix("Value error, ")
+        problems.append(f"{where}: {message}")
+    return problems
