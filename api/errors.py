@@ -90,6 +90,11 @@ def problem_response(code: str, detail: str, instance: str | None = None, **exte
 def refusal_of(error: WorkflowUpdateFailedError) -> Problem:
     """The problem a workflow's refusal of an Update stands for."""
     cause = error.cause
+    if isinstance(cause, ApplicationError) and cause.type == "validation_error":
+        # Like every 422, with ``errors``: a validator tells what is wrong, not where, so the body as a whole.
+        return Problem(
+            cause.type, cause.message, errors=[{"loc": ["body"], "msg": cause.message, "type": "value_error"}]
+        )
     if isinstance(cause, ApplicationError) and cause.type in CODES:
         return Problem(cause.type, cause.message)
     if isinstance(cause, ApplicationError) and cause.type == ACCEPTED_UPDATE_CLOSED:
@@ -195,7 +200,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(WorkflowUpdateFailedError)
     async def _refused(request: Request, error: WorkflowUpdateFailedError) -> JSONResponse:
         problem = refusal_of(error)
-        return problem_response(problem.code, problem.detail, request.url.path)
+        return problem_response(problem.code, problem.detail, request.url.path, **problem.extensions)
 
     @app.exception_handler(RPCError)
     async def _rpc(request: Request, error: RPCError) -> JSONResponse:

@@ -106,5 +106,8 @@ def with_overrides(base: Policy, overrides: Mapping[str, str]) -> Policy:
     try:
         return Policy.model_validate({**base.model_dump(), **overrides})
     except ValidationError as error:
-        details = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        # Pydantic's "Value error, " once, where the outer model reports this error, not twice.
+        details = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}" for e in error.errors()
+        )
         raise PolicyError(details) from error

@@ -81,6 +81,7 @@ async def open_work_order(
         id=ids.work_order(request.work_order_id),
         body=request,
         task_queue=settings.task_queue,
+        named=f"work order {request.work_order_id}",
         search_attributes=sa.initial_work_order_attributes(
             merchant_id=request.merchant_id,
             order_id=request.order_id,

@@ -125,3 +125,13 @@ async def test_changing_a_merchants_calendar_re_times_its_running_work_orders_on
     again = (await api("admin", "GET", f"/v1/work-orders/{wo}")).json()
     assert due(again) == moved
     assert [e["event"] for e in again["history"]].count("calendar_changed") == 1
+
+
+async def test_a_policy_override_that_is_no_duration_says_so_once(api: Any) -> None:
+    response = await api(
+        "admin", "PUT", "/v1/merchants/m-bad-policy", json=merchant_body(policy={"ship_deadline": "soon"})
+    )
+    problem = assert_problem(response, 422, "validation_error")
+    assert "ship_deadline" in problem["detail"]
+    assert problem["detail"].count("Value error") <= 1
+    assert all(error["msg"].count("Value error") <= 1 for error in problem["errors"])
