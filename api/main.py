@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -85,7 +86,7 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
 
     @app.middleware("http")
     async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        request_id = request_id_of(request)
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
@@ -116,6 +117,17 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
         return response
 
     return app
+
+
+# A caller's X-Request-Id is kept (it finds the call in both parties' logs) if it reads as an id: nothing
+# else reaches the logs or the answer's header (markup, quotes, other scripts, kilobytes); otherwise one is made.
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def request_id_of(request: Request) -> str:
+    """The request's id: the caller's ``X-Request-Id`` if it is a safe one, else a new one."""
+    given = request.headers.get("x-request-id", "")
+    return given if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
 
 
 def callers(settings: Settings) -> dict[str, Caller]:
