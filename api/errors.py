@@ -113,11 +113,13 @@ def allowed_methods(request: Request) -> list[str]:
     router, method by method, finds all of them (``GET`` and ``PUT /v1/merchants/{id}``).
     """
     routes = request.app.router.routes
-    return [
+    found = [
         method
         for method in METHODS
         if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
     ]
+    # HEAD is answered wherever GET is (api.head).
+    return [method for method in METHODS if method in found or (method == "HEAD" and "GET" in found)]
 
 
 def rpc_problem(request: Request, error: RPCError) -> Problem:

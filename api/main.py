@@ -15,9 +15,10 @@ from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from temporalio.client import Client
 
-from api import errors, problems
+from api import docs, errors, problems
 from api.bounded import bounded
 from api.deps import Caller, InvalidKeysError, parse_role
+from api.head import HeadAsGet
 from api.limits import RequestLimits
 from api.metrics import Metrics, method_label
 from api.routes import board, cases, codec, health, merchants, monitoring, orders, work_orders
@@ -70,7 +71,10 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
         engine.dispose()
 
     # /docs and /redoc load Swagger UI and ReDoc from the app itself (no CDN): they work offline.
-    app = FastAPIOffline(title="aftersales", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPIOffline(
+        title="aftersales", version="0.1.0", description=DESCRIPTION, lifespan=lifespan, redoc_url=None
+    )
+    docs.install(app)  # /redoc with ReDoc's bundle patched to load nothing from outside (api.docs)
     errors.install(app)
     problems.document(app)
     routers = (orders.router, cases.router, cases.pickups, merchants.router, monitoring.router, health.router)
@@ -81,6 +85,8 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
     app.include_router(board.router)
     app.mount("/board/static", StaticFiles(directory=board.STATIC_DIR), name="board-static")
 
+    # Innermost: everything outside it (limits, logs, metrics) sees the HEAD as it came.
+    app.add_middleware(HeadAsGet)
     # Added before ``observe``, so it runs inside it: its refusals are logged and counted like any answer.
     app.add_middleware(RequestLimits, max_body_bytes=settings.max_body_bytes)
 
