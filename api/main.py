@@ -88,7 +88,10 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
     # Innermost: everything outside it (limits, logs, metrics) sees the HEAD as it came.
     app.add_middleware(HeadAsGet)
     # Added before ``observe``, so it runs inside it: its refusals are logged and counted like any answer.
-    app.add_middleware(RequestLimits, max_body_bytes=settings.max_body_bytes)
+    # The codec takes a page of history at once, more than any resource's body (its own limit, api.routes.codec).
+    app.add_middleware(
+        RequestLimits, max_body_bytes=settings.max_body_bytes, per_path={"/codec/": codec.MAX_BODY_BYTES}
+    )
 
     @app.middleware("http")
     async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
