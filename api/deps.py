@@ -142,24 +142,32 @@ class _Owned(Protocol):
 State = TypeVar("State", bound=_Owned)
 
 
-async def owned_state(handle: WorkflowHandle[Any, Any], query: Callable[[Any], State], caller: Caller) -> State:
-    """The workflow's state if ``caller`` may see it; if not, the very answer a missing workflow gets."""
+async def owned_state(
+    handle: WorkflowHandle[Any, Any], query: Callable[[Any], State], caller: Caller, *, parents: Client | None = None
+) -> State:
+    """The workflow's state if ``caller`` may see it; if not, the very answer a missing workflow gets.
+
+    ``parents``: the client to ask a child workflow's parent (a pickup's case) for its merchant.
+    """
     if caller.role is Role.MERCHANT:
-        await check_owner(handle, caller)
+        await check_owner(handle, caller, parents=parents)
     state = await handle.query(query)
     if not caller.sees(state.merchant_id):
         raise Problem("not_found", NOT_FOUND)
     return state
 
 
-async def check_owner(handle: WorkflowHandle[Any, Any], caller: Caller) -> None:
+async def check_owner(handle: WorkflowHandle[Any, Any], caller: Caller, *, parents: Client | None = None) -> None:
     """404 unless ``caller`` may see the workflow, told by Temporal's server alone (its ``MerchantId``).
 
     Asked before any query: a query needs a worker, and while the workers are down it fails (503), whereas
     a missing id is a 404 at once. Told by the workflow's search attribute, another merchant's id is a 404
-    then too, and the two never differ. Workflows without the attribute (pickups) are told by their state alone.
+    then too, and the two never differ. A pickup (no attribute of its own) is told by its case's, with ``parents``.
     """
     description = await handle.describe()
     owner = description.typed_search_attributes.get(sa.MERCHANT_ID)
+    if owner is None and parents is not None and description.parent_id:  # a pickup: its case's merchant
+        parent = await parents.get_workflow_handle(description.parent_id).describe()
+        owner = parent.typed_search_attributes.get(sa.MERCHANT_ID)
     if owner is not None and not caller.sees(owner):
         raise Problem("not_found", NOT_FOUND)
