@@ -147,6 +147,9 @@ async def owned_state(
 ) -> State:
     """The workflow's state if ``caller`` may see it; if not, the very answer a missing workflow gets.
 
+    For a merchant key, ownership is read first from the server alone (:func:`check_owner`), so a foreign
+    id and a missing one cost the same round trip and answer alike, also while the workers are down. The
+    query's own ``merchant_id`` still decides (a workflow started without the attribute is checked by it).
     ``parents``: the client to ask a child workflow's parent (a pickup's case) for its merchant.
     """
     if caller.role is Role.MERCHANT:
