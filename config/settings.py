@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from config.links import MIN_SECRET_CHARS, LinkSigner
 from domain.durations import parse_duration
 from domain.notifications import Template
 from domain.policy import Policy
@@ -53,6 +54,10 @@ class Settings(Policy, BaseSettings):
     codec_keys: SecretStr = Field(
         default=SecretStr(""), description="id:base64key,… encrypting Temporal payloads; the first encrypts"
     )
+    link_secret: SecretStr = Field(
+        default=SecretStr(""), description="signs action links (32+ characters); unset, messages carry none"
+    )
+    link_ttl: timedelta = Field(default=timedelta(hours=24), description="how long an action link may be used")
     codec_ui_origins: str = Field(
         default="http://localhost:8233", description="comma-separated Web UI origins allowed to call /codec"
     )
@@ -91,7 +96,12 @@ class Settings(Policy, BaseSettings):
     payments_endpoint: str | None = None
     logistics_endpoint: str | None = None
     insurance_endpoint: str | None = None
-    callback_url: str | None = None
+    callback_url: str | None = Field(
+        default=None, description="where the mall receives signed events (README: Callbacks)"
+    )
+    callback_secret: SecretStr = Field(
+        default=SecretStr(""), description="whsec_… secrets signing callbacks, comma-separated; every one signs"
+    )
 
     worker_metrics_address: str | None = Field(
         default=None, description="host:port where the worker serves Temporal SDK metrics for Prometheus"
@@ -128,6 +138,7 @@ class Settings(Policy, BaseSettings):
         "digest_unprocessed_after",
         "session_ttl",
         "board_refresh",
+        "link_ttl",
         "api_temporal_timeout",
         mode="before",
     )
@@ -138,12 +149,24 @@ class Settings(Policy, BaseSettings):
         return value
 
     @field_validator(
-        "robot_throttle_wait", "digest_unprocessed_after", "session_ttl", "board_refresh", "api_temporal_timeout"
+        "robot_throttle_wait",
+        "digest_unprocessed_after",
+        "session_ttl",
+        "board_refresh",
+        "link_ttl",
+        "api_temporal_timeout",
     )
     @classmethod
     def _positive_wait(cls, value: timedelta) -> timedelta:
         if value <= timedelta():
             raise ValueError("must be positive")
+        return value
+
+    @field_validator("link_secret")
+    @classmethod
+    def _long_link_secret(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value() and len(value.get_secret_value()) < MIN_SECRET_CHARS:
+            raise ValueError(f"link_secret must have at least {MIN_SECRET_CHARS} characters")
         return value
 
     @field_validator(
@@ -165,6 +188,13 @@ class Settings(Policy, BaseSettings):
     def policy(self) -> Policy:
         """The platform's default policy, before any merchant's overrides."""
         return Policy.model_validate({name: getattr(self, name) for name in Policy.model_fields})
+
+    def link_signer(self) -> LinkSigner | None:
+        """The signer of action links, or None while ``AFTERSALES_LINK_SECRET`` is unset (links are off)."""
+        secret = self.link_secret.get_secret_value()
+        if not secret:
+            return None
+        return LinkSigner(secret, ttl=self.link_ttl, public_url=self.public_url)
 
     @property
     def codec_origins(self) -> tuple[str, ...]:
@@ -196,6 +226,7 @@ SECRET_SETTINGS = frozenset(
         "codec_keys",
         "metrics_key",
         "session_secret",
+        "link_secret",
         "database_url",
         "platform_dingtalk_webhook",
         "platform_dingtalk_secret",
