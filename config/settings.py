@@ -84,7 +84,10 @@ class Settings(Policy, BaseSettings):
 
     def policy(self) -> Policy:
         """The platform's default policy, before any merchant's overrides."""
-        return Policy.model_validate({name: getattr(self, name) for name in Policy.model_fields})
+        policy = Policy.model_validate({name: getattr(self, name) for name in Policy.model_fields})
+        if policy.quiet_hours is not None:  # the platform's quiet hours are read in the platform's zone
+            policy = policy.model_copy(update={"quiet_hours": policy.quiet_hours.in_zone(self.timezone)})
+        return policy
 
     @property
     def platform_mention_mobiles(self) -> tuple[str, ...]:
