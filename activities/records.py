@@ -6,8 +6,9 @@ from sqlalchemy import Engine
 from temporalio import activity
 
 from domain.cases import CaseView
+from domain.conversations import ConversationRecord
 from domain.orders import OrderView
-from readmodel.projection import upsert_case, upsert_order
+from readmodel.projection import upsert_case, upsert_conversation, upsert_order
 
 
 class Records:
@@ -33,3 +34,10 @@ class Records:
         workflow_id = activity.info().workflow_id
         assert workflow_id is not None, "projections run inside workflows"
         return upsert_case(self._engine, workflow_id=workflow_id, view=view)
+
+    @activity.defn
+    def project_conversation(self, record: ConversationRecord) -> bool:
+        """Upserts a conversation; an older or repeated revision is ignored (safe to retry)."""
+        workflow_id = activity.info().workflow_id
+        assert workflow_id is not None, "projections run inside workflows"
+        return upsert_conversation(self._engine, workflow_id=workflow_id, record=record)

@@ -15,7 +15,7 @@ from temporalio.client import Client
 from api import errors
 from api.deps import Caller, parse_role
 from api.metrics import Metrics
-from api.routes import cases, health, merchants, monitoring, orders
+from api.routes import cases, conversations, health, merchants, monitoring, orders
 from config.settings import Settings, get_settings
 from config.temporal import connect
 from readmodel.db import make_engine
@@ -68,6 +68,7 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
     errors.install(app)
     for router in (orders.router, cases.router, cases.pickups, merchants.router, monitoring.router, health.router):
         app.include_router(router)
+    app.include_router(conversations.router)
 
     @app.middleware("http")
     async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

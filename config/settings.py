@@ -44,6 +44,9 @@ class Settings(Policy, BaseSettings):
     platform_wecom_webhook: str | None = None
     platform_mobiles: str = Field(default="", description="Comma-separated mobiles to @ in the platform group")
     robot_max_per_minute: int = 20
+    chat_max_history_events: int = Field(
+        default=5000, ge=20, description="a conversation continues as new before its Temporal history grows past this"
+    )
 
     sms_backend: SmsBackend = SmsBackend.LOG
     sms_endpoint: str | None = None

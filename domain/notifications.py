@@ -29,6 +29,8 @@ class Template(StrEnum):
     CASE_DISPUTED = "case_disputed"
     REFUND_FAILED = "refund_failed"
     PICKUP_FAILED = "pickup_failed"
+    CHAT_TRANSFERRED = "chat_transferred"
+    CHAT_UNANSWERED = "chat_unanswered"
 
 
 class Notification(BaseModel):
@@ -67,6 +69,8 @@ _TITLES = {
     Template.CASE_DISPUTED: "售后申诉 After-sales dispute",
     Template.REFUND_FAILED: "退款失败 Refund failed",
     Template.PICKUP_FAILED: "上门取件失败 Pickup failed",
+    Template.CHAT_TRANSFERRED: "会话转接 Chat transferred",
+    Template.CHAT_UNANSWERED: "会话无人回复 Chat unanswered",
 }
 
 # What a case's clock waits for, in the words of the message: (中文, English).
@@ -95,6 +99,13 @@ _BODIES = {
     "The refund of case {case_id} (order {order_id}) was refused; refund {amount} offline by {deadline_at}.",
     Template.PICKUP_FAILED: "售后单 {case_id} 上门取件两次未成功（{waybill_no}），请客服跟进。\n"
     "The courier missed the pickup of case {case_id} twice ({waybill_no}); customer service, please follow up.",
+    Template.CHAT_TRANSFERRED: "会话 {conversation_id} 的顾客等待 {agent_id} 回复已超过 {budget}，"
+    "已转接给您（{backup_id}），请于 {deadline_at} 前回复。\n"
+    "The customer in chat {conversation_id} waited for {agent_id} longer than {budget}; it is yours now "
+    "({backup_id}): reply by {deadline_at}.",
+    Template.CHAT_UNANSWERED: "会话 {conversation_id} 的顾客已等待 {waited} 无人回复（{agent_id}），请主管跟进。\n"
+    "Nobody answered the customer in chat {conversation_id} for {waited} ({agent_id}); supervisor, "
+    "please step in.",
 }
 
 

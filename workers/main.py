@@ -26,12 +26,13 @@ from readmodel.db import make_engine
 from readmodel.migrate import upgrade
 from workers.interceptors import LogContextInterceptor
 from workflows.aftersale import AfterSaleWorkflow
+from workflows.conversation import ConversationWorkflow
 from workflows.order import OrderWorkflow
 from workflows.pickup import PickupWorkflow
 
 log = structlog.get_logger(__name__)
 
-WORKFLOWS: Sequence[type] = (OrderWorkflow, AfterSaleWorkflow, PickupWorkflow)
+WORKFLOWS: Sequence[type] = (OrderWorkflow, AfterSaleWorkflow, PickupWorkflow, ConversationWorkflow)
 
 
 def make_sms(settings: Settings, http: httpx.AsyncClient) -> SmsSender:
@@ -64,6 +65,7 @@ def activities(settings: Settings, *, engine: Engine, http: httpx.AsyncClient) -
     return [
         records.project_order,
         records.project_case,
+        records.project_conversation,
         notifier.notify,
         partners.refund,
         partners.book_pickup,

@@ -4,8 +4,9 @@ The clocks themselves are pure state (:class:`domain.sla.SlaClock`) kept in the 
 object; :class:`SlaTimers` holds a reference to that mapping and changes it only through its methods, each
 of which re-plans a running :meth:`SlaTimers.run` at once. One durable timer is armed at a time: the
 earliest step due among all clocks. Reminders (level-0 steps) falling in the quiet hours are held until the
-window ends (:func:`domain.quiet.release_at`); breaches and escalations never are. Since nothing lives outside the mapping, the workflow hands the same
-state to continue-as-new and a new :class:`SlaTimers` picks up where the last one stopped.
+window ends (:func:`domain.quiet.release_at`); breaches and escalations never are. Since nothing lives
+outside the mapping, the workflow hands the same state to continue-as-new and a new :class:`SlaTimers`
+picks up where the last one stopped.
 """
 
 from __future__ import annotations

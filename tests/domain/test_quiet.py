@@ -12,8 +12,8 @@ from config.settings import Settings
 from domain.merchants import MerchantConfig
 from domain.policy import Policy, PolicyError, with_overrides
 from domain.quiet import QuietHours, parse_quiet_hours, release_at
-from readmodel.tables import Merchant
 from readmodel.merchants import policy_of
+from readmodel.tables import Merchant
 from tests.factories import merchant_body
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
