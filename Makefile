@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install dev test lint typecheck pytest demo bench clean
+.PHONY: install dev test lint typecheck pytest fuzz demo bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ typecheck: install
 
 pytest: install
 	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+## make fuzz: the Schemathesis run of make test, looking harder (FUZZ_EXAMPLES requests per operation).
+FUZZ_EXAMPLES ?= 200
+fuzz: install
+	AFTERSALES_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/pytest -q tests/api/test_fuzz.py
 
 ## make demo: drive a few realistic orders against a running stack (make dev in another terminal).
 demo: install

@@ -29,9 +29,8 @@ import structlog
 log = structlog.get_logger(__name__)
 
 RATE_LIMIT_RETRY_AFTER = 60.0
-# A DingTalk robot that went over 20 messages a minute is throttled for ten minutes (130101).
-DINGTALK_THROTTLE = 600.0
-"""Seconds to wait after a partner said "too many" without saying for how long."""
+"""Seconds to wait after a partner said "too many" without saying for how long
+(a robot's wait is ``AFTERSALES_ROBOT_THROTTLE_WAIT``, passed in as ``throttle_wait``)."""
 
 DINGTALK_TEXT_MAX_BYTES = 18_000
 """DingTalk refuses bodies over 20,000 bytes (errcode 460101); the rest is left for title, mentions, JSON."""
@@ -168,6 +167,7 @@ class DingTalkRobot:
         limiter: the worker's robot rate limiter.
         clock: epoch seconds, for the signature's timestamp.
         max_wait: the longest ``send`` waits for the limiter before raising ``RateLimited`` instead.
+        throttle_wait: seconds to leave the robot alone after DingTalk's "too fast" (130101).
     """
 
     def __init__(
@@ -179,6 +179,7 @@ class DingTalkRobot:
         clock: Callable[[], float] = time.time,
         *,
         max_wait: float = 10.0,
+        throttle_wait: float = RATE_LIMIT_RETRY_AFTER,
     ) -> None:
         self._http = http
         self._webhook_url = webhook_url
@@ -186,6 +187,7 @@ class DingTalkRobot:
         self._limiter = limiter
         self._clock = clock
         self._max_wait = max_wait
+        self._throttle_wait = throttle_wait
 
     async def send(self, message: Message) -> None:
         """Posts ``message`` as markdown, @mentioning its mobiles.
@@ -202,7 +204,7 @@ class DingTalkRobot:
             self._signed_url(),
             dingtalk_payload(message),
             throttled_errcode=130101,
-            retry_after=DINGTALK_THROTTLE,
+            retry_after=self._throttle_wait,
         )
 
     def _signed_url(self) -> httpx.URL:
@@ -274,15 +276,23 @@ class WeComRobot:
         webhook_url: the robot's URL, including ``?key=...``.
         limiter: the worker's robot rate limiter.
         max_wait: the longest ``send`` waits for the limiter before raising ``RateLimited`` instead.
+        throttle_wait: seconds to leave the robot alone after WeCom's "api freq out of limit" (45009).
     """
 
     def __init__(
-        self, http: httpx.AsyncClient, webhook_url: str, limiter: RobotRateLimiter, *, max_wait: float = 10.0
+        self,
+        http: httpx.AsyncClient,
+        webhook_url: str,
+        limiter: RobotRateLimiter,
+        *,
+        max_wait: float = 10.0,
+        throttle_wait: float = RATE_LIMIT_RETRY_AFTER,
     ) -> None:
         self._http = http
         self._webhook_url = webhook_url
         self._limiter = limiter
         self._max_wait = max_wait
+        self._throttle_wait = throttle_wait
 
     async def send(self, message: Message) -> None:
         """Posts ``message`` to the group.
@@ -299,7 +309,7 @@ class WeComRobot:
             httpx.URL(self._webhook_url),
             wecom_payload(message),
             throttled_errcode=45009,
-            retry_after=RATE_LIMIT_RETRY_AFTER,
+            retry_after=self._throttle_wait,
         )
 
 

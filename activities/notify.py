@@ -62,13 +62,52 @@ class Notifier:
         self._limiter = limiter
 
     @activity.defn
-    async def notify(self, notification: Notification) -> NotifyResult:
-        """Delivers ``notification`` on every channel that has not had it yet.
+    async def channels(self, notification: Notification) -> list[str]:
+        """The channels ``notification`` goes to (``dingtalk:merchant``, ``sms:supplier_head`` …), in order.
 
-        Every channel is tried. If one answered "too many" or failed transiently, the attempt then fails
-        so Temporal retries it later (a minute later for a rate limit); the channels that already have the
-        message are skipped on the retry. A permanent refusal (bad token, bad signature) is recorded and
-        reported, not retried.
+        The workflow then delivers on each with :meth:`deliver`, each channel its own activity with its own
+        retries, so one robot's throttle or outage never holds back another.
+        """
+        merchant = await asyncio.to_thread(get_merchant, self._engine, merchant_id=notification.merchant_id)
+        channels = [channel for channel, _ in self._deliveries(notification, merchant, "", "")]
+        if not channels:
+            log.warning("notification_has_no_channel", key=notification.key, merchant_id=notification.merchant_id)
+        return channels
+
+    @activity.defn
+    async def deliver(self, notification: Notification, channel: str) -> str:
+        """Delivers ``notification`` on one channel unless it has it already: ``sent``, ``skipped``, ``failed``.
+
+        A channel no longer configured (the merchant changed robots meanwhile) is ``skipped``. A permanent
+        refusal (bad token, bad signature) is recorded and answered ``failed``, not retried.
+
+        Raises:
+            ApplicationError: ``rate_limited``, retried after the partner's wait.
+            TransientFailure: retried with backoff.
+        """
+        merchant = await asyncio.to_thread(get_merchant, self._engine, merchant_id=notification.merchant_id)
+        title, text = render(notification, self._settings.timezone)
+        sends = dict(self._deliveries(notification, merchant, title, text))
+        send = sends.get(channel)
+        if send is None:
+            log.warning("notification_channel_gone", channel=channel, key=notification.key)
+            return "skipped"
+        try:
+            return await self._deliver_once(notification, channel, send)
+        except RateLimited as limited:
+            raise ApplicationError(
+                f"{channel} is rate limited",
+                type="rate_limited",
+                next_retry_delay=timedelta(seconds=limited.retry_after),
+            ) from limited
+
+    @activity.defn
+    async def notify(self, notification: Notification) -> NotifyResult:
+        """Delivers ``notification`` on every channel that has not had it yet, in one activity.
+
+        Only workflows that started before deliveries went one channel per activity still call this (see
+        ``workflows/effects.py``). A failed attempt is retried after the longest wait any channel asked for;
+        the channels that already have the message are skipped on the retry.
         """
         merchant = await asyncio.to_thread(get_merchant, self._engine, merchant_id=notification.merchant_id)
         title, text = render(notification, self._settings.timezone)
@@ -76,37 +115,48 @@ class Notifier:
         retry_after: float | None = None
         transient: TransientFailure | None = None
         for channel, send in self._deliveries(notification, merchant, title, text):
-            key = f"{notification.key}:{channel}"
-            if await asyncio.to_thread(self._already_handled, key):
-                result.skipped.append(channel)
-                continue
             try:
-                await send()
+                outcome = await self._deliver_once(notification, channel, send)
             except RateLimited as limited:
-                log.info("notification_rate_limited", channel=channel, key=key, retry_after=limited.retry_after)
                 retry_after = max(retry_after or 0.0, limited.retry_after)
                 continue
             except TransientFailure as failure:
-                log.warning("notification_failed_transiently", channel=channel, key=key, error=str(failure))
                 transient = failure
                 continue
-            except PermanentFailure as refused:
-                log.warning("notification_refused", channel=channel, key=key, error=str(refused))
-                await asyncio.to_thread(self._record, key, notification.merchant_id, channel, "failed", str(refused))
-                result.failed.append(channel)
-                continue
-            await asyncio.to_thread(self._record, key, notification.merchant_id, channel, "sent", "")
-            log.info("notification_sent", channel=channel, key=key, template=notification.template.value)
-            result.sent.append(channel)
+            getattr(result, outcome).append(channel)
         if retry_after is not None:
             raise ApplicationError(
                 "a channel is rate limited", type="rate_limited", next_retry_delay=timedelta(seconds=retry_after)
             )
         if transient is not None:
             raise transient
-        if not (result.sent or result.skipped or result.failed):
-            log.warning("notification_has_no_channel", key=notification.key, merchant_id=notification.merchant_id)
         return result
+
+    async def _deliver_once(self, notification: Notification, channel: str, send: Send) -> str:
+        """One try on one channel, at most once per key and channel: ``sent``, ``skipped`` or ``failed``.
+
+        Raises:
+            RateLimited: the partner said "too many".
+            TransientFailure: the partner could not be reached or failed.
+        """
+        key = f"{notification.key}:{channel}"
+        if await asyncio.to_thread(self._already_handled, key):
+            return "skipped"
+        try:
+            await send()
+        except RateLimited as limited:
+            log.info("notification_rate_limited", channel=channel, key=key, retry_after=limited.retry_after)
+            raise
+        except TransientFailure as failure:
+            log.warning("notification_failed_transiently", channel=channel, key=key, error=str(failure))
+            raise
+        except PermanentFailure as refused:
+            log.warning("notification_refused", channel=channel, key=key, error=str(refused))
+            await asyncio.to_thread(self._record, key, notification.merchant_id, channel, "failed", str(refused))
+            return "failed"
+        await asyncio.to_thread(self._record, key, notification.merchant_id, channel, "sent", "")
+        log.info("notification_sent", channel=channel, key=key, template=notification.template.value)
+        return "sent"
 
     def _deliveries(
         self, notification: Notification, merchant: Merchant | None, title: str, text: str
@@ -152,11 +202,12 @@ class Notifier:
         message: Message,
     ) -> list[tuple[str, Send]]:
         robots: list[tuple[str, Send]] = []
+        wait = self._settings.robot_throttle_wait.total_seconds()
         if dingtalk:
-            robot = DingTalkRobot(self._http, dingtalk, dingtalk_secret, self._limiter)
+            robot = DingTalkRobot(self._http, dingtalk, dingtalk_secret, self._limiter, throttle_wait=wait)
             robots.append((f"dingtalk:{audience}", lambda: robot.send(message)))
         if wecom:
-            wecom_robot = WeComRobot(self._http, wecom, self._limiter)
+            wecom_robot = WeComRobot(self._http, wecom, self._limiter, throttle_wait=wait)
             robots.append((f"wecom:{audience}", lambda: wecom_robot.send(message)))
         return robots
 

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, Protocol, TypeVar
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import Engine
 from temporalio.client import Client, WorkflowHandle
 
-from api.errors import Problem
+from api.errors import NOT_FOUND, Problem
 from config.settings import Settings
+from domain.orders import Id
 
 
 class Role(StrEnum):
@@ -37,11 +39,29 @@ class Caller:
         return self.role is not Role.MERCHANT or self.merchant_id == merchant_id
 
 
+class InvalidKeysError(ValueError):
+    """``AFTERSALES_API_KEYS`` gives a key a role the API does not know: the API refuses to start."""
+
+
+_MERCHANT_ID: TypeAdapter[str] = TypeAdapter(Id)
+
+
 def parse_role(value: str) -> Caller:
-    """``mall`` | ``admin`` | ``merchant:<id>`` → a caller."""
-    if value.startswith("merchant:") and value.removeprefix("merchant:"):
-        return Caller(Role.MERCHANT, value.removeprefix("merchant:"))
-    return Caller(Role(value))
+    """``mall`` | ``admin`` | ``merchant:<id>`` → a caller.
+
+    Raises:
+        InvalidKeysError: for anything else, notably ``merchant`` without an id, which would act for no
+            merchant and yet, unscoped, list every merchant's orders.
+    """
+    role, colon, merchant_id = value.partition(":")
+    if role == Role.MERCHANT:
+        try:
+            return Caller(Role.MERCHANT, _MERCHANT_ID.validate_python(merchant_id))
+        except ValidationError:
+            raise InvalidKeysError(f'role "{value}" names no valid merchant: write "merchant:<merchant_id>"') from None
+    if colon or role not in (Role.MALL, Role.ADMIN):
+        raise InvalidKeysError(f'unknown role "{value}": use "mall", "admin" or "merchant:<merchant_id>"')
+    return Caller(Role(role))
 
 
 def get_settings(request: Request) -> Settings:
@@ -66,13 +86,34 @@ def get_caller(
     request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Caller:
     """The caller behind the bearer key; 401 without a known key."""
-    if credentials is None or credentials.scheme.lower() != "bearer":
+    bearer = credentials is not None and credentials.scheme.lower() == "bearer"
+    return authenticate(request.app.state.callers, credentials.credentials if credentials and bearer else None)
+
+
+def authenticate(keys: Mapping[str, Caller], token: str | None) -> Caller:
+    """The caller whose API key is ``token``; 401 ``unauthorized`` without a token or with an unknown one."""
+    if not token:
         raise Problem("unauthorized", "send Authorization: Bearer <API key>")
-    keys: dict[str, Caller] = request.app.state.callers
     for key, caller in keys.items():
-        if hmac.compare_digest(key.encode(), credentials.credentials.encode()):
+        if hmac.compare_digest(key.encode(), token.encode()):
             return caller
     raise Problem("unauthorized", "unknown API key")
+
+
+def metrics_reader(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> None:
+    """Admits a scrape of ``/metrics``: anyone while AFTERSALES_METRICS_KEY is unset (the counters then name
+    no merchant), only that key once it is set; 401 otherwise."""
+    settings: Settings = request.app.state.settings
+    if settings.metrics_key is None:
+        return
+    if (
+        credentials is None
+        or credentials.scheme.lower() != "bearer"
+        or not hmac.compare_digest(settings.metrics_key.encode(), credentials.credentials.encode())
+    ):
+        raise Problem("unauthorized", "send Authorization: Bearer <AFTERSALES_METRICS_KEY>")
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
@@ -100,11 +141,9 @@ class _Owned(Protocol):
 State = TypeVar("State", bound=_Owned)
 
 
-async def owned_state(
-    handle: WorkflowHandle[Any, Any], query: Callable[[Any], State], caller: Caller, missing: str
-) -> State:
-    """The workflow's state if ``caller`` may see it; 404 ``not_found`` (``missing``) if not, whoever owns it."""
+async def owned_state(handle: WorkflowHandle[Any, Any], query: Callable[[Any], State], caller: Caller) -> State:
+    """The workflow's state if ``caller`` may see it; if not, the very 404 a missing workflow gets."""
     state = await handle.query(query)
     if not caller.sees(state.merchant_id):
-        raise Problem("not_found", missing)
+        raise Problem("not_found", NOT_FOUND)
     return state

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import traceback
 from typing import Any
 
 import structlog
@@ -10,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
@@ -30,12 +32,28 @@ CODES: dict[str, tuple[int, str]] = {
     "unauthorized": (401, "Missing or unknown API key"),
     "forbidden": (403, "This key may not do that"),
     "method_not_allowed": (405, "Method not allowed"),
-    "unavailable": (503, "A service behind the API is unreachable"),
+    "payload_too_large": (413, "The request body is too large"),
+    "unsupported_media_type": (415, "The request body must be JSON"),
+    "unavailable": (503, "A service behind the API is unavailable"),
+    "outcome_unknown": (503, "The request may have been accepted"),
     "internal_error": (500, "Internal error"),
 }
 
 
-COMPLETED = "workflow execution already completed"  # Temporal's answer to an Update on an ended workflow
+# Temporal's answers to an Update on a workflow that has ended, or that ended while the Update waited for it.
+CLOSED = ("workflow execution already completed", "workflow update was aborted by closing workflow")
+# A server-side failure of an Update the workflow had accepted but not finished when it ended.
+ACCEPTED_UPDATE_CLOSED = "AcceptedUpdateCompletedWorkflow"
+ENDED = "its workflow has ended; nothing can change it"
+# The one answer for a missing id and for another merchant's: the body must not tell them apart, so it does
+# not name the id either (``instance`` is the request's path, the same for both).
+NOT_FOUND = "no such resource"
+RETRY_AFTER = "1"  # seconds; what every 503 suggests: Temporal's limits and timeouts clear in moments
+
+
+def workflow_closed(error: RPCError) -> bool:
+    """Whether Temporal refused a call because its workflow has ended, also while the call raced the end."""
+    return error.status is RPCStatusCode.NOT_FOUND and any(text in error.message for text in CLOSED)
 
 
 class Problem(Exception):
@@ -62,6 +80,8 @@ def problem_response(code: str, detail: str, instance: str | None = None, **exte
         body["instance"] = instance
     body.update(extensions)
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status == 503:
+        headers = {"Retry-After": RETRY_AFTER}
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
 
@@ -70,8 +90,79 @@ def refusal_of(error: WorkflowUpdateFailedError) -> Problem:
     cause = error.cause
     if isinstance(cause, ApplicationError) and cause.type in CODES:
         return Problem(cause.type, cause.message)
+    if isinstance(cause, ApplicationError) and cause.type == ACCEPTED_UPDATE_CLOSED:
+        return Problem("invalid_state", ENDED)
     log.error("update_failed", error=str(cause))
     return Problem("internal_error", "the action failed")
+
+
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers on the request's path (RFC 9110: a 405 names them in ``Allow``).
+
+    Starlette names only the first route whose path matches, and FastAPI nests included routers; asking the
+    router, method by method, finds all of them (``GET`` and ``PUT /v1/merchants/{id}``).
+    """
+    routes = request.app.router.routes
+    return [
+        method
+        for method in METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    ]
+
+
+def rpc_problem(request: Request, error: RPCError) -> Problem:
+    """The problem a refusal or a fault of Temporal stands for, told as truthfully as the API knows it."""
+    if workflow_closed(error):
+        return Problem("invalid_state", ENDED)
+    if error.status is RPCStatusCode.NOT_FOUND:
+        return Problem("not_found", NOT_FOUND)
+    if error.status is RPCStatusCode.RESOURCE_EXHAUSTED:
+        # One of Temporal's limits (Updates in flight on one workflow, queries buffered for it, calls per
+        # second): the call was turned away before it was admitted.
+        return Problem("unavailable", "Temporal is at one of its limits; nothing was accepted; retry shortly")
+    if error.status is RPCStatusCode.UNAVAILABLE:
+        return Problem("unavailable", "Temporal is unreachable; nothing was accepted; retry the call")
+    if error.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
+        # Temporal took the call, but no worker answered in time (a query, or an Update waiting for a
+        # worker): a read changed nothing, a write may yet be applied once a worker is back.
+        if request.method in ("GET", "HEAD"):
+            return Problem("unavailable", "Temporal's workers did not answer in time; nothing changed; retry the call")
+        if _creates(request):
+            return Problem(
+                "outcome_unknown",
+                "Temporal's workers did not answer in time: the request may have been accepted; "
+                "retrying the same request is safe",
+            )
+        return Problem(
+            "outcome_unknown",
+            "Temporal's workers did not answer in time: the action may have been applied; "
+            "read the resource before repeating it",
+        )
+    return Problem("internal_error", "Temporal refused the call")
+
+
+def _creates(request: Request) -> bool:
+    """Whether the request creates a resource: a POST to a collection, naming the new id in its body.
+
+    Creates are idempotent by that id (API.md, Conventions), so repeating one is always safe; an action on
+    an existing resource (a POST to a path with its id) need not be.
+    """
+    route = request.scope.get("route")
+    return request.method == "POST" and "{" not in getattr(route, "path", "{")
+
+
+def unhandled(request: Request, error: BaseException) -> JSONResponse:
+    """The 500 for an error no handler knows, logged by its type and where it was raised.
+
+    Not by its message, arguments or locals: those may hold customer data.
+    """
+    frames = traceback.extract_tb(error.__traceback__)
+    at = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "unknown"
+    log.error("unhandled_error", error_type=type(error).__name__, at=at)
+    return problem_response("internal_error", "internal error", request.url.path)
 
 
 def install(app: FastAPI) -> None:
@@ -97,38 +188,31 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RPCError)
     async def _rpc(request: Request, error: RPCError) -> JSONResponse:
-        if error.status is RPCStatusCode.NOT_FOUND and COMPLETED in error.message:
-            return problem_response("invalid_state", "its workflow has ended; nothing can change it", request.url.path)
-        if error.status is RPCStatusCode.NOT_FOUND:
-            return problem_response("not_found", "no such resource", request.url.path)
-        if error.status in (RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
-            # CANCELLED / DEADLINE_EXCEEDED: Temporal answered, but no worker did in time (a query or an
-            # Update waiting for a worker). An Update may still be applied once a worker is back.
-            return problem_response(
-                "unavailable", "Temporal or its workers did not answer in time; retry the call", request.url.path
-            )
-        log.error("temporal_error", status=error.status.name, error=error.message)
-        return problem_response("internal_error", "Temporal refused the call", request.url.path)
+        problem = rpc_problem(request, error)
+        if problem.code == "internal_error":
+            log.error("temporal_error", status=error.status.name, error=error.message)
+        return problem_response(problem.code, problem.detail, request.url.path)
 
     @app.exception_handler(RuntimeError)
     async def _runtime(request: Request, error: RuntimeError) -> JSONResponse:
         # A lazily connected Temporal client reports an unreachable server this way.
         if str(error).startswith("Failed client connect"):
             return problem_response("unavailable", "Temporal is unreachable; nothing was accepted", request.url.path)
-        log.exception("unhandled_error")
-        return problem_response("internal_error", "internal error", request.url.path)
+        return unhandled(request, error)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:
-        log.error("unhandled_error", error_type=type(error).__name__)
-        return problem_response("internal_error", "internal error", request.url.path)
+        return unhandled(request, error)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, error: StarletteHTTPException) -> JSONResponse:
         code = {401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed"}.get(
             error.status_code, "validation_error"
         )
-        return problem_response(code, str(error.detail), request.url.path)
+        response = problem_response(code, str(error.detail), request.url.path)
+        if error.status_code == 405:
+            response.headers["Allow"] = ", ".join(allowed_methods(request))
+        return response
 
     @app.exception_handler(OperationalError)
     async def _database(request: Request, error: OperationalError) -> JSONResponse:

@@ -18,9 +18,9 @@ from pydantic import BaseModel
 from temporalio.client import Client, WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
-from api.errors import COMPLETED, Problem
+from api.errors import Problem, workflow_closed
 from domain import ids
 from domain.retries import Attempt
 
@@ -80,7 +80,7 @@ async def act(
             return await handle.execute_update(update)
         return await handle.execute_update(update, body)
     except RPCError as error:
-        if error.status is not RPCStatusCode.NOT_FOUND or COMPLETED not in error.message:
+        if not workflow_closed(error):
             raise
         if not await handle.query(already_applied, Attempt.of(action, body)):
             raise  # the workflow has ended without this action: nothing can change it (409)

@@ -10,12 +10,15 @@ from contextlib import asynccontextmanager
 
 import structlog
 from fastapi import FastAPI, Request, Response
+from fastapi_offline import FastAPIOffline
 from temporalio.client import Client
 
-from api import errors
-from api.deps import Caller, parse_role
-from api.metrics import Metrics
-from api.routes import cases, conversations, health, merchants, monitoring, orders
+from api import errors, problems
+from api.deps import Caller, InvalidKeysError, parse_role
+from api.limits import RequestLimits
+from api.metrics import Metrics, method_label
+from api.routes import cases, codec, conversations, health, merchants, monitoring, orders
+from config.codec import EncryptionCodec
 from config.settings import Settings, get_settings
 from config.temporal import connect
 from readmodel.db import make_engine
@@ -26,7 +29,8 @@ log = structlog.get_logger(__name__)
 DESCRIPTION = """
 Durable after-sales and work-order orchestration for the mall. Every order watch is a Temporal workflow;
 this API starts, updates and queries them. Errors are `application/problem+json` with a `code`.
-Authenticate with `Authorization: Bearer <key>` (roles: mall, merchant:<id>, admin).
+Authenticate with `Authorization: Bearer <key>` (roles: `mall`, `merchant:<merchant_id>`, `admin`). The contract,
+with what is planned, is docs/api.md in the repository.
 """
 
 
@@ -36,8 +40,12 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
     Args:
         settings: the settings; read from the environment when omitted.
         client: a Temporal client to use instead of connecting (tests pass their server's client).
+
+    Raises:
+        InvalidKeysError: a key of ``AFTERSALES_API_KEYS`` has a role the API does not know.
     """
     settings = settings or get_settings()
+    keys = callers(settings)  # refused here, before anything starts, rather than on the first request
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -45,30 +53,29 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
         engine = make_engine(settings.database_url)
         app.state.settings = settings
         app.state.engine = engine
-        app.state.metrics = Metrics(engine)
-        app.state.callers = callers(settings)
+        # Per-merchant series only behind AFTERSALES_METRICS_KEY: merchant ids are not for anonymous callers.
+        app.state.metrics = Metrics(engine, per_merchant=settings.metrics_key is not None)
+        app.state.callers = keys
         # Lazy: the API starts while Temporal is down and answers 503 until it is back.
         app.state.client = client or await connect(settings, lazy=True)
+        # The codec endpoints decrypt with the very codec the client encrypts with.
+        payload_codec = app.state.client.data_converter.payload_codec
+        app.state.codec = payload_codec if isinstance(payload_codec, EncryptionCodec) else None
         log.info("api_started", temporal=settings.temporal_address, keys=len(app.state.callers))
         yield
         engine.dispose()
 
-    app = FastAPI(
-        title="aftersales",
-        version="0.1.0",
-        description=DESCRIPTION,
-        lifespan=lifespan,
-        responses={
-            401: {"description": "Missing or unknown API key (problem+json)"},
-            403: {"description": "The key's role may not do this (problem+json)"},
-            422: {"description": "Invalid body (problem+json, code validation_error)"},
-            503: {"description": "Temporal or the database is unreachable (problem+json, code unavailable)"},
-        },
-    )
+    # /docs and /redoc load Swagger UI and ReDoc from the app itself (no CDN): they work offline.
+    app = FastAPIOffline(title="aftersales", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     errors.install(app)
-    for router in (orders.router, cases.router, cases.pickups, merchants.router, monitoring.router, health.router):
+    problems.document(app)
+    routers = (orders.router, cases.router, cases.pickups, merchants.router, monitoring.router, health.router)
+    for router in (*routers, codec.router):
         app.include_router(router)
     app.include_router(conversations.router)
+
+    # Added before ``observe``, so it runs inside it: its refusals are logged and counted like any answer.
+    app.add_middleware(RequestLimits, max_body_bytes=settings.max_body_bytes)
 
     @app.middleware("http")
     async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -76,18 +83,26 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
-        response = await call_next(request)
+        try:
+            response = await call_next(request)
+        except Exception as error:
+            # No handler answered it. Answered here, not by Starlette's outermost handler, so that it is
+            # counted, logged and tagged with the request id like every other answer.
+            response = errors.unhandled(request, error)
         route = request.scope.get("route")
         path = getattr(route, "path", "unmatched")
+        method = method_label(request.method)
         elapsed = time.perf_counter() - started
         metrics: Metrics | None = getattr(request.app.state, "metrics", None)
         if metrics is not None:
-            metrics.requests.labels(request.method, path, str(response.status_code)).inc()
-            metrics.latency.labels(request.method, path).observe(elapsed)
+            metrics.requests.labels(method, path, str(response.status_code)).inc()
+            metrics.latency.labels(method, path).observe(elapsed)
         response.headers["x-request-id"] = request_id
-        log.info(
+        # A 5xx is the API's fault (or a service's behind it): logged as an error, so it is seen and can be
+        # found by its request id.
+        (log.error if response.status_code >= 500 else log.info)(
             "request",
-            method=request.method,
+            method=method,
             route=path,
             status=response.status_code,
             ms=round(elapsed * 1000, 1),
@@ -98,5 +113,15 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
 
 
 def callers(settings: Settings) -> dict[str, Caller]:
-    """The API keys of ``settings`` and who they stand for."""
-    return {key: parse_role(role) for key, role in settings.api_keys.items()}
+    """The API keys of ``settings`` and who they stand for.
+
+    Raises:
+        InvalidKeysError: naming the key with an unknown role by its position, never by the key itself.
+    """
+    found: dict[str, Caller] = {}
+    for position, (key, role) in enumerate(settings.api_keys.items(), start=1):
+        try:
+            found[key] = parse_role(role)
+        except InvalidKeysError as error:
+            raise InvalidKeysError(f"AFTERSALES_API_KEYS, key #{position}: {error}") from None
+    return found

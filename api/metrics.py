@@ -11,38 +11,53 @@ from sqlalchemy import Engine
 
 from readmodel.queries import open_counts_by_merchant
 
+# The methods the API knows; any other gets one label, so made-up methods cannot grow the series.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+_GAUGES = (
+    ("aftersales_overdue_shipments", "Orders unshipped past their ship deadline", "overdue_shipments"),
+    ("aftersales_logistics_anomalies", "Shipments with an open logistics anomaly", "logistics_anomalies"),
+    ("aftersales_overdue_after_sales", "Open after-sales cases past their merchant deadline", "overdue_after_sales"),
+)
+
+
+def method_label(method: str) -> str:
+    """The ``method`` label of a request: its method if the API knows it, else ``other``."""
+    return method if method in METHODS else "other"
+
 
 class ReadModelCollector(Collector):
-    """Open overdue shipments, anomalies and overdue cases per merchant, read when Prometheus scrapes."""
+    """Open overdue shipments, anomalies and overdue cases, read when Prometheus scrapes.
 
-    def __init__(self, engine: Engine) -> None:
+    Per merchant (a ``merchant_id`` label) or, when the metrics are open to anyone, the platform's totals.
+    """
+
+    def __init__(self, engine: Engine, *, per_merchant: bool) -> None:
         self._engine = engine
+        self._per_merchant = per_merchant
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        overdue = GaugeMetricFamily(
-            "aftersales_overdue_shipments", "Orders unshipped past their ship deadline", labels=["merchant_id"]
-        )
-        anomalies = GaugeMetricFamily(
-            "aftersales_logistics_anomalies", "Shipments with an open logistics anomaly", labels=["merchant_id"]
-        )
-        cases = GaugeMetricFamily(
-            "aftersales_overdue_after_sales",
-            "Open after-sales cases past their merchant deadline",
-            labels=["merchant_id"],
-        )
-        for merchant_id, counts in sorted(open_counts_by_merchant(self._engine).items()):
-            overdue.add_metric([merchant_id], counts.get("overdue_shipments", 0))
-            anomalies.add_metric([merchant_id], counts.get("logistics_anomalies", 0))
-            cases.add_metric([merchant_id], counts.get("overdue_after_sales", 0))
-        yield overdue
-        yield anomalies
-        yield cases
+        labels = ["merchant_id"] if self._per_merchant else []
+        by_merchant = sorted(open_counts_by_merchant(self._engine).items())
+        for name, documentation, count in _GAUGES:
+            gauge = GaugeMetricFamily(name, documentation, labels=labels)
+            if self._per_merchant:
+                for merchant_id, counts in by_merchant:
+                    gauge.add_metric([merchant_id], counts.get(count, 0))
+            else:
+                gauge.add_metric([], sum(counts.get(count, 0) for _, counts in by_merchant))
+            yield gauge
 
 
 class Metrics:
-    """The API's registry (one per app, so several apps can live in one test process)."""
+    """The API's registry (one per app, so several apps can live in one test process).
 
-    def __init__(self, engine: Engine) -> None:
+    Args:
+        engine: the read model.
+        per_merchant: label the read model's counters by merchant (only when ``/metrics`` needs a key).
+    """
+
+    def __init__(self, engine: Engine, *, per_merchant: bool) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "aftersales_http_requests",
@@ -56,4 +71,4 @@ class Metrics:
             ["method", "route"],
             registry=self.registry,
         )
-        self.registry.register(ReadModelCollector(engine))
+        self.registry.register(ReadModelCollector(engine, per_merchant=per_merchant))

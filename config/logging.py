@@ -10,18 +10,22 @@ from typing import Any
 
 import structlog
 
-# Mainland mobiles (1xx xxxx xxxx), with or without +86: keep the first three and the last four digits.
-_MOBILE = re.compile(r"(?<!\d)(\+?(?:86)?1\d{2})\d{4}(\d{4})(?!\d)")
+# Mainland mobiles (1[3-9]x xxxx xxxx), with or without +86: keep the first three and the last four digits.
+# A number standing alone, or among words in any script: not a digit run inside a longer one or inside a
+# hex id, a request id or a tracking number (ASCII letters and digits on either side).
+_MOBILE = re.compile(r"(?<![0-9A-Za-z])(\+?(?:86)?1[3-9]\d)\d{4}(\d{4})(?![0-9A-Za-z])")
 _SECRET_KEYS = ("secret", "token", "password", "authorization", "api_key", "sign")
+# Correlation ids are kept as they are, whatever digits they hold: rewritten, they would find nothing.
+_VERBATIM_KEYS = frozenset({"request_id"})
 
 
 def mask_sensitive(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    """Masks phone numbers in every string and hides values of secret-looking keys."""
+    """Masks phone numbers in every string but request ids, and hides values of secret-looking keys."""
     event.pop("color_message", None)  # uvicorn's ANSI duplicate of the message
     for key, value in list(event.items()):
         if any(word in key.lower() for word in _SECRET_KEYS):
             event[key] = "***"
-        elif isinstance(value, str):
+        elif isinstance(value, str) and key not in _VERBATIM_KEYS:
             event[key] = _MOBILE.sub(r"\1****\2", value)
     return event
 

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from enum import StrEnum
 from functools import lru_cache
 from typing import Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.durations import parse_duration
 from domain.policy import Policy
 
 
@@ -30,6 +32,9 @@ class Settings(Policy, BaseSettings):
     task_queue: str = "aftersales"
     database_url: str = "sqlite:///./aftersales.db"
     api_keys: dict[str, str] = Field(default_factory=dict, description='JSON {"key": "mall|admin|merchant:<id>"}')
+    metrics_key: str | None = Field(
+        default=None, description="bearer key for /metrics; with it set, its counters are shown per merchant"
+    )
     api_host: str = "0.0.0.0"  # noqa: S104  (the API serves the network in its container)
     api_port: int = 8000
     ui_port: int = Field(default=8233, description="the Temporal Web UI's port in the dev stack")
@@ -38,12 +43,21 @@ class Settings(Policy, BaseSettings):
     digest_cron: str = "0 9 * * *"
     log_level: str = "INFO"
     log_format: str = Field(default="auto", description="json, console, or auto (console on a terminal)")
+    codec_keys: SecretStr = Field(
+        default=SecretStr(""), description="id:base64key,… encrypting Temporal payloads; the first encrypts"
+    )
+    codec_ui_origins: str = Field(
+        default="http://localhost:8233", description="comma-separated Web UI origins allowed to call /codec"
+    )
 
     platform_dingtalk_webhook: str | None = None
     platform_dingtalk_secret: str | None = None
     platform_wecom_webhook: str | None = None
     platform_mobiles: str = Field(default="", description="Comma-separated mobiles to @ in the platform group")
     robot_max_per_minute: int = 20
+    robot_throttle_wait: timedelta = Field(
+        default=timedelta(seconds=60), description='how long a robot that answered "too many" is left alone'
+    )
     chat_max_history_events: int = Field(
         default=5000, ge=20, description="a conversation continues as new before its Temporal history grows past this"
     )
@@ -64,12 +78,27 @@ class Settings(Policy, BaseSettings):
         default=None, description="host:port where the worker serves Temporal SDK metrics for Prometheus"
     )
     http_timeout_seconds: float = 10.0
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1, description="larger request bodies are refused (413)")
 
     @field_validator("api_keys", mode="before")
     @classmethod
     def _json_keys(cls, value: Any) -> Any:
         if isinstance(value, str):
             return json.loads(value) if value.strip() else {}
+        return value
+
+    @field_validator("robot_throttle_wait", mode="before")
+    @classmethod
+    def _written_duration(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.startswith("P"):
+            return parse_duration(value)
+        return value
+
+    @field_validator("robot_throttle_wait")
+    @classmethod
+    def _positive_wait(cls, value: timedelta) -> timedelta:
+        if value <= timedelta():
+            raise ValueError("robot_throttle_wait must be positive")
         return value
 
     @field_validator(
@@ -80,6 +109,7 @@ class Settings(Policy, BaseSettings):
         "payments_endpoint",
         "logistics_endpoint",
         "insurance_endpoint",
+        "metrics_key",
     )
     @classmethod
     def _blank_is_unset(cls, value: str | None) -> str | None:
@@ -91,6 +121,11 @@ class Settings(Policy, BaseSettings):
         if policy.quiet_hours is not None:  # the platform's quiet hours are read in the platform's zone
             policy = policy.model_copy(update={"quiet_hours": policy.quiet_hours.in_zone(self.timezone)})
         return policy
+
+    @property
+    def codec_origins(self) -> tuple[str, ...]:
+        """Browser origins (the Temporal Web UI) allowed to call the codec endpoints."""
+        return tuple(o.strip().rstrip("/") for o in self.codec_ui_origins.split(",") if o.strip())
 
     @property
     def platform_mention_mobiles(self) -> tuple[str, ...]:

@@ -8,7 +8,7 @@ from enum import StrEnum
 
 from pydantic import Field, model_validator
 
-from domain.model import Model
+from domain.model import MAX_LINES, Flag, Model, PostageCents, Quantity
 from domain.orders import Address, HistoryEntry, Id, OrderLine, Text
 from domain.policy import Policy
 
@@ -91,7 +91,7 @@ class CaseLine(Model):
     """How many of one order line a case is about."""
 
     line_id: Id
-    quantity: int = Field(ge=1, le=10_000)
+    quantity: Quantity
 
 
 class AfterSaleRequest(Model):
@@ -100,7 +100,7 @@ class AfterSaleRequest(Model):
     case_id: Id
     order_id: Id
     kind: CaseKind
-    lines: list[CaseLine] = Field(min_length=1, max_length=200)
+    lines: list[CaseLine] = Field(min_length=1, max_length=MAX_LINES)
     reason: Text
     new_address: Address | None = Field(default=None, description="Exchange only: where the replacement goes.")
 
@@ -131,13 +131,13 @@ class ParcelShipment(Model):
 
     carrier: Id
     tracking_no: Id
-    postage_cents: int | None = Field(default=None, ge=0, le=1_000_000, description="Return postage paid.")
+    postage_cents: PostageCents | None = Field(default=None, description="Return postage paid.")
 
 
 class Receipt(Model):
     """The merchant's answer once the return has arrived."""
 
-    accepted: bool
+    accepted: Flag
     reason: str | None = Field(default=None, max_length=500)
 
     @model_validator(mode="after")
@@ -156,7 +156,7 @@ class OfflineRefund(Model):
 class DisputeDecision(Model):
     """The platform's decision on a disputed case: refund (``approve``) or uphold the merchant."""
 
-    approve: bool
+    approve: Flag
     reason: Text
 
 

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from pydantic import Field, HttpUrl, field_validator, model_validator
+from typing import Annotated
+
+from pydantic import Field, HttpUrl, StringConstraints, field_validator, model_validator
 
 from domain.calendar import CalendarConfig
 from domain.model import Model
 from domain.orders import Id, Mobile, Text
 from domain.policy import Policy, PolicyError, with_overrides
+
+Written = Annotated[str, StringConstraints(max_length=200)]  # ``72h`` or a ladder of at most 10 offsets
 
 
 class DingTalkRobotConfig(Model):
@@ -41,7 +45,7 @@ class MerchantConfig(Model):
     wecom: WeComRobotConfig | None = None
     agents: list[Agent] = Field(default_factory=list, max_length=200)
     backup_agent_id: Id | None = None
-    policy: dict[str, str] = Field(
+    policy: dict[Annotated[str, StringConstraints(max_length=64)], Written] = Field(
         default_factory=dict,
         description="Overrides of the platform's durations by field name, e.g. {'ship_deadline': '48h'}",
     )
@@ -53,7 +57,7 @@ class MerchantConfig(Model):
 
     @field_validator("policy")
     @classmethod
-    def _known_durations(cls, policy: dict[str, str]) -> dict[str, str]:
+    def _known_durations(cls, policy: dict[str, Written]) -> dict[str, Written]:
         try:
             with_overrides(Policy(), policy)
         except PolicyError as error:

@@ -6,14 +6,32 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AwareDatetime, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, Field, StringConstraints, model_validator
 
-from domain.model import Model
+from domain.durations import LONGEST, format_duration
+from domain.model import MAX_LINES, Flag, Instant, Model, PriceCents, Quantity
 from domain.policy import Policy
 
-Id = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[\w.:-]+$")]
+
+def _not_dots(value: str) -> str:
+    # ``.`` and ``..`` are path segments: in a URL they address the parent resource, never this one.
+    if set(value) == {"."}:
+        raise ValueError("an id may not be made of dots only")
+    return value
+
+
+Id = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[\w.:-]+$"),
+    AfterValidator(_not_dots),
+]
+"""An id from outside: 1..64 letters, digits, ``_ . : -``, not only dots (it travels in URLs and workflow ids)."""
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 FUTURE_TOLERANCE = timedelta(minutes=10)  # carriers' clocks drift; an event later than this is a wrong timestamp
+PAID_AT_PAST = timedelta(days=365)
+"""How old a paid order may be when reported: the mall reports orders as they are paid; an order paid a year
+ago has no ship clock or after-sales window left to watch, and a far-past ``paid_at`` is a wrong timestamp
+that would fire every breach at once."""
 
 Mobile = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?\d{5,20}$")]
 
@@ -67,9 +85,9 @@ class OrderLine(Model):
     line_id: Id
     sku: Id
     title: Text
-    quantity: int = Field(ge=1, le=10_000)
-    unit_price_cents: int = Field(ge=0)
-    insured: bool = False
+    quantity: Quantity
+    unit_price_cents: PriceCents
+    insured: Flag = False
 
 
 class PlaceOrder(Model):
@@ -78,8 +96,8 @@ class PlaceOrder(Model):
     order_id: Id
     merchant_id: Id
     customer_id: Id
-    paid_at: AwareDatetime
-    lines: list[OrderLine] = Field(min_length=1, max_length=200)
+    paid_at: Instant
+    lines: list[OrderLine] = Field(min_length=1, max_length=MAX_LINES)
     shipping_address: Address
 
     @model_validator(mode="after")
@@ -95,7 +113,7 @@ class Shipment(Model):
 
     carrier: Id
     tracking_no: Id
-    promised_delivery_at: AwareDatetime | None = Field(
+    promised_delivery_at: Instant | None = Field(
         default=None,
         description="The carrier's promised delivery time; later without delivery is an anomaly.",
     )
@@ -105,20 +123,22 @@ class LogisticsEvent(Model):
     """A tracking update: ``POST /v1/orders/{id}/logistics-events``."""
 
     status: LogisticsStatus
-    at: AwareDatetime
+    at: Instant
     description: str = Field(default="", max_length=500)
 
 
 class WindowExtension(Model):
     """An admin's extension of one order's after-sales window."""
 
-    days: int | None = Field(default=None, ge=1, le=365, description="Defaults to AFTERSALES_EXTENSION.")
+    days: int | None = Field(
+        default=None, strict=True, ge=1, le=LONGEST.days, description="Defaults to AFTERSALES_EXTENSION."
+    )
 
 
 class DeadlineShift(Model):
     """Moves the running deadlines of a case by ``hours`` (negative to pull them in)."""
 
-    hours: float = Field(ge=-24 * 365, le=24 * 365)
+    hours: float = Field(strict=True, allow_inf_nan=False, ge=-LONGEST.days * 24, le=LONGEST.days * 24)
     reason: Text
 
 
@@ -170,6 +190,44 @@ def extended_window_end(current_end: datetime, now: datetime, extension: timedel
     an admin means when they reopen the door for a customer who came back late.
     """
     return max(current_end, now) + extension
+
+
+def check_paid_at(paid_at: datetime, now: datetime) -> datetime:
+    """``paid_at`` if an order reported ``now`` may have been paid then.
+
+    Not more than :data:`PAID_AT_PAST` ago, not later than now (give or take :data:`FUTURE_TOLERANCE`).
+
+    Raises:
+        ValueError: too old, or in the future.
+    """
+    if paid_at > now + FUTURE_TOLERANCE:
+        raise ValueError("paid_at is in the future")
+    if paid_at < now - PAID_AT_PAST:
+        raise ValueError(f"paid_at is more than {format_duration(PAID_AT_PAST)} ago")
+    return paid_at
+
+
+def event_time_problem(at: datetime, *, now: datetime, not_before: datetime) -> str | None:
+    """Why an event reported ``now`` cannot have happened ``at``, or None if it can.
+
+    An event may not lie in the future (beyond :data:`FUTURE_TOLERANCE` of clock drift), nor before what
+    already happened to the same parcel (``not_before``): a delivery dated 1970 would close a customer's
+    after-sales window the moment it arrived.
+    """
+    if at > now + FUTURE_TOLERANCE:
+        return "the event's time `at` is in the future"
+    if at < not_before:
+        return f"the event's time `at` precedes {not_before.isoformat()}, what already happened to this parcel"
+    return None
+
+
+def promise_problem(promised_at: datetime, *, paid_at: datetime, now: datetime) -> str | None:
+    """Why a carrier's promised delivery time cannot be, or None: not before payment, not a year ahead."""
+    if promised_at < paid_at:
+        return "promised_delivery_at precedes the order's payment"
+    if promised_at > now + LONGEST:
+        return f"promised_delivery_at is more than {format_duration(LONGEST)} ahead"
+    return None
 
 
 def can_extend(status: OrderStatus) -> bool:

@@ -5,11 +5,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import Field, model_validator
 
-from domain.model import Model
+from domain.model import Instant, Model, PostageCents
 from domain.orders import Address, HistoryEntry
 from domain.policy import Policy
+
+BOOKING_AHEAD = timedelta(days=30)
+"""How far ahead a courier can be booked; couriers plan days, not months."""
 
 
 class PickupStatus(StrEnum):
@@ -37,8 +40,8 @@ class PickupRequest(Model):
     """``POST /v1/after-sales/{case_id}/pickup``: where and when the courier should come."""
 
     address: Address
-    slot_start: AwareDatetime
-    slot_end: AwareDatetime
+    slot_start: Instant
+    slot_end: Instant
 
     @model_validator(mode="after")
     def _slot(self) -> PickupRequest:
@@ -49,17 +52,26 @@ class PickupRequest(Model):
         return self
 
 
+def slot_problem(request: PickupRequest, now: datetime) -> str | None:
+    """Why a pickup cannot be booked ``now`` for ``request``'s slot, or None: over already, or too far ahead."""
+    if request.slot_end <= now:
+        return "the pickup slot is over already"
+    if request.slot_start > now + BOOKING_AHEAD:
+        return f"a pickup is booked at most {BOOKING_AHEAD.days} days ahead"
+    return None
+
+
 class PickupPayment(Model):
     """``POST /v1/pickups/{case_id}/payment``: the customer paid the return postage."""
 
-    paid_cents: int = Field(ge=0, le=1_000_000)
+    paid_cents: PostageCents
 
 
 class CourierEvent(Model):
     """``POST /v1/pickups/{case_id}/courier-events``."""
 
     status: CourierStatus
-    at: AwareDatetime
+    at: Instant
 
 
 class Booking(Model):

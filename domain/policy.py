@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from domain.durations import parse_duration, parse_ladder
+from domain.durations import check_bounds, check_ladder, parse_duration, parse_ladder
 from domain.quiet import QuietHours, parse_quiet_hours
 
 
@@ -77,13 +77,18 @@ class Policy(BaseModel):
 
     @field_validator("*")
     @classmethod
-    def _positive(cls, value: Any, info: Any) -> Any:
+    def _bounded(cls, value: Any, info: Any) -> Any:
+        """Every clock and reminder offset within 1 s .. 365 d (:mod:`domain.durations`), ladders largest first.
+
+        A bound here holds for the platform's settings and every merchant's overrides alike, so no running
+        workflow can be handed a clock that overflows a date or never ends.
+        """
         if not _is_duration(info.field_name):
             return value
-        if isinstance(value, timedelta) and value <= timedelta():
-            raise ValueError(f"{info.field_name} must be positive")
+        if isinstance(value, timedelta):
+            return check_bounds(value, info.field_name)
         if isinstance(value, tuple):
-            return tuple(sorted(value, reverse=True))
+            return check_ladder(value, info.field_name)
         return value
 
 
@@ -105,7 +110,7 @@ def with_overrides(base: Policy, overrides: Mapping[str, str], *, timezone: str 
     ``timezone`` is the merchant's: its quiet hours are read there (the platform's zone otherwise).
 
     Raises:
-        PolicyError: an unknown field, or a value that is not a positive duration.
+        PolicyError: an unknown field, or a value that is not a duration within 1 s .. 365 d.
     """
     unknown = sorted(set(overrides) - set(Policy.model_fields))
     if unknown:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import DateTime, Engine, event
+from sqlalchemy import DateTime, Engine, event, make_url
 from sqlalchemy.engine import Dialect
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
@@ -18,6 +19,8 @@ def make_engine(url: str) -> Engine:
     """An engine for ``url``, tuned for the database behind it."""
     if url.startswith("sqlite"):
         in_memory = url in ("sqlite://", "sqlite:///:memory:")
+        if not in_memory:
+            _create_private(make_url(url).database or "")
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},
@@ -26,6 +29,19 @@ def make_engine(url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def _create_private(path: str) -> None:
+    """Creates the SQLite file ``path`` readable by its owner only, before anything is written to it.
+
+    The read model holds merchants' robot secrets and customers' order data; SQLite would create the file
+    with the process's umask (often world-readable). Its -wal and -shm files take the database file's mode.
+    An existing file is left as its owner set it.
+    """
+    if not path or path == ":memory:" or path.startswith("file:"):
+        return
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
 def _sqlite_pragmas(connection: Any, _record: Any) -> None:

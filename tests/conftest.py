@@ -12,14 +12,19 @@ import pytest
 from sqlalchemy import Engine, create_engine, text
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from config.codec import EncryptionCodec, new_key
+from config.temporal import data_converter
 from readmodel.db import make_engine
 from readmodel.migrate import upgrade
 from workflows import search_attributes
 
 BIN = Path(sys.executable).parent
+# The tests' payload keys: a fresh current key, and an older one that only decrypts (a rotation).
+CODEC_KEYS = f"{new_key('test-current')},{new_key('test-old')}"
+CODEC = EncryptionCodec.from_setting(CODEC_KEYS)
+DATA_CONVERTER = data_converter(CODEC)
 POSTGRES_ADMIN_URL = os.environ.get("AFTERSALES_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
@@ -39,7 +44,7 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     stall every test after the one that did it.
     """
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter, test_server_existing_path=_binary("temporal-test-server")
+        data_converter=DATA_CONVERTER, test_server_existing_path=_binary("temporal-test-server")
     )
     # A workflow that upserts an unregistered search attribute would hang.
     await env.client.operator_service.add_search_attributes(
@@ -58,7 +63,7 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
 async def dev_env() -> AsyncIterator[WorkflowEnvironment]:
     """A real Temporal dev server (the one ``make dev`` runs), with the search attributes registered."""
     env = await WorkflowEnvironment.start_local(
-        data_converter=pydantic_data_converter,
+        data_converter=DATA_CONVERTER,
         dev_server_existing_path=_binary("temporal"),
         search_attributes=search_attributes.ALL,
     )

@@ -18,6 +18,7 @@ import yaml
 from sqlalchemy.engine import make_url
 from temporalio.common import SearchAttributeIndexedValueType
 
+from config.codec import parse_keys
 from workflows import search_attributes
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -68,6 +69,8 @@ DOCUMENTED_SETTINGS = frozenset(
         "AFTERSALES_LOGISTICS_ENDPOINT",
         "AFTERSALES_INSURANCE_ENDPOINT",
         "AFTERSALES_CALLBACK_URL",
+        "AFTERSALES_CODEC_KEYS",
+        "AFTERSALES_CODEC_UI_ORIGINS",
     }
 )
 
@@ -76,7 +79,10 @@ APP_SERVICES = ("api", "worker")
 ONE_SHOTS = ("temporal-schema", "temporal-setup")
 
 # What the operator exports before `docker compose up` (the README's production section).
-OPERATOR_ENV = {"AFTERSALES_API_KEYS": '{"a-long-random-key": "admin"}'}
+OPERATOR_ENV = {
+    "AFTERSALES_API_KEYS": '{"a-long-random-key": "admin"}',
+    "AFTERSALES_CODEC_KEYS": "2026-11:8XbgaPEMr1yGHRpBvWfCeUrhCYZgPgMmiGlNe6ONxD0=",
+}
 
 # The names `temporal operator search-attribute create --type` takes.
 CLI_TYPE = {
@@ -434,6 +440,25 @@ def test_database_password_set_by_the_operator_reaches_every_client() -> None:
 def test_compose_refuses_to_start_without_api_keys() -> None:
     with pytest.raises(MissingVariableError, match="AFTERSALES_API_KEYS"):
         load_compose({})
+
+
+def test_compose_refuses_to_start_without_payload_keys() -> None:
+    with pytest.raises(MissingVariableError, match="AFTERSALES_CODEC_KEYS"):
+        load_compose({"AFTERSALES_API_KEYS": OPERATOR_ENV["AFTERSALES_API_KEYS"]})
+
+
+def test_api_and_worker_share_the_payload_keys_and_the_web_ui_decodes_through_the_api(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    for name in APP_SERVICES:
+        assert environment(services[name])["AFTERSALES_CODEC_KEYS"] == OPERATOR_ENV["AFTERSALES_CODEC_KEYS"]
+    assert list(parse_keys(OPERATOR_ENV["AFTERSALES_CODEC_KEYS"])) == ["2026-11"]
+    ui_env = environment(services["temporal-ui"])
+    endpoint = ui_env["TEMPORAL_CODEC_ENDPOINT"]
+    assert endpoint == f"http://localhost:{published_ports(services['api'])[8000]}/codec"
+    assert ui_env["TEMPORAL_CODEC_INCLUDE_CREDENTIALS"] == "true"  # the admin's /codec/login cookie
+    ui_origin = f"http://localhost:{published_ports(services['temporal-ui'])[8080]}"
+    assert environment(services["api"])["AFTERSALES_CODEC_UI_ORIGINS"] == ui_origin
 
 
 def test_image_is_python_slim_and_installs_the_project_without_dev_extras() -> None:

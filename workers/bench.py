@@ -22,11 +22,12 @@ from pathlib import Path
 
 import httpx
 import uvicorn
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
+from config.codec import new_key
 from config.settings import Settings
+from config.temporal import codec, data_converter
 from workers.dev import temporal_binary
 from workflows import search_attributes
 
@@ -85,9 +86,10 @@ async def run_bench(*, count: int = 300, concurrency: int = 20) -> int:
             database_url=f"sqlite:///{Path(workdir) / 'bench.db'}",
             task_queue="bench",
             api_keys=KEYS,
+            codec_keys=new_key("bench"),
         )
         env = await WorkflowEnvironment.start_local(
-            data_converter=pydantic_data_converter,
+            data_converter=data_converter(codec(settings)),
             dev_server_existing_path=temporal_binary(),
             dev_server_database_filename=str(Path(workdir) / "temporal.db"),
             search_attributes=search_attributes.ALL,
@@ -108,6 +110,7 @@ async def run_bench(*, count: int = 300, concurrency: int = 20) -> int:
                 "AFTERSALES_TEMPORAL_ADDRESS": env.client.service_client.config.target_host,
                 "AFTERSALES_DATABASE_URL": settings.database_url,
                 "AFTERSALES_TASK_QUEUE": settings.task_queue,
+                "AFTERSALES_CODEC_KEYS": settings.codec_keys.get_secret_value(),
                 "AFTERSALES_LOG_LEVEL": "WARNING",
             },
         )

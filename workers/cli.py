@@ -1,4 +1,4 @@
-"""The ``aftersales`` command: ``dev``, ``worker``, ``api``, ``migrate``, ``demo``, ``bench``."""
+"""The ``aftersales`` command: ``dev``, ``worker``, ``api``, ``migrate``, ``codec-key``, ``demo``, ``bench``."""
 
 from __future__ import annotations
 
@@ -18,13 +18,20 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("worker", help="run a worker on AFTERSALES_TASK_QUEUE")
     commands.add_parser("api", help="migrate the database, then serve the API")
     commands.add_parser("migrate", help="upgrade the read model's database to the newest schema")
+    codec_key = commands.add_parser("codec-key", help="print a new id:key item for AFTERSALES_CODEC_KEYS")
+    codec_key.add_argument("id", help="the key's id, e.g. the month it is made: 2026-11")
     demo = commands.add_parser("demo", help="drive a few realistic orders against a running stack")
-    demo.add_argument("--url", default=None, help="the API's base URL (default AFTERSALES_PUBLIC_URL)")
+    demo.add_argument("--url", default=None, help="the API's base URL (default: this machine, AFTERSALES_API_PORT)")
     bench = commands.add_parser("bench", help="measure the API end to end on a local dev server")
     bench.add_argument("--count", type=int, default=300, help="operations of each kind")
     bench.add_argument("--concurrency", type=int, default=20, help="requests in flight at once")
     args = parser.parse_args(argv)
 
+    if args.command == "codec-key":
+        from config.codec import new_key
+
+        print(new_key(args.id))
+        return 0
     settings = get_settings()
     configure_logging(level=settings.log_level, fmt=settings.log_format)
     if args.command == "dev":
@@ -39,9 +46,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "api":
         import uvicorn
 
+        from api.deps import InvalidKeysError
         from api.main import create_app
 
-        uvicorn.run(create_app(settings), host=settings.api_host, port=settings.api_port, log_config=None)
+        try:
+            app = create_app(settings)
+        except InvalidKeysError as error:
+            print(f"aftersales api: {error}", file=sys.stderr)  # a setting to fix, not a crash to debug
+            return 2
+        uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_config=None)
         return 0
     if args.command == "migrate":
         from readmodel.migrate import upgrade
@@ -51,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         from workers.demo import run_demo
 
-        return asyncio.run(run_demo(settings, base_url=args.url or settings.public_url))
+        return asyncio.run(run_demo(settings, base_url=args.url))
     if args.command == "bench":
         from workers.bench import run_bench
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -41,9 +42,21 @@ def _order(order_id: str, paid_at: datetime) -> dict[str, Any]:
     }
 
 
-async def run_demo(settings: Settings, *, base_url: str) -> int:
-    """Creates the demo merchant, six orders in different states and two cases; prints what it did."""
+def local_api_url(settings: Settings) -> str:
+    """The API of the stack on this machine: ``make dev`` serves it on AFTERSALES_API_PORT."""
+    host = settings.api_host if settings.api_host not in ("", "0.0.0.0", "::") else "127.0.0.1"  # noqa: S104
+    return f"http://{host}:{settings.api_port}"
+
+
+async def run_demo(settings: Settings, *, base_url: str | None = None) -> int:
+    """Creates the demo merchant, six orders in different states and two cases; prints what it did.
+
+    Args:
+        settings: the stack's settings (its API port, Web UI port and keys).
+        base_url: the API's base URL; by default the local stack's (``local_api_url``).
+    """
     keys = _keys(settings)
+    base_url = base_url or local_api_url(settings)
     run = uuid.uuid4().hex[:6]
     now = datetime.now(UTC)
 
@@ -80,7 +93,7 @@ async def run_demo(settings: Settings, *, base_url: str) -> int:
         for order_id, paid_at in stories.items():
             await call("mall", "POST", "/v1/orders", _order(order_id, paid_at))
         role = merchant_key if merchant_key in keys else "mall"
-        for order_id in list(stories)[2:]:
+        for order_id in list(stories)[2:5]:  # not the regret: cooling-off refunds only what is not shipped yet
             await call(role, "POST", f"/v1/orders/{order_id}/shipment", {"carrier": "SF", "tracking_no": f"SF{run}"})
         await call(
             "mall",
@@ -115,6 +128,22 @@ async def run_demo(settings: Settings, *, base_url: str) -> int:
         for order_id in cases:
             case = await call("admin", "GET", f"/v1/after-sales/{order_id}-c1")
             print(f"{case['case_id']:32} {case['kind']:18} {case['status']} deadline={case['deadline_at']}")
-    print(f"\nWeb UI: http://localhost:8233/namespaces/{settings.temporal_namespace}/workflows")
+
+        # The cooling-off refund goes to the payment side in the background: wait for it, a few seconds at most.
+        regret = f"/v1/after-sales/demo-{run}-regret-c1"
+        case = await call("admin", "GET", regret)
+        for _ in range(100):
+            if case["status"] == "completed":
+                break
+            await asyncio.sleep(0.1)
+            case = await call("admin", "GET", regret)
+        events = [entry["event"] for entry in case["history"]]
+        if case["status"] != "completed" or "auto_refunded_cooling_off" not in events:
+            raise SystemExit(f"the cooling-off refund did not happen: {case['status']}, {events}")
+        print(
+            f"\ncooling-off refund: {case['case_id']} {case['status']}, {case['refunded_cents'] / 100:.2f} CNY "
+            f"refunded with no merchant review ({' → '.join(events)})"
+        )
+    print(f"\nWeb UI: http://localhost:{settings.ui_port}/namespaces/{settings.temporal_namespace}/workflows")
     print('Filter e.g.: MerchantId="m-demo" AND Overdue=true')
     return 0

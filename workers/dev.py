@@ -13,11 +13,13 @@ import time
 from pathlib import Path
 from types import FrameType
 
+from config.codec import new_key, parse_keys
 from config.settings import Settings
 from readmodel.migrate import upgrade
 from workflows import search_attributes
 
 STATE_DIR = Path(".temporal")
+PRIVATE = 0o077  # the umask of what the dev stack writes: files 0600, directories 0700
 
 
 def temporal_binary() -> str:
@@ -41,8 +43,29 @@ def dev_keys(settings: Settings) -> dict[str, str]:
         f"admin-{secrets.token_hex(8)}": "admin",
         f"merchant-{secrets.token_hex(8)}": "merchant:m-demo",
     }
-    path.write_text(json.dumps(keys, indent=2))
-    path.chmod(0o600)
+    # Created 0600 before the keys are written, so they are never readable by others, not even for a moment.
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+        file.write(json.dumps(keys, indent=2))
+    return keys
+
+
+def dev_codec_keys(settings: Settings) -> str:
+    """The payload keys of the dev stack: AFTERSALES_CODEC_KEYS if set, else a key kept in .temporal/.
+
+    Kept, not made afresh, because a second ``make dev`` must read the workflows the first one wrote.
+    """
+    if settings.codec_keys.get_secret_value():
+        return settings.codec_keys.get_secret_value()
+    path = STATE_DIR / "dev-codec-keys"
+    if path.exists():
+        keys = path.read_text().strip()
+        parse_keys(keys)  # an unreadable file stops here, not in the worker
+        return keys
+    keys = new_key("dev")
+    # Created private, so the key is never readable by others, not even for a moment.
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(keys + "\n")
     return keys
 
 
@@ -61,9 +84,12 @@ def _wait_for_port(host: str, port: int, process: subprocess.Popen[bytes], timeo
 
 def run_dev(settings: Settings) -> int:
     """Runs the stack until SIGINT/SIGTERM or until one process dies; leaves nothing running."""
-    STATE_DIR.mkdir(exist_ok=True)
+    STATE_DIR.mkdir(mode=0o700, exist_ok=True)
+    for kept in [*STATE_DIR.glob("dev.db*"), *STATE_DIR.glob("dev-api-keys.json")]:
+        kept.chmod(0o600)  # state an earlier version created with the default umask
     host, _, port = settings.temporal_address.rpartition(":")
     keys = dev_keys(settings)
+    codec_keys = dev_codec_keys(settings)
     temporal = [
         temporal_binary(),
         "server",
@@ -80,10 +106,17 @@ def run_dev(settings: Settings) -> int:
         settings.temporal_namespace,
         "--log-level",
         "warn",
+        # The Web UI decodes payloads through the API's codec endpoint, for a browser logged in there.
+        "--ui-codec-endpoint",
+        f"http://localhost:{settings.api_port}/codec",
     ]
     for key in search_attributes.ALL:
         temporal += ["--search-attribute", f"{key.name}={_type_name(key.indexed_value_type)}"]
-    env = {**os.environ, "AFTERSALES_API_KEYS": json.dumps(keys)}
+    env = {**os.environ, "AFTERSALES_API_KEYS": json.dumps(keys), "AFTERSALES_CODEC_KEYS": codec_keys}
+    # The Web UI calls the codec from its own origin, on whichever port this stack gave it.
+    env.setdefault(
+        "AFTERSALES_CODEC_UI_ORIGINS", f"http://localhost:{settings.ui_port},http://127.0.0.1:{settings.ui_port}"
+    )
     processes: list[subprocess.Popen[bytes]] = []
 
     def stop() -> None:
@@ -107,12 +140,13 @@ def run_dev(settings: Settings) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     try:
         names = ["temporal", "worker", "api"]
-        processes.append(subprocess.Popen(temporal, env=env))  # noqa: S603
+        # The dev server's database holds every workflow's inputs (orders, addresses): private to its owner.
+        processes.append(subprocess.Popen(temporal, env=env, umask=PRIVATE))  # noqa: S603
         _wait_for_port(host or "127.0.0.1", int(port), processes[0])
         upgrade(settings.database_url)  # once, before the worker and the API both look
         me = [sys.executable, "-m", "workers.cli"]
-        processes.append(subprocess.Popen([*me, "worker"], env=env))  # noqa: S603
-        processes.append(subprocess.Popen([*me, "api"], env=env))  # noqa: S603
+        processes.append(subprocess.Popen([*me, "worker"], env=env, umask=PRIVATE))  # noqa: S603
+        processes.append(subprocess.Popen([*me, "api"], env=env, umask=PRIVATE))  # noqa: S603
         _banner(settings, keys)
         while not stopping:
             for name, process in zip(names, processes, strict=True):
@@ -137,7 +171,8 @@ def _banner(settings: Settings, keys: dict[str, str]) -> None:
         "",
         "aftersales dev stack is up",
         f"  API           http://localhost:{settings.api_port}  (docs: /docs, board of lists: /v1/monitoring/…)",
-        f"  Temporal UI   http://localhost:{settings.ui_port}",
+        f"  Temporal UI   http://localhost:{settings.ui_port}"
+        f"  (to read payloads, log in once at http://localhost:{settings.api_port}/codec/login with the admin key)",
         f"  Temporal gRPC {settings.temporal_address}",
         "  API keys:",
         *(f"    {role:<20} {key}" for key, role in keys.items()),

@@ -66,6 +66,8 @@ def activities(settings: Settings, *, engine: Engine, http: httpx.AsyncClient) -
         records.project_order,
         records.project_case,
         records.project_conversation,
+        notifier.channels,
+        notifier.deliver,
         notifier.notify,
         partners.refund,
         partners.book_pickup,

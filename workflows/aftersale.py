@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from domain import ids
     from domain.cases import (
         Action,
+        AfterSaleRequest,
         Appeal,
         CaseInput,
         CaseKind,
@@ -44,11 +45,19 @@ with workflow.unsafe.imports_passed_through():
         may_cancel,
         refund_cents,
     )
-    from domain.durations import hours_left
+    from domain.durations import horizon_problem, hours_left
     from domain.ladder import Step
     from domain.notifications import TASKS, Audience, Notification, Template
-    from domain.orders import FUTURE_TOLERANCE, Actor, Address, DeadlineShift, LogisticsEvent, LogisticsStatus
-    from domain.pickups import PickupInput, PickupNotice, PickupRequest, PickupStatus
+    from domain.orders import (
+        FUTURE_TOLERANCE,
+        Actor,
+        Address,
+        DeadlineShift,
+        LogisticsEvent,
+        LogisticsStatus,
+        event_time_problem,
+    )
+    from domain.pickups import PickupInput, PickupNotice, PickupRequest, PickupStatus, slot_problem
     from domain.policy import ReviewTimeoutAction
     from domain.retries import Attempt, Attempts
     from workflows import search_attributes as sa
@@ -62,7 +71,14 @@ MONEY = RetryPolicy(
     non_retryable_error_types=[REFUSED],
 )
 
-REQUEST_MEMO = "request"  # the memo holding the request a case was opened with (same request → same case)
+REQUEST_MEMO = "request"  # the memo holding the digest of the request a case was opened with
+
+
+def request_digest(request: AfterSaleRequest) -> str:
+    """What the case's memo keeps of its request: enough to know the same request again (same request →
+    same case), without the customer's address or words, which the Web UI lists with every memo."""
+    return ids.fingerprint(request)
+
 
 # Clocks whose breach is the merchant's: their breach makes the case overdue (monitoring, Web UI).
 MERCHANT_CLOCKS = ("review", "receipt", "reship", "offline_refund")
@@ -324,8 +340,8 @@ class AfterSaleWorkflow:
         if self._pickup_active:
             # Also the same booking again: the API asks ``already_applied`` and answers it 200, as a create.
             raise refuse("invalid_state", "a pickup is already booked for this return")
-        if request.slot_end <= workflow.now():
-            raise refuse("validation_error", "the pickup slot is over already")
+        if problem := slot_problem(request, workflow.now()):
+            raise refuse("validation_error", problem)
 
     @workflow.signal
     def pickup_changed(self, notice: PickupNotice) -> None:
@@ -360,8 +376,10 @@ class AfterSaleWorkflow:
     def _validate_return_logistics(self, event: LogisticsEvent) -> None:
         if self._require(Action.RETURN_LOGISTICS, event):
             return
-        if event.at > workflow.now() + FUTURE_TOLERANCE:
-            raise refuse("validation_error", "the event's time `at` is in the future")
+        # A return parcel cannot move before its case was opened (a delivery dated 1970 would start and end
+        # the merchant's receipt clock at once).
+        if problem := event_time_problem(event.at, now=workflow.now(), not_before=self._opened_at - FUTURE_TOLERANCE):
+            raise refuse("validation_error", problem)
 
     @workflow.update
     def confirm_receipt(self, receipt: Receipt) -> CaseView:
@@ -486,6 +504,9 @@ class AfterSaleWorkflow:
     def _validate_shift(self, shift: DeadlineShift) -> None:
         if self._clock is None or self._deadline_at() is None or self._ended:
             raise refuse("invalid_state", "no deadline of this case is running")
+        moved = self._clock.deadline_at + timedelta(hours=shift.hours)
+        if problem := horizon_problem(moved, workflow.now(), "the deadline"):
+            raise refuse("validation_error", problem)
 
     @workflow.query
     def already_applied(self, attempt: Attempt) -> bool:

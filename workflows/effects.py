@@ -2,7 +2,8 @@
 
 A :class:`Journal` keeps a workflow's history and revision, runs effects in the background so Updates
 answer at once, and keeps the read model in step through a :class:`Projector`. :func:`notify` sends one
-notification through the notifier activity and never lets a failed message stop a clock.
+notification on each of its channels, one notifier activity per channel, and never lets a failed message
+stop a clock.
 """
 
 from __future__ import annotations
@@ -24,10 +25,14 @@ with workflow.unsafe.imports_passed_through():
 
 NOTIFICATION = RetryPolicy(
     initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
     maximum_interval=timedelta(minutes=5),
-    maximum_attempts=20,
     non_retryable_error_types=["permanent"],
 )
+NOTIFICATION_WINDOW = timedelta(hours=3)
+"""How long a message is retried on a channel (2 s, 4 s … 5 min apart, or a robot's throttle wait) before
+the workflow records ``notification_failed``. README: Notifications."""
+PER_CHANNEL = "notify-per-channel"  # deliveries became one activity per channel; older histories have one in all
 
 
 def refuse(code: str, detail: str) -> ApplicationError:
@@ -95,20 +100,50 @@ def notification_key(clock: str, step: str) -> str:
 
 
 async def notify(notification: Notification) -> bool:
-    """Sends ``notification`` through the notifier activity; False if it could not be delivered.
+    """Sends ``notification`` on each of its channels; False if a channel could not be delivered to.
 
-    A message that cannot be delivered must not stop a clock: the caller records the failure instead.
+    Each channel is its own activity with its own retries, all at once: DingTalk's throttle or a WeCom
+    outage delays only that channel's message. A message that cannot be delivered must not stop a clock:
+    the caller records the failure instead.
     """
     try:
-        await workflow.execute_activity_method(
-            Notifier.notify,
+        if not workflow.patched(PER_CHANNEL):
+            await workflow.execute_activity_method(
+                Notifier.notify,
+                notification,
+                start_to_close_timeout=timedelta(minutes=2),
+                schedule_to_close_timeout=NOTIFICATION_WINDOW,
+                retry_policy=NOTIFICATION,
+                summary=notification.template.value,
+            )
+            return True
+        channels = await workflow.execute_activity_method(
+            Notifier.channels,
             notification,
-            start_to_close_timeout=timedelta(minutes=2),
+            start_to_close_timeout=timedelta(seconds=30),
+            schedule_to_close_timeout=NOTIFICATION_WINDOW,
             retry_policy=NOTIFICATION,
             summary=notification.template.value,
         )
     except ActivityError as failure:
         workflow.logger.warning("notification failed: %s", failure)
+        return False
+    delivered = await asyncio.gather(*(_deliver(notification, channel) for channel in channels))
+    return all(delivered)
+
+
+async def _deliver(notification: Notification, channel: str) -> bool:
+    try:
+        await workflow.execute_activity_method(
+            Notifier.deliver,
+            args=[notification, channel],
+            start_to_close_timeout=timedelta(minutes=1),
+            schedule_to_close_timeout=NOTIFICATION_WINDOW,
+            retry_policy=NOTIFICATION,
+            summary=f"{notification.template.value} {channel}",
+        )
+    except ActivityError as failure:
+        workflow.logger.warning("notification on %s failed: %s", channel, failure)
         return False
     return True
 

@@ -67,12 +67,16 @@ class Clock:
             planned = next_step(self.deadline_at, self.reminders, workflow.now(), self.done)
             if planned is None:
                 return Outcome.BREACHED
-            moves = self._moves
-            wait = planned.step.at - workflow.now()
-            if await wait_until(
-                lambda: until() or self._moves != moves, wait, summary=f"{self.name}:{planned.step.name}"
-            ):
-                continue  # met, or the deadline moved: plan again
+            if planned.step.at > workflow.now():
+                moves = self._moves
+                wait = planned.step.at - workflow.now()
+                await wait_until(
+                    lambda: until() or self._moves != moves, wait, summary=f"{self.name}:{planned.step.name}"
+                )
+                # Met, moved, or the step's time has come: plan again with the time it is now. A timer that
+                # fires late (the server or the workers were down) may find a later step due by then, and
+                # only that one fires: no "4 h left" after the deadline has passed.
+                continue
             self.done.update(step.name for step in planned.skipped)
             self.done.add(planned.step.name)
             await on_step(planned.step)

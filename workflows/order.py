@@ -28,7 +28,7 @@ with workflow.unsafe.imports_passed_through():
         is_whole_order,
         quantity_left,
     )
-    from domain.durations import hours_left
+    from domain.durations import horizon_problem, hours_left
     from domain.ladder import Step
     from domain.notifications import Audience, Notification, Template
     from domain.orders import (
@@ -46,11 +46,13 @@ with workflow.unsafe.imports_passed_through():
         WindowExtension,
         accepts_logistics,
         can_extend,
+        event_time_problem,
         extended_window_end,
+        promise_problem,
     )
     from domain.retries import Attempt, Attempts
     from workflows import search_attributes as sa
-    from workflows.aftersale import REQUEST_MEMO, AfterSaleWorkflow
+    from workflows.aftersale import REQUEST_MEMO, AfterSaleWorkflow, request_digest
     from workflows.effects import Journal, notification_key, refuse
     from workflows.ladder import Clock, wait_until
 
@@ -129,6 +131,9 @@ class OrderWorkflow:
             return  # a retry of the shipment on record
         if self._status is not OrderStatus.AWAITING_SHIPMENT:
             raise refuse("invalid_state", f"the order is {self._status.value}; there is nothing to ship")
+        promised = shipment.promised_delivery_at
+        if promised and (problem := promise_problem(promised, paid_at=self._input.order.paid_at, now=workflow.now())):
+            raise refuse("validation_error", problem)
 
     @workflow.update
     def record_logistics(self, event: LogisticsEvent) -> OrderView:
@@ -163,8 +168,10 @@ class OrderWorkflow:
             return
         if not accepts_logistics(self._status):
             raise refuse("invalid_state", f"the order is {self._status.value}; tracking updates need a shipment")
-        if event.at > workflow.now() + FUTURE_TOLERANCE:
-            raise refuse("validation_error", "the event's time `at` is in the future")
+        # Not before payment, nor before the parcel's last movement (our clock or the carrier's, give or take drift).
+        floor = max(self._input.order.paid_at, self._last_movement_at - FUTURE_TOLERANCE)
+        if problem := event_time_problem(event.at, now=workflow.now(), not_before=floor):
+            raise refuse("validation_error", problem)
 
     @workflow.update
     def extend_window(self, extension: WindowExtension) -> OrderView:
@@ -180,6 +187,11 @@ class OrderWorkflow:
     def _validate_extension(self, extension: WindowExtension) -> None:
         if self._closing or not can_extend(self._status):
             raise refuse("invalid_state", f"the order is {self._status.value}; its window cannot be extended now")
+        assert self._window_ends_at is not None
+        days = timedelta(days=extension.days) if extension.days else self._input.policy.extension
+        end = extended_window_end(self._window_ends_at, workflow.now(), days)
+        if problem := horizon_problem(end, workflow.now(), "the window's end"):
+            raise refuse("validation_error", problem)
 
     @workflow.update
     def shift_deadlines(self, shift: DeadlineShift) -> OrderView:
@@ -192,6 +204,9 @@ class OrderWorkflow:
     def _validate_shift(self, shift: DeadlineShift) -> None:
         if self._status is not OrderStatus.AWAITING_SHIPMENT or self._overdue:
             raise refuse("invalid_state", "no deadline of this order is running")
+        moved = self._ship_clock.deadline_at + timedelta(hours=shift.hours)
+        if problem := horizon_problem(moved, workflow.now(), "the ship deadline"):
+            raise refuse("validation_error", problem)
 
     # --- after-sales requests ------------------------------------------------------------------------------
 
@@ -232,7 +247,7 @@ class OrderWorkflow:
                 # or closed (within the namespace's retention; the API checks the read model beyond it).
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 parent_close_policy=ParentClosePolicy.ABANDON,
-                memo={REQUEST_MEMO: request.model_dump(mode="json")},
+                memo={REQUEST_MEMO: request_digest(request)},
                 search_attributes=sa.initial_case_attributes(
                     merchant_id=order.merchant_id,
                     order_id=order.order_id,

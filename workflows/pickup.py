@@ -18,7 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.partners import REFUSED, Partners
     from domain import ids
     from domain.notifications import Audience, Notification, Template
-    from domain.orders import Actor
+    from domain.orders import FUTURE_TOLERANCE, Actor, event_time_problem
     from domain.pickups import (
         ENDED,
         Booking,
@@ -209,6 +209,9 @@ class PickupWorkflow:
             return
         if self._status is not PickupStatus.SCHEDULED or self._courier is not None:
             raise refuse("invalid_state", f"the pickup is {self._status.value}; no courier visit is due")
+        booked_at = workflow.info().start_time - FUTURE_TOLERANCE  # no courier came before the booking
+        if problem := event_time_problem(event.at, now=workflow.now(), not_before=booked_at):
+            raise refuse("validation_error", problem)
 
     @workflow.signal
     def cancel(self, reason: str) -> None:

@@ -15,7 +15,7 @@ from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.deps import Caller, CallerDep, ClientDep, EngineDep, Role, allow, owned_state
-from api.errors import COMPLETED, Problem, refusal_of
+from api.errors import Problem, refusal_of, workflow_closed
 from api.idempotency import act
 from domain import ids
 from domain.cases import (
@@ -33,7 +33,7 @@ from domain.orders import DeadlineShift, LogisticsEvent
 from domain.pickups import CourierEvent, PickupPayment, PickupRequest, PickupView
 from domain.retries import Attempt
 from readmodel.queries import order_of_case
-from workflows.aftersale import REQUEST_MEMO, AfterSaleWorkflow
+from workflows.aftersale import REQUEST_MEMO, AfterSaleWorkflow, request_digest
 from workflows.order import OrderWorkflow
 from workflows.pickup import COURIER, PAYMENT, PickupWorkflow
 
@@ -75,7 +75,7 @@ async def request_after_sale(
         await _same_request(case, request)  # asked again: the same request answers 200, another is a 409
         response.status_code = status.HTTP_200_OK
     except RPCError as error:
-        if error.status is not RPCStatusCode.NOT_FOUND or COMPLETED not in error.message:
+        if not workflow_closed(error):
             raise
         if await _memo(case) is None:
             raise Problem("window_closed", f"the watch of order {request.order_id} is over") from None
@@ -96,12 +96,15 @@ async def _same_request(case: Case, request: AfterSaleRequest) -> None:
             break
         await asyncio.sleep(0.1)
         opened_with = await _memo(case)
-    if not opened_with or ids.fingerprint(AfterSaleRequest.model_validate(opened_with)) != ids.fingerprint(request):
+    # A case opened before memos held only a digest has the whole request there.
+    if isinstance(opened_with, dict):
+        opened_with = ids.fingerprint(AfterSaleRequest.model_validate(opened_with))
+    if opened_with != request_digest(request):
         raise Problem("duplicate", f"case {request.case_id} was requested with a different body")
 
 
-async def _memo(case: Case) -> dict[str, Any] | None:
-    """The request a case was opened with, or None if there is no such case."""
+async def _memo(case: Case) -> str | dict[str, Any] | None:
+    """The digest of the request a case was opened with, or None if there is no such case."""
     try:
         description = await case.describe()
     except RPCError as error:
@@ -109,7 +112,7 @@ async def _memo(case: Case) -> dict[str, Any] | None:
             return None
         raise
     memo = await description.memo()
-    request: dict[str, Any] = memo.get(REQUEST_MEMO, {})
+    request: str | dict[str, Any] = memo.get(REQUEST_MEMO, {})
     return request
 
 
@@ -117,7 +120,7 @@ async def _case(client: Client, caller: Caller, case_id: str) -> Case:
     """The case if the caller may see it; 404 otherwise, whoever owns it (a query for merchant keys only)."""
     handle = client.get_workflow_handle_for(AfterSaleWorkflow.run, ids.after_sale(case_id))
     if caller.role is Role.MERCHANT:
-        await owned_state(handle, AfterSaleWorkflow.state, caller, f"no case {case_id}")
+        await owned_state(handle, AfterSaleWorkflow.state, caller)
     return handle
 
 
@@ -138,7 +141,7 @@ async def _act(case: Case, update: Any, body: BaseModel | None, action: Action) 
 async def get_case(case_id: str, client: ClientDep, caller: CallerDep) -> CaseView:
     """The case as it stands: status, deadline, refund, and its history with who did what."""
     handle = client.get_workflow_handle_for(AfterSaleWorkflow.run, ids.after_sale(case_id))
-    return await owned_state(handle, AfterSaleWorkflow.state, caller, f"no case {case_id}")
+    return await owned_state(handle, AfterSaleWorkflow.state, caller)
 
 
 @router.post("/{case_id}/approve", response_model=CaseView, dependencies=[allow(Role.MERCHANT)])
@@ -256,7 +259,7 @@ async def shift_deadlines(case_id: str, shift: DeadlineShift, client: ClientDep,
 async def _pickup(client: Client, caller: Caller, case_id: str) -> WorkflowHandle[PickupWorkflow, PickupView]:
     handle = client.get_workflow_handle_for(PickupWorkflow.run, ids.pickup(case_id))
     if caller.role is Role.MERCHANT:
-        await owned_state(handle, PickupWorkflow.state, caller, f"no pickup for case {case_id}")
+        await owned_state(handle, PickupWorkflow.state, caller)
     return handle
 
 
@@ -274,7 +277,7 @@ async def _act_on_pickup(
 async def get_pickup(case_id: str, client: ClientDep, caller: CallerDep) -> PickupView:
     """The pickup of a case's return: status, waybill, postage, slot."""
     handle = client.get_workflow_handle_for(PickupWorkflow.run, ids.pickup(case_id))
-    return await owned_state(handle, PickupWorkflow.state, caller, f"no pickup for case {case_id}")
+    return await owned_state(handle, PickupWorkflow.state, caller)
 
 
 @pickups.post("/{case_id}/payment", response_model=PickupView, dependencies=[allow(Role.MALL)])

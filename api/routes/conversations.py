@@ -97,4 +97,4 @@ async def _post(client: Client, settings: Settings, input: ConversationInput, me
 async def get_conversation(conversation_id: ConversationId, client: ClientDep, caller: CallerDep) -> ConversationView:
     """The conversation as it stands: its agent, whether it was transferred, the first-reply time."""
     handle = client.get_workflow_handle_for(ConversationWorkflow.run, ids.conversation(conversation_id))
-    return await owned_state(handle, ConversationWorkflow.state, caller, f"no conversation {conversation_id}")
+    return await owned_state(handle, ConversationWorkflow.state, caller)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel
 from sqlalchemy import Engine, text
 
-from api.deps import ClientDep, EngineDep
+from api.deps import ClientDep, EngineDep, metrics_reader
 from api.errors import problem_response
 
 router = APIRouter(tags=["operations"])
@@ -53,8 +53,11 @@ def _ping(engine: Engine) -> None:
         connection.execute(text("SELECT 1"))
 
 
-@router.get("/metrics", response_class=Response, include_in_schema=True)
+@router.get("/metrics", response_class=Response, include_in_schema=True, dependencies=[Depends(metrics_reader)])
 async def metrics(request: Request) -> Response:
-    """Prometheus text: HTTP traffic and the read model's open counters per merchant."""
+    """Prometheus text: HTTP traffic and the read model's open counters.
+
+    The counters are per merchant only when AFTERSALES_METRICS_KEY is set, and then only for that key.
+    """
     body = await asyncio.to_thread(generate_latest, request.app.state.metrics.registry)
     return Response(body, media_type=CONTENT_TYPE_LATEST)

@@ -3,51 +3,87 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from fastapi import APIRouter
 
 from api.deps import CallerDep, EngineDep, Role, allow
-from api.errors import Problem
+from api.errors import NOT_FOUND, Problem
 from domain.merchants import MerchantConfig, MerchantView
 from domain.orders import Id
 from readmodel.merchants import get_merchant, put_merchant
 from readmodel.tables import Merchant
 
 MASKED = "***"
+ROBOTS = ("dingtalk", "wecom")
 
 router = APIRouter(prefix="/v1/merchants", tags=["merchants"])
 
 
+def masked_webhook(url: str) -> str:
+    """A robot's webhook with its credentials hidden: every query value (DingTalk's ``access_token``,
+    WeCom's ``key``) and a password in the URL, each written as ``***``."""
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = f"{parts.username or ''}:{MASKED}@{netloc.rpartition('@')[2]}"
+    query = urlencode([(name, MASKED) for name, _ in parse_qsl(parts.query, keep_blank_values=True)], safe="*")
+    return urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
 def _view(merchant: Merchant) -> MerchantView:
-    dingtalk = dict(merchant.dingtalk) if merchant.dingtalk else None
-    if dingtalk and dingtalk.get("secret"):
-        dingtalk["secret"] = MASKED  # a signing secret is written, never read back
-    return MerchantView.model_validate(
-        {
-            **merchant.model_dump(exclude={"updated_at", "dingtalk"}),
-            "dingtalk": dingtalk,
-        }
-    )
+    robots: dict[str, Any] = {}
+    for robot in ROBOTS:
+        config = dict(getattr(merchant, robot) or {}) or None
+        if config:
+            config["webhook_url"] = masked_webhook(config["webhook_url"])  # a robot's token gives its group away
+            if config.get("secret"):
+                config["secret"] = MASKED  # a signing secret is written, never read back
+        robots[robot] = config
+    return MerchantView.model_validate({**merchant.model_dump(exclude={"updated_at", *ROBOTS}), **robots})
+
+
+def _keep_stored(values: dict[str, Any], stored: Merchant | None) -> None:
+    """Puts the stored credentials back where ``values`` has what GET showed of them (``***``).
+
+    A webhook with ``***`` that is not the stored one masked is refused: stored as sent, it would reach no
+    robot, and no other stored token may be spliced into a new URL.
+    """
+    for robot in ROBOTS:
+        config = values.get(robot)
+        if not config:
+            continue
+        kept: dict[str, Any] = (getattr(stored, robot, None) or {}) if stored else {}
+        if MASKED in config["webhook_url"]:
+            if not kept or masked_webhook(kept["webhook_url"]) != config["webhook_url"]:
+                raise Problem(
+                    "validation_error",
+                    f"{robot}.webhook_url: send the whole webhook; {MASKED} stands only for the stored one",
+                )
+            config["webhook_url"] = kept["webhook_url"]
+        if config.get("secret") == MASKED:
+            config["secret"] = kept.get("secret")
 
 
 @router.put("/{merchant_id}", response_model=MerchantView, dependencies=[allow(Role.ADMIN)])
 async def put(merchant_id: Id, config: MerchantConfig, engine: EngineDep) -> MerchantView:
     """Creates or replaces a merchant. Overrides apply to processes started afterwards.
 
-    A DingTalk ``secret`` sent back as ``***`` (what GET shows) keeps the stored secret.
+    Robots' credentials read back masked (``***``); sent back so, a webhook or DingTalk ``secret`` keeps the
+    stored one.
     """
     values = config.model_dump(mode="json")
-    if values.get("dingtalk") and values["dingtalk"].get("secret") == MASKED:
-        stored = await asyncio.to_thread(get_merchant, engine, merchant_id=merchant_id)
-        values["dingtalk"]["secret"] = (stored.dingtalk or {}).get("secret") if stored else None
+    if any(MASKED in str(values.get(robot)) for robot in ROBOTS):
+        _keep_stored(values, await asyncio.to_thread(get_merchant, engine, merchant_id=merchant_id))
     merchant = await asyncio.to_thread(put_merchant, engine, merchant_id=merchant_id, values=values)
     return _view(merchant)
 
 
 @router.get("/{merchant_id}", response_model=MerchantView, dependencies=[allow(Role.ADMIN, Role.MERCHANT)])
 async def get(merchant_id: str, engine: EngineDep, caller: CallerDep) -> MerchantView:
-    """A merchant's configuration (a merchant key sees only its own)."""
+    """A merchant's configuration, robots' credentials masked (a merchant key sees only its own)."""
     merchant = await asyncio.to_thread(get_merchant, engine, merchant_id=merchant_id)
     if merchant is None or not caller.sees(merchant_id):
-        raise Problem("not_found", f"no merchant {merchant_id}")
+        raise Problem("not_found", NOT_FOUND)
     return _view(merchant)

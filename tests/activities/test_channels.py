@@ -155,10 +155,10 @@ async def test_dingtalk_unknown_token_is_a_permanent_failure(
     assert "revoked" not in str(refused.value), "the token must not leak into errors and logs"
 
 
-async def test_dingtalk_rate_limit_answer_waits_out_the_ten_minute_throttle(
+async def test_dingtalk_rate_limit_answer_asks_for_the_configured_throttle_wait(
     http: httpx.AsyncClient, dingtalk_peer: DingTalkPeer
 ) -> None:
-    robot = dingtalk(http, dingtalk_peer)
+    robot = DingTalkRobot(http, dingtalk_peer.webhook_url, DINGTALK_SECRET, RobotRateLimiter(20), throttle_wait=600)
     dingtalk_peer.fail_next(130101)
 
     with pytest.raises(RateLimited, match="130101") as limited:

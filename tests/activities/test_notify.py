@@ -106,7 +106,64 @@ async def test_a_retry_after_a_partial_failure_sends_only_where_it_is_missing(
     assert len(wecom_peer.messages) == 1
 
 
-async def test_a_rate_limit_answer_asks_temporal_to_retry_after_the_throttle(
+async def test_each_robot_of_each_audience_is_a_channel_of_its_own(
+    any_engine: Engine, http: httpx.AsyncClient, merchant: str
+) -> None:
+    with DingTalkPeer(access_token="platform", secret="SECplatform") as platform:
+        channels = await ActivityEnvironment().run(
+            notifier(any_engine, http, platform_dingtalk_webhook=platform.webhook_url).channels,
+            notification(merchant, Audience.MERCHANT_SUPERVISOR, Audience.PLATFORM, Audience.SUPPLIER_HEAD),
+        )
+    assert channels == [
+        "dingtalk:merchant_supervisor",
+        "wecom:merchant_supervisor",
+        "dingtalk:platform",
+        "sms:supplier_head",
+    ]
+
+
+async def test_a_throttled_robot_asks_for_the_throttle_wait_while_the_other_delivers_at_once(
+    any_engine: Engine, http: httpx.AsyncClient, merchant: str, dingtalk_peer: DingTalkPeer, wecom_peer: WeComPeer
+) -> None:
+    message = notification(merchant, Audience.MERCHANT)
+    sender = notifier(any_engine, http, robot_throttle_wait="10m")
+    dingtalk_peer.fail_next(130101)
+    with pytest.raises(ApplicationError) as limited:
+        await ActivityEnvironment().run(sender.deliver, message, "dingtalk:merchant")
+    assert limited.value.type == "rate_limited"
+    assert not limited.value.non_retryable
+    assert limited.value.next_retry_delay == timedelta(minutes=10)
+    assert await ActivityEnvironment().run(sender.deliver, message, "wecom:merchant") == "sent"
+
+    assert await ActivityEnvironment().run(sender.deliver, message, "dingtalk:merchant") == "sent"
+    assert await ActivityEnvironment().run(sender.deliver, message, "dingtalk:merchant") == "skipped"
+    assert len(dingtalk_peer.messages) == 1
+    assert len(wecom_peer.messages) == 1
+
+
+async def test_wecom_freq_limit_waits_the_throttle_wait_too(
+    any_engine: Engine, http: httpx.AsyncClient, merchant: str, wecom_peer: WeComPeer
+) -> None:
+    wecom_peer.fail_next(45009)
+    with pytest.raises(ApplicationError) as limited:
+        await ActivityEnvironment().run(
+            notifier(any_engine, http, robot_throttle_wait="90s").deliver,
+            notification(merchant, Audience.MERCHANT),
+            "wecom:merchant",
+        )
+    assert limited.value.next_retry_delay == timedelta(seconds=90)
+
+
+async def test_a_channel_dropped_since_the_message_was_planned_is_skipped(
+    any_engine: Engine, http: httpx.AsyncClient, merchant: str
+) -> None:
+    outcome = await ActivityEnvironment().run(
+        notifier(any_engine, http).deliver, notification(merchant, Audience.MERCHANT), "dingtalk:platform"
+    )
+    assert outcome == "skipped"
+
+
+async def test_the_one_activity_of_older_workflows_retries_after_the_longest_throttle(
     any_engine: Engine, http: httpx.AsyncClient, merchant: str, dingtalk_peer: DingTalkPeer
 ) -> None:
     message = notification(merchant, Audience.MERCHANT)
@@ -114,8 +171,7 @@ async def test_a_rate_limit_answer_asks_temporal_to_retry_after_the_throttle(
     with pytest.raises(ApplicationError) as limited:
         await ActivityEnvironment().run(notifier(any_engine, http).notify, message)
     assert limited.value.type == "rate_limited"
-    assert not limited.value.non_retryable
-    assert limited.value.next_retry_delay == timedelta(minutes=10)  # DingTalk's throttle
+    assert limited.value.next_retry_delay == timedelta(seconds=60)  # AFTERSALES_ROBOT_THROTTLE_WAIT's default
 
     retried = await ActivityEnvironment().run(notifier(any_engine, http).notify, message)
     assert "dingtalk:merchant" in retried.sent

@@ -25,7 +25,8 @@ KEYS = {
     "k-other": "merchant:m-other",
     "k-slow": "merchant:m-slow",
 }
-ROLE_KEYS = {role: key for key, role in KEYS.items()}
+METRICS_KEY = "k-prometheus"
+ROLE_KEYS = {role: key for key, role in KEYS.items()} | {"prometheus": METRICS_KEY}
 
 
 def free_port() -> int:
@@ -64,7 +65,13 @@ class ServedApp:
 
 @pytest.fixture(scope="session")
 def api_settings(sqlite_url: str) -> Settings:
-    return Settings(database_url=sqlite_url, task_queue="api-e2e", api_keys=KEYS, public_url="http://board.test")
+    return Settings(
+        database_url=sqlite_url,
+        task_queue="api-e2e",
+        api_keys=KEYS,
+        public_url="http://board.test",
+        metrics_key=METRICS_KEY,
+    )
 
 
 @pytest.fixture(scope="session")

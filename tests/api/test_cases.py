@@ -258,7 +258,7 @@ async def test_a_merchant_past_its_review_deadline_is_listed_as_overdue(api: Any
     )
     assert case_id in [item["case_id"] for item in listed["items"]]
     assert (await api("admin", "GET", f"/v1/after-sales/{case_id}")).json()["overdue"] is True
-    metrics = (await api(None, "GET", "/metrics")).text
+    metrics = (await api("prometheus", "GET", "/metrics")).text
     assert 'aftersales_overdue_after_sales{merchant_id="m-slow"}' in metrics
     await api("merchant:m-slow", "POST", f"/v1/after-sales/{case_id}/approve", json={})
     await read_model(
@@ -276,6 +276,10 @@ async def test_make_demo_drives_orders_and_cases_through_the_api(
     assert "refund_only" in printed
     assert "return_refund" in printed
     assert "overdue=True" in printed
+    [cooling_off] = [line for line in printed.splitlines() if line.startswith("cooling-off refund:")]
+    assert "completed, 426.00 CNY refunded" in cooling_off  # 368.00 + 2 × 29.00: the whole order
+    assert "auto_refunded_cooling_off" in cooling_off
+    assert f"http://localhost:{api_settings.ui_port}/namespaces/" in printed
 
 
 async def test_a_supervisor_finds_cases_in_the_web_ui_by_kind_status_and_deadline(

@@ -226,7 +226,7 @@ async def test_an_overdue_shipment_is_listed_for_supervisors_and_its_merchant(
     own = (await api("merchant:m-acme", "GET", "/v1/monitoring/overdue-shipments")).json()
     assert all(item["merchant_id"] == "m-acme" for item in own["items"])
 
-    metrics = (await api(None, "GET", "/metrics")).text
+    metrics = (await api("prometheus", "GET", "/metrics")).text
     assert f'aftersales_overdue_shipments{{merchant_id="{merchant_id}"}} 1.0' in metrics
 
     # What a supervisor types in the Web UI's filter.

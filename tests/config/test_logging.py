@@ -31,6 +31,20 @@ def test_phone_numbers_are_masked_and_secrets_hidden() -> None:
     assert event == {"event": "sms to 139****5678", "mobile": "+86139****5678", "dingtalk_secret": "***"}
 
 
+def test_request_ids_and_digit_runs_that_are_not_mobiles_are_kept() -> None:
+    kept = {
+        "request_id": "13912345678",  # a caller's own correlation id, whatever it looks like
+        "generated": "3f2a13912345678b0c9d4e5f6a7b8c9d",  # a uuid4 hex id with a mobile-like run inside
+        "tracking": "SF13912345678 and YT1391234567801",
+        "millis": "1712345678901",
+        "card": "6222021391234567890",
+        "not_mobile": "12345678901 and 10086100861",
+    }
+    assert mask_sensitive(None, "info", dict(kept)) == kept
+    masked = mask_sensitive(None, "info", {"event": "致电13912345678，或 +86 13912345678 或 8613912345678"})
+    assert masked["event"] == "致电139****5678，或 +86 139****5678 或 86139****5678"
+
+
 def test_structlog_and_stdlib_loggers_write_the_same_json(
     restore_logging: None, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import stat
 import subprocess
 import sys
 import time
@@ -14,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import pytest
 
 from tests.api.conftest import free_port
 from tests.factories import order_body
@@ -62,6 +64,7 @@ def dev_stack(workdir: Path, env: dict[str, str]) -> Iterator[subprocess.Popen[b
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
+        umask=0o022,  # the usual one, under which a file created without care is readable by everyone
     )
     try:
         yield stack
@@ -71,6 +74,7 @@ def dev_stack(workdir: Path, env: dict[str, str]) -> Iterator[subprocess.Popen[b
             stack.wait()
 
 
+@pytest.mark.timeout(420)  # two starts of the stack (90 s each at most), the demo (120 s) and two stops
 def test_make_dev_runs_the_stack_keeps_its_workflows_and_stops_everything(tmp_path: Path) -> None:
     temporal_port, ui_port, api_port = free_port(), free_port(), free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("AFTERSALES_")} | {
@@ -91,6 +95,24 @@ def test_make_dev_runs_the_stack_keeps_its_workflows_and_stops_everything(tmp_pa
         created = httpx.post(f"{api}/v1/orders", json=body, headers={"Authorization": f"Bearer {mall}"})
         assert created.status_code == 201, created.text
         assert httpx.get(f"http://127.0.0.1:{ui_port}/").status_code == 200  # the Web UI
+        ui_settings = httpx.get(f"http://127.0.0.1:{ui_port}/api/v1/settings").json()
+        assert ui_settings["Codec"]["Endpoint"] == f"http://localhost:{api_port}/codec", ui_settings
+        preflight = httpx.options(
+            f"{api}/codec/decode",
+            headers={"Origin": f"http://localhost:{ui_port}", "Access-Control-Request-Method": "POST"},
+        )
+        assert preflight.headers["access-control-allow-origin"] == f"http://localhost:{ui_port}"
+
+        # make demo, in another terminal: it finds the API on AFTERSALES_API_PORT, not on :8000.
+        demo = subprocess.run(
+            [sys.executable, "-m", "workers.cli", "demo"], cwd=tmp_path, env=env, capture_output=True, timeout=120
+        )
+        printed = demo.stdout.decode()
+        assert demo.returncode == 0, demo.stderr.decode()[-2000:]
+        assert f"http://localhost:{ui_port}/namespaces/default/workflows" in printed  # the real Web UI port
+        [cooling_off] = [line for line in printed.splitlines() if line.startswith("cooling-off refund:")]
+        assert " completed, 426.00 CNY refunded with no merchant review" in cooling_off
+        assert "auto_refunded_cooling_off → refund_issued" in cooling_off
         processes = _children(stack.pid)
         assert len(processes) >= 3  # Temporal, the worker and the API
 
@@ -100,7 +122,15 @@ def test_make_dev_runs_the_stack_keeps_its_workflows_and_stops_everything(tmp_pa
     assert f"http://localhost:{api_port}" in banner
     assert mall in banner
     assert not [pid for pid in processes if _alive(pid)], "processes left running after SIGTERM"
-    assert (tmp_path / ".temporal" / "dev.db").exists()
+    # What holds secrets and customers' data is readable by its owner only.
+    private = [tmp_path / ".temporal" / name for name in ("dev.db", "dev-api-keys.json")] + [tmp_path / "aftersales.db"]
+    assert {path.name: oct(stat.S_IMODE(path.stat().st_mode)) for path in private} == {
+        path.name: "0o600" for path in private
+    }
+    for path in private[:2]:
+        path.chmod(0o644)  # as an earlier version left them
+    # The payload key is kept, private, so the second start reads the workflows the first one encrypted.
+    assert (tmp_path / ".temporal" / "dev-codec-keys").stat().st_mode & 0o777 == 0o600
 
     with dev_stack(tmp_path, env) as stack:
         _wait_until(lambda: httpx.get(f"{api}/readyz").status_code == 200, 90, "the API to be ready again")
@@ -109,3 +139,4 @@ def test_make_dev_runs_the_stack_keeps_its_workflows_and_stops_everything(tmp_pa
         assert fetched.json()["status"] == "awaiting_shipment"
         stack.send_signal(signal.SIGINT)
         assert stack.wait(timeout=60) == 0
+    assert [oct(stat.S_IMODE(path.stat().st_mode)) for path in private[:2]] == ["0o600", "0o600"]

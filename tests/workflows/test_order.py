@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
 from sqlalchemy import Engine
 from sqlmodel import Session
 from structlog.testing import capture_logs
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
@@ -24,8 +25,9 @@ from domain.orders import (
 )
 from readmodel.tables import OrderWatch
 from tests.peers.server import Peer
-from tests.workflows.cases import paid_order
+from tests.workflows.cases import idle, paid_order, started, until
 from tests.workflows.conftest import Peers
+from workers.main import build_worker
 from workflows.order import OrderWorkflow
 
 HOUR = timedelta(hours=1)
@@ -100,6 +102,45 @@ async def test_order_becomes_overdue_exactly_at_the_ship_deadline(
         row = session.get(OrderWatch, handle.id)
         assert row is not None
         assert row.overdue
+
+
+async def test_a_timer_firing_during_an_outage_sends_the_overdue_alert_without_the_stale_reminder(
+    dev_env: WorkflowEnvironment, settings: Settings, merchant_id: str, peers: Peers, engine: Engine
+) -> None:
+    """No worker runs while the 2 s reminder's timer fires and the deadline passes; when a worker comes
+    back only the overdue alert goes out, not a "2 s left" after it.
+
+    On the dev server with a deadline seconds away: the time-skipping server does not move its clock while
+    a workflow task waits for a worker, so an outage cannot be told there.
+    """
+    now = datetime.now(UTC)
+    deadline_at = now + timedelta(seconds=3)
+    async with build_worker(dev_env.client, settings, engine=engine) as worker, worker:
+        handle = await paid_order(
+            dev_env.client, settings, merchant_id, deadline_at - 72 * HOUR, ship_reminders=(timedelta(seconds=2),)
+        )
+        await started(handle)
+
+    async def timer_fired_and_deadline_passed() -> bool:
+        fired = [e async for e in handle.fetch_history_events() if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED]
+        return bool(fired) and datetime.now(UTC) > deadline_at
+
+    await until(timer_fired_and_deadline_passed, attempts=400)
+    async with build_worker(dev_env.client, settings, engine=engine) as worker, worker:
+
+        async def overdue() -> bool:
+            return (await handle.query(OrderWorkflow.state)).overdue
+
+        await until(overdue)
+        order_id = (await handle.query(OrderWorkflow.state)).order_id
+        await eventually(lambda: len(about(peers.platform_dingtalk, order_id)) == 1)
+        await idle(handle)
+        state = await handle.query(OrderWorkflow.state)
+        await handle.terminate("test over")
+    [alert] = about(peers.merchant_dingtalk, state.order_id)
+    assert alert["at"]["atMobiles"] == ["13900000002"]  # the supervisor's alert, not an agents' reminder
+    assert "reminder_sent" not in [e.event for e in state.history]
+    assert [e.event for e in state.history][-1] == "ship_overdue"
 
 
 async def test_shipment_before_the_deadline_stops_the_clock_without_a_breach(
@@ -237,25 +278,33 @@ async def test_per_merchant_policy_shortens_the_ship_deadline(
     assert (await handle.query(OrderWorkflow.state)).overdue
 
 
-async def test_a_rate_limited_reminder_is_delivered_after_the_throttle_not_lost(
-    ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str, peers: Peers
+async def test_a_dingtalk_throttle_delays_only_dingtalk_and_by_the_throttle_wait(
+    ts_env: WorkflowEnvironment, settings: Settings, merchant_id: str, peers: Peers, engine: Engine
 ) -> None:
-    handle = await start_order(ts_env, client, settings, merchant_id)
-    order_id = (await handle.query(OrderWorkflow.state)).order_id
-    peers.merchant_dingtalk.fail_next(130101)  # "sending too fast"
+    """DingTalk says "too fast" (130101) while WeCom fails for a moment: WeCom is retried seconds later,
+    DingTalk after AFTERSALES_ROBOT_THROTTLE_WAIT; neither message is lost, neither goes twice."""
+    patient = settings.model_copy(update={"robot_throttle_wait": timedelta(minutes=20)})
+    async with build_worker(ts_env.client, patient, engine=engine) as worker, worker:
+        handle = await start_order(ts_env, ts_env.client, patient, merchant_id)
+        order_id = (await handle.query(OrderWorkflow.state)).order_id
+        peers.merchant_dingtalk.fail_next(130101)  # "sending too fast"
+        peers.merchant_wecom.fail_next(-1, status=502)
 
-    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
-        await ts_env.sleep(48 * HOUR + timedelta(seconds=1))
-        await eventually(lambda: len(about(peers.merchant_wecom, order_id)) == 1)
-        assert about(peers.merchant_dingtalk, order_id) == []  # WeCom did not wait for DingTalk's limit
-        await ts_env.sleep(timedelta(minutes=11))  # the retry after DingTalk's ten-minute throttle
-        await eventually(lambda: len(about(peers.merchant_dingtalk, order_id)) == 1)
+        with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+            await ts_env.sleep(48 * HOUR + timedelta(seconds=1))
+            await ts_env.sleep(timedelta(minutes=1))
+            await eventually(lambda: len(about(peers.merchant_wecom, order_id)) == 1)
+            await ts_env.sleep(timedelta(minutes=18))
+            assert about(peers.merchant_dingtalk, order_id) == []  # left alone for the throttle wait
+            await ts_env.sleep(timedelta(minutes=2))
+            await eventually(lambda: len(about(peers.merchant_dingtalk, order_id)) == 1)
+            await idle(handle)
 
     assert len(about(peers.merchant_dingtalk, order_id)) == 1
     assert len(about(peers.merchant_wecom, order_id)) == 1
     sent = [entry for entry in logs if entry["event"] == "notification_sent" and order_id in entry["key"]]
     assert {(entry["channel"], entry["activity_type"], entry["attempt"]) for entry in sent} == {
-        ("wecom:merchant", "notify", 1),
-        ("dingtalk:merchant", "notify", 2),
+        ("wecom:merchant", "deliver", 2),
+        ("dingtalk:merchant", "deliver", 2),
     }
     assert {entry["workflow_id"] for entry in sent} == {handle.id}

@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from temporalio.client import Client, WorkflowHandle
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
 from domain.calendar import ALWAYS, BusinessCalendar
 from domain.sla import SlaClock
+from tests.conftest import DATA_CONVERTER
 from tests.workflows.sla_probe import Budget, ProbeState, ProbeView, SlaProbeWorkflow
 
 MINUTE = timedelta(minutes=1)
@@ -265,6 +265,6 @@ async def test_the_runners_history_replays_with_its_calendar_as_data(
     await current.execute_update(SlaProbeWorkflow.finish)
     await current.result()
 
-    replayer = Replayer(workflows=[SlaProbeWorkflow], data_converter=pydantic_data_converter)
+    replayer = Replayer(workflows=[SlaProbeWorkflow], data_converter=DATA_CONVERTER)
     for run in (handle, current):
         await replayer.replay_workflow(await run.fetch_history())
