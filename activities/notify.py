@@ -1,4 +1,4 @@
-"""The notifier activity: one notification, every channel of its audiences, each at most once."""
+"""The notifier activity: one notification, every channel of its recipients, each at most once."""
 
 from __future__ import annotations
 
@@ -24,8 +24,9 @@ from activities.channels import (
     TransientFailure,
     WeComRobot,
 )
+from activities.directory import ChannelKind, Directory, Target
 from config.settings import Settings
-from domain.notifications import Audience, Notification, NotifyResult, render
+from domain.notifications import Notification, NotifyResult, render, sms_text
 from readmodel.db import session_scope
 from readmodel.merchants import get_merchant
 from readmodel.tables import Merchant, SentNotification
@@ -60,6 +61,7 @@ class Notifier:
         self._settings = settings
         self._sms = sms
         self._limiter = limiter
+        self._directory = Directory(settings)
 
     @activity.defn
     async def channels(self, notification: Notification) -> list[str]:
@@ -161,55 +163,25 @@ class Notifier:
     def _deliveries(
         self, notification: Notification, merchant: Merchant | None, title: str, text: str
     ) -> list[tuple[str, Send]]:
+        """Every channel of every recipient, as the directory resolves them."""
         deliveries: list[tuple[str, Send]] = []
-        for audience in notification.audiences:
-            if audience is Audience.PLATFORM:
-                deliveries += self._robots(
-                    "platform",
-                    dingtalk=self._settings.platform_dingtalk_webhook,
-                    dingtalk_secret=self._settings.platform_dingtalk_secret,
-                    wecom=self._settings.platform_wecom_webhook,
-                    message=Message(title, text, self._settings.platform_mention_mobiles),
-                )
-            elif merchant is None:
-                continue
-            elif audience is Audience.SUPPLIER_HEAD:
-                params = {k: str(v) for k, v in notification.params.items() if v is not None}
-                send = partial(self._sms.send, mobile=merchant.head_mobile, params=params, out_id=notification.key)
-                deliveries.append((f"sms:{audience.value}", send))
-            else:
-                mentions = (
-                    (merchant.supervisor_mobile,)
-                    if audience is Audience.MERCHANT_SUPERVISOR
-                    else tuple(str(agent["mobile"]) for agent in merchant.agents if agent.get("mobile"))
-                )
-                deliveries += self._robots(
-                    audience.value,
-                    dingtalk=(merchant.dingtalk or {}).get("webhook_url"),
-                    dingtalk_secret=(merchant.dingtalk or {}).get("secret"),
-                    wecom=(merchant.wecom or {}).get("webhook_url"),
-                    message=Message(title, text, mentions),
-                )
+        for recipient in notification.all_recipients():
+            for target in self._directory.targets(recipient, merchant):
+                deliveries.append((target.channel, self._sender(target, notification, title, text)))
         return deliveries
 
-    def _robots(
-        self,
-        audience: str,
-        *,
-        dingtalk: str | None,
-        dingtalk_secret: str | None,
-        wecom: str | None,
-        message: Message,
-    ) -> list[tuple[str, Send]]:
-        robots: list[tuple[str, Send]] = []
+    def _sender(self, target: Target, notification: Notification, title: str, text: str) -> Send:
+        if target.kind is ChannelKind.SMS:
+            params = {k: str(v) for k, v in notification.params.items() if v is not None}
+            params["content"] = sms_text(notification, self._settings.timezone)
+            return partial(self._sms.send, mobile=target.address, params=params, out_id=notification.key)
+        message = Message(title, text, target.mentions)
         wait = self._settings.robot_throttle_wait.total_seconds()
-        if dingtalk:
-            robot = DingTalkRobot(self._http, dingtalk, dingtalk_secret, self._limiter, throttle_wait=wait)
-            robots.append((f"dingtalk:{audience}", lambda: robot.send(message)))
-        if wecom:
-            wecom_robot = WeComRobot(self._http, wecom, self._limiter, throttle_wait=wait)
-            robots.append((f"wecom:{audience}", lambda: wecom_robot.send(message)))
-        return robots
+        if target.kind is ChannelKind.DINGTALK:
+            robot = DingTalkRobot(self._http, target.address, target.secret, self._limiter, throttle_wait=wait)
+            return partial(robot.send, message)
+        wecom_robot = WeComRobot(self._http, target.address, self._limiter, throttle_wait=wait)
+        return partial(wecom_robot.send, message)
 
     def _already_handled(self, key: str) -> bool:
         with Session(self._engine) as session:

@@ -8,7 +8,8 @@ from temporalio import activity
 from domain.cases import CaseView
 from domain.conversations import ConversationRecord
 from domain.orders import OrderView
-from readmodel.projection import upsert_case, upsert_conversation, upsert_order
+from domain.work_orders import WorkOrderRecord
+from readmodel.projection import upsert_case, upsert_conversation, upsert_order, upsert_work_order
 
 
 class Records:
@@ -41,3 +42,10 @@ class Records:
         workflow_id = activity.info().workflow_id
         assert workflow_id is not None, "projections run inside workflows"
         return upsert_conversation(self._engine, workflow_id=workflow_id, record=record)
+
+    @activity.defn
+    def project_work_order(self, record: WorkOrderRecord) -> bool:
+        """Upserts a work order's slim snapshot; an older or repeated revision is ignored (safe to retry)."""
+        workflow_id = activity.info().workflow_id
+        assert workflow_id is not None, "projections run inside workflows"
+        return upsert_work_order(self._engine, workflow_id=workflow_id, record=record)

@@ -17,7 +17,7 @@ from api import errors, problems
 from api.deps import Caller, InvalidKeysError, parse_role
 from api.limits import RequestLimits
 from api.metrics import Metrics, method_label
-from api.routes import cases, codec, conversations, health, merchants, monitoring, orders
+from api.routes import cases, codec, conversations, health, merchants, monitoring, orders, work_orders
 from config.codec import EncryptionCodec
 from config.settings import Settings, get_settings
 from config.temporal import connect
@@ -73,6 +73,8 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
     for router in (*routers, codec.router):
         app.include_router(router)
     app.include_router(conversations.router)
+    app.include_router(work_orders.router)
+    app.include_router(work_orders.monitoring)
 
     # Added before ``observe``, so it runs inside it: its refusals are logged and counted like any answer.
     app.add_middleware(RequestLimits, max_body_bytes=settings.max_body_bytes)

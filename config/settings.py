@@ -58,6 +58,14 @@ class Settings(Policy, BaseSettings):
     robot_throttle_wait: timedelta = Field(
         default=timedelta(seconds=60), description='how long a robot that answered "too many" is left alone'
     )
+    # The platform customer-service group (work orders nobody took, appeals); unset, the platform group above.
+    platform_cs_dingtalk_webhook: str | None = None
+    platform_cs_dingtalk_secret: str | None = None
+    platform_cs_wecom_webhook: str | None = None
+    platform_cs_mobiles: str = Field(default="", description="Comma-separated mobiles to @ in the platform CS group")
+    wo_max_history_events: int = Field(
+        default=5000, ge=20, description="a work order continues as new before its Temporal history grows past this"
+    )
     chat_max_history_events: int = Field(
         default=5000, ge=20, description="a conversation continues as new before its Temporal history grows past this"
     )
@@ -104,6 +112,8 @@ class Settings(Policy, BaseSettings):
     @field_validator(
         "platform_dingtalk_webhook",
         "platform_wecom_webhook",
+        "platform_cs_dingtalk_webhook",
+        "platform_cs_wecom_webhook",
         "sms_endpoint",
         "callback_url",
         "payments_endpoint",
@@ -131,6 +141,11 @@ class Settings(Policy, BaseSettings):
     def platform_mention_mobiles(self) -> tuple[str, ...]:
         """Mobiles to @ in the platform supervisors' group."""
         return tuple(m.strip() for m in self.platform_mobiles.split(",") if m.strip())
+
+    @property
+    def platform_cs_mention_mobiles(self) -> tuple[str, ...]:
+        """Mobiles to @ in the platform customer-service group."""
+        return tuple(m.strip() for m in self.platform_cs_mobiles.split(",") if m.strip())
 
 
 @lru_cache(maxsize=1)

@@ -1,4 +1,10 @@
-"""Who is told what: notifications as the workflows ask for them, and the words people read."""
+"""Who is told what: notifications as the workflows ask for them, and the words people read.
+
+A notification names its **recipients** — people (an agent, the merchant's supervisor, the supplier's head)
+and groups (the merchant's group, the platform's supervisors, customer service, operations) — and the
+notifier's directory (:mod:`activities.directory`) turns each into channels and @mentions. The older
+:class:`Audience` values are shorthands for recipients. Each message kind has one :class:`MessageSpec`.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 
 class Audience(StrEnum):
@@ -16,6 +22,42 @@ class Audience(StrEnum):
     MERCHANT_SUPERVISOR = "merchant_supervisor"  # the merchant's robot groups, @ its supervisor
     PLATFORM = "platform"  # the platform supervisors' robot groups
     SUPPLIER_HEAD = "supplier_head"  # an SMS to the supplier's head
+
+
+class RecipientKind(StrEnum):
+    """Who a recipient is; :mod:`activities.directory` knows where each is reached."""
+
+    PERSON = "person"  # one of the merchant's agents, by id: @ on the merchant's groups, SMS to their mobile
+    MERCHANT_GROUP = "merchant"  # the merchant's robot groups, @ its agents
+    MERCHANT_SUPERVISOR = "merchant_supervisor"  # the merchant's robot groups, @ its supervisor
+    SUPPLIER_HEAD = "supplier_head"  # an SMS to the supplier's head
+    PLATFORM = "platform"  # the platform supervisors' robot groups
+    PLATFORM_CS = "platform_cs"  # the platform customer-service group (falls back to the platform group)
+    PLATFORM_OPS = "platform_ops"  # platform operations: the platform group, SMS to AFTERSALES_PLATFORM_MOBILES
+
+
+class Recipient(BaseModel):
+    """One person or group to tell; ``sms`` asks for an SMS besides the group message."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: RecipientKind
+    person_id: str | None = None
+    sms: bool = False
+
+    @classmethod
+    def person(cls, person_id: str, *, sms: bool = False) -> Recipient:
+        """One of the merchant's agents."""
+        return cls(kind=RecipientKind.PERSON, person_id=person_id, sms=sms)
+
+
+# The audiences of the order and case workflows, as recipients.
+AUDIENCE_RECIPIENTS = {
+    Audience.MERCHANT: Recipient(kind=RecipientKind.MERCHANT_GROUP),
+    Audience.MERCHANT_SUPERVISOR: Recipient(kind=RecipientKind.MERCHANT_SUPERVISOR),
+    Audience.PLATFORM: Recipient(kind=RecipientKind.PLATFORM),
+    Audience.SUPPLIER_HEAD: Recipient(kind=RecipientKind.SUPPLIER_HEAD, sms=True),
+}
 
 
 class Template(StrEnum):
@@ -31,6 +73,11 @@ class Template(StrEnum):
     PICKUP_FAILED = "pickup_failed"
     CHAT_TRANSFERRED = "chat_transferred"
     CHAT_UNANSWERED = "chat_unanswered"
+    WORK_ORDER_REMINDER = "work_order_reminder"
+    WORK_ORDER_ESCALATED = "work_order_escalated"
+    WORK_ORDER_UNASSIGNED = "work_order_unassigned"
+    WORK_ORDER_NOT_ACCEPTED = "work_order_not_accepted"
+    WORK_ORDER_APPEALED = "work_order_appealed"
 
 
 class Notification(BaseModel):
@@ -45,11 +92,19 @@ class Notification(BaseModel):
 
     key: str
     merchant_id: str
-    audiences: tuple[Audience, ...]
+    audiences: tuple[Audience, ...] = ()
+    recipients: tuple[Recipient, ...] = ()
     template: Template
     params: dict[str, str | int | None]
     deadline_at: datetime | None = None
     link: str | None = None
+
+    def all_recipients(self) -> tuple[Recipient, ...]:
+        """The recipients, the audiences' included, each once, in order."""
+        seen: dict[Recipient, None] = {}
+        for recipient in (*(AUDIENCE_RECIPIENTS[a] for a in self.audiences), *self.recipients):
+            seen.setdefault(recipient)
+        return tuple(seen)
 
 
 class NotifyResult(BaseModel):
@@ -60,19 +115,6 @@ class NotifyResult(BaseModel):
     failed: list[str] = []
 
 
-_TITLES = {
-    Template.SHIP_REMINDER: "发货提醒 Shipping reminder",
-    Template.SHIP_OVERDUE: "发货超时 Shipment overdue",
-    Template.LOGISTICS_ANOMALY: "物流异常 Logistics anomaly",
-    Template.CASE_REMINDER: "售后待处理 After-sales reminder",
-    Template.CASE_OVERDUE: "售后超时 After-sales overdue",
-    Template.CASE_DISPUTED: "售后申诉 After-sales dispute",
-    Template.REFUND_FAILED: "退款失败 Refund failed",
-    Template.PICKUP_FAILED: "上门取件失败 Pickup failed",
-    Template.CHAT_TRANSFERRED: "会话转接 Chat transferred",
-    Template.CHAT_UNANSWERED: "会话无人回复 Chat unanswered",
-}
-
 # What a case's clock waits for, in the words of the message: (中文, English).
 TASKS = {
     "review": ("审核", "review"),
@@ -81,31 +123,101 @@ TASKS = {
     "offline_refund": ("线下退款", "offline refund"),
 }
 
-_BODIES = {
-    Template.SHIP_REMINDER: "订单 {order_id} 须在 {deadline_at} 前发货，剩余 {left}。\n"
-    "Order {order_id} must ship by {deadline_at} ({left} left).",
-    Template.SHIP_OVERDUE: "订单 {order_id} 已超过发货时限 {deadline_at}，已记为超时。\n"
-    "Order {order_id} missed its ship deadline {deadline_at} and is now overdue.",
-    Template.LOGISTICS_ANOMALY: "订单 {order_id}（{carrier} {tracking_no}）物流异常：{reason}。\n"
-    "Order {order_id} ({carrier} {tracking_no}) has a logistics anomaly: {reason}.",
-    Template.CASE_REMINDER: "售后单 {case_id}（订单 {order_id}）待您{task}，截止 {deadline_at}，剩余 {left}。\n"
-    "Case {case_id} (order {order_id}) awaits your {task_en} by {deadline_at} ({left} left).",
-    Template.CASE_OVERDUE: "售后单 {case_id}（订单 {order_id}）已超过{task}时限 {deadline_at}，已升级平台处理。\n"
-    "Case {case_id} (order {order_id}) missed its {task_en} deadline {deadline_at}; the platform is told.",
-    Template.CASE_DISPUTED: "售后单 {case_id}（订单 {order_id}）有争议：{reason}，请平台客服介入。\n"
-    "Case {case_id} (order {order_id}) is disputed: {reason}. Platform CS, please step in.",
-    Template.REFUND_FAILED: "售后单 {case_id}（订单 {order_id}）线上退款被拒，"
-    "请于 {deadline_at} 前线下退款 {amount}。\n"
-    "The refund of case {case_id} (order {order_id}) was refused; refund {amount} offline by {deadline_at}.",
-    Template.PICKUP_FAILED: "售后单 {case_id} 上门取件两次未成功（{waybill_no}），请客服跟进。\n"
-    "The courier missed the pickup of case {case_id} twice ({waybill_no}); customer service, please follow up.",
-    Template.CHAT_TRANSFERRED: "会话 {conversation_id} 的顾客等待 {agent_id} 回复已超过 {budget}，"
-    "已转接给您（{backup_id}），请于 {deadline_at} 前回复。\n"
-    "The customer in chat {conversation_id} waited for {agent_id} longer than {budget}; it is yours now "
-    "({backup_id}): reply by {deadline_at}.",
-    Template.CHAT_UNANSWERED: "会话 {conversation_id} 的顾客已等待 {waited} 无人回复（{agent_id}），请主管跟进。\n"
-    "Nobody answered the customer in chat {conversation_id} for {waited} ({agent_id}); supervisor, "
-    "please step in.",
+
+class MessageSpec(BaseModel):
+    """One kind of message: its title, its markdown body and its SMS text (``{placeholders}`` from params)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    title: str
+    body: str
+    sms: str = Field(default="", description="the short text an SMS carries; empty: the title")
+
+
+SPECS: dict[Template, MessageSpec] = {
+    Template.SHIP_REMINDER: MessageSpec(
+        title="发货提醒 Shipping reminder",
+        body="订单 {order_id} 须在 {deadline_at} 前发货，剩余 {left}。\n"
+        "Order {order_id} must ship by {deadline_at} ({left} left).",
+    ),
+    Template.SHIP_OVERDUE: MessageSpec(
+        title="发货超时 Shipment overdue",
+        body="订单 {order_id} 已超过发货时限 {deadline_at}，已记为超时。\n"
+        "Order {order_id} missed its ship deadline {deadline_at} and is now overdue.",
+    ),
+    Template.LOGISTICS_ANOMALY: MessageSpec(
+        title="物流异常 Logistics anomaly",
+        body="订单 {order_id}（{carrier} {tracking_no}）物流异常：{reason}。\n"
+        "Order {order_id} ({carrier} {tracking_no}) has a logistics anomaly: {reason}.",
+    ),
+    Template.CASE_REMINDER: MessageSpec(
+        title="售后待处理 After-sales reminder",
+        body="售后单 {case_id}（订单 {order_id}）待您{task}，截止 {deadline_at}，剩余 {left}。\n"
+        "Case {case_id} (order {order_id}) awaits your {task_en} by {deadline_at} ({left} left).",
+    ),
+    Template.CASE_OVERDUE: MessageSpec(
+        title="售后超时 After-sales overdue",
+        body="售后单 {case_id}（订单 {order_id}）已超过{task}时限 {deadline_at}，已升级平台处理。\n"
+        "Case {case_id} (order {order_id}) missed its {task_en} deadline {deadline_at}; the platform is told.",
+    ),
+    Template.CASE_DISPUTED: MessageSpec(
+        title="售后申诉 After-sales dispute",
+        body="售后单 {case_id}（订单 {order_id}）有争议：{reason}，请平台客服介入。\n"
+        "Case {case_id} (order {order_id}) is disputed: {reason}. Platform CS, please step in.",
+    ),
+    Template.REFUND_FAILED: MessageSpec(
+        title="退款失败 Refund failed",
+        body="售后单 {case_id}（订单 {order_id}）线上退款被拒，请于 {deadline_at} 前线下退款 {amount}。\n"
+        "The refund of case {case_id} (order {order_id}) was refused; refund {amount} offline by {deadline_at}.",
+    ),
+    Template.PICKUP_FAILED: MessageSpec(
+        title="上门取件失败 Pickup failed",
+        body="售后单 {case_id} 上门取件两次未成功（{waybill_no}），请客服跟进。\n"
+        "The courier missed the pickup of case {case_id} twice ({waybill_no}); customer service, please follow up.",
+    ),
+    Template.WORK_ORDER_REMINDER: MessageSpec(
+        title="工单提醒 Work order reminder",
+        body="工单 {work_order_id}「{title}」待您{task}，截止 {deadline_at}，{left}。\n"
+        "Work order {work_order_id} ({title}) awaits your {task_en} by {deadline_at} ({left_en}).",
+        sms="工单 {work_order_id} 待{task}，{left}",
+    ),
+    Template.WORK_ORDER_ESCALATED: MessageSpec(
+        title="工单超时升级 Work order escalated",
+        body="工单 {work_order_id}「{title}」{task}已超时（{left}），升级级别 {level}，处理人 {assignee}。\n"
+        "Work order {work_order_id} ({title}) is past its {task_en} deadline {deadline_at} ({left_en}); "
+        "escalation level {level}, assignee {assignee}.",
+        sms="工单 {work_order_id} {task}超时，升级级别 {level}",
+    ),
+    Template.WORK_ORDER_UNASSIGNED: MessageSpec(
+        title="工单未分配 Work order unassigned",
+        body="工单 {work_order_id}「{title}」（商户 {merchant_id}）创建后 {budget} 仍未分配，请电话督促商户。\n"
+        "Work order {work_order_id} ({title}) of merchant {merchant_id} is still unassigned after {budget_en}; "
+        "please call the merchant.",
+    ),
+    Template.WORK_ORDER_NOT_ACCEPTED: MessageSpec(
+        title="工单未接单 Work order not accepted",
+        body="工单 {work_order_id}「{title}」分配给 {assignee} 后 {budget} 未接单，请跟进。\n"
+        "Work order {work_order_id} ({title}) was not accepted by {assignee} within {budget_en}; please follow up.",
+        sms="工单 {work_order_id} 已分配给您，请尽快接单",
+    ),
+    Template.WORK_ORDER_APPEALED: MessageSpec(
+        title="工单申诉 Work order appealed",
+        body="工单 {work_order_id}「{title}」客户申诉：{reason}，请平台客服于 {deadline_at} 前处理。\n"
+        "The customer appealed work order {work_order_id} ({title}): {reason}. Platform CS, decide by {deadline_at}.",
+    ),
+    Template.CHAT_TRANSFERRED: MessageSpec(
+        title="会话转接 Chat transferred",
+        body="会话 {conversation_id} 的顾客等待 {agent_id} 回复已超过 {budget}，已转接给您（{backup_id}），"
+        "请于 {deadline_at} 前回复。\n"
+        "The customer in chat {conversation_id} waited for {agent_id} longer than {budget}; it is yours now "
+        "({backup_id}): reply by {deadline_at}.",
+    ),
+    Template.CHAT_UNANSWERED: MessageSpec(
+        title="会话无人回复 Chat unanswered",
+        body="会话 {conversation_id} 的顾客已等待 {waited} 无人回复（{agent_id}），请主管跟进。\n"
+        "Nobody answered the customer in chat {conversation_id} for {waited} ({agent_id}); supervisor, "
+        "please step in.",
+    ),
 }
 
 
@@ -119,10 +231,20 @@ def render(notification: Notification, timezone: str) -> tuple[str, str]:
     params: dict[str, object] = dict(notification.params)
     if notification.deadline_at is not None:
         params["deadline_at"] = local_time(notification.deadline_at, timezone)
-    body = _BODIES[notification.template].format_map(_Blank(params))
+    spec = SPECS[notification.template]
+    body = spec.body.format_map(_Blank(params))
     if notification.link:
         body += f"\n\n[查看 / Open]({notification.link})"
-    return _TITLES[notification.template], body
+    return spec.title, body
+
+
+def sms_text(notification: Notification, timezone: str) -> str:
+    """The short text of the notification's SMS (its title when the kind has none)."""
+    params: dict[str, object] = dict(notification.params)
+    if notification.deadline_at is not None:
+        params["deadline_at"] = local_time(notification.deadline_at, timezone)
+    spec = SPECS[notification.template]
+    return spec.sms.format_map(_Blank(params)) if spec.sms else spec.title
 
 
 class _Blank(dict[str, object]):

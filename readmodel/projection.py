@@ -12,10 +12,11 @@ from sqlalchemy.exc import IntegrityError
 from domain.cases import CaseView
 from domain.conversations import ConversationRecord
 from domain.orders import OrderView
+from domain.work_orders import WorkOrderRecord
 from readmodel.db import session_scope
-from readmodel.tables import CaseWatch, ConversationWatch, OrderWatch
+from readmodel.tables import CaseWatch, ConversationWatch, OrderWatch, WorkOrderWatch
 
-Row = TypeVar("Row", OrderWatch, CaseWatch, ConversationWatch)
+Row = TypeVar("Row", OrderWatch, CaseWatch, WorkOrderWatch, ConversationWatch)
 
 
 def upsert_order(engine: Engine, *, workflow_id: str, view: OrderView) -> bool:
@@ -91,6 +92,32 @@ def upsert_conversation(engine: Engine, *, workflow_id: str, record: Conversatio
     }
     key = conversation_watch_id(workflow_id, record.opened_at)
     return _upsert(engine, ConversationWatch, key, record.revision, values, lambda row: None)
+
+
+def upsert_work_order(engine: Engine, *, workflow_id: str, record: WorkOrderRecord) -> bool:
+    """Records a work order's slim snapshot unless a newer revision is already there."""
+    values: dict[str, Any] = {
+        "work_order_id": record.work_order_id,
+        "merchant_id": record.merchant_id,
+        "category": record.category.value,
+        "status": record.status.value,
+        "priority": record.priority.value,
+        "assignee_id": record.assignee_id,
+        "escalation_level": record.escalation_level,
+        "overdue": record.overdue,
+        "breached_clocks": list(record.breached_clocks),
+        "deadline_at": record.deadline_at,
+        "opened_at": record.opened_at,
+        "first_response_at": record.first_response_at,
+        "resolved_at": record.resolved_at,
+        "satisfaction": record.satisfaction,
+        "case_id": record.case_id,
+    }
+
+    def since(row: WorkOrderWatch) -> None:
+        row.overdue_since = (row.overdue_since or datetime.now(UTC)) if record.overdue else None
+
+    return _upsert(engine, WorkOrderWatch, workflow_id, record.revision, values, since)
 
 
 def _upsert(

@@ -9,7 +9,8 @@ from sqlmodel import Session, col, select
 
 from domain.cases import FINAL, CaseStatus
 from domain.orders import OrderStatus
-from readmodel.tables import CaseWatch, OrderWatch
+from domain.work_orders import OPEN as OPEN_WORK_ORDERS
+from readmodel.tables import CaseWatch, OrderWatch, WorkOrderWatch
 
 UNSHIPPED = OrderStatus.AWAITING_SHIPMENT.value
 CLOSED_CASES = [status.value for status in (*FINAL, CaseStatus.REJECTED)]
@@ -40,6 +41,20 @@ def overdue_after_sales(engine: Engine, *, merchant_id: str | None = None, limit
         query = query.where(CaseWatch.merchant_id == merchant_id)
     with Session(engine) as session:
         return session.exec(query.order_by(col(CaseWatch.overdue_since)).limit(limit)).all()
+
+
+def overdue_work_orders(
+    engine: Engine, *, merchant_id: str | None = None, limit: int = 500
+) -> Sequence[WorkOrderWatch]:
+    """Open work orders with a clock past its budget, the longest overdue first."""
+    open_statuses = [status.value for status in OPEN_WORK_ORDERS]
+    query = select(WorkOrderWatch).where(
+        col(WorkOrderWatch.overdue).is_(True), col(WorkOrderWatch.status).in_(open_statuses)
+    )
+    if merchant_id is not None:
+        query = query.where(WorkOrderWatch.merchant_id == merchant_id)
+    with Session(engine) as session:
+        return session.exec(query.order_by(col(WorkOrderWatch.overdue_since)).limit(limit)).all()
 
 
 def open_counts_by_merchant(engine: Engine) -> dict[str, dict[str, int]]:

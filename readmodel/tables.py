@@ -133,3 +133,29 @@ class ConversationWatch(SQLModel, table=True):
     opened_at: datetime = _utc(nullable=False, index=True)
     revision: int = 0
     updated_at: datetime = _utc(nullable=False)
+
+
+class WorkOrderWatch(SQLModel, table=True):
+    """One work order as the projection last saw it (a slim snapshot: no history)."""
+
+    __tablename__ = "work_order_watch"
+
+    workflow_id: str = Field(primary_key=True, max_length=80)
+    work_order_id: str = Field(index=True, max_length=64)
+    merchant_id: str = Field(index=True, max_length=64)
+    category: str = Field(max_length=32)
+    status: str = Field(index=True, max_length=32)
+    priority: str = Field(max_length=16)
+    assignee_id: str | None = Field(default=None, index=True, max_length=64)
+    escalation_level: int = 0
+    overdue: bool = Field(default=False, index=True)
+    breached_clocks: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    deadline_at: datetime | None = _utc(index=True)
+    overdue_since: datetime | None = _utc()
+    opened_at: datetime = _utc(nullable=False)
+    first_response_at: datetime | None = _utc()
+    resolved_at: datetime | None = _utc()
+    satisfaction: int | None = None
+    case_id: str | None = Field(default=None, max_length=64)
+    revision: int = 0
+    updated_at: datetime = _utc(nullable=False)

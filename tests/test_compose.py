@@ -368,6 +368,8 @@ def test_setup_registers_exactly_the_search_attributes_the_workflows_set(service
         "CaseStatus": "Keyword",
         "DeadlineAt": "Datetime",
         "Overdue": "Bool",
+        "Priority": "Keyword",
+        "AssigneeId": "Keyword",
     }
     assert registered == {key.name: CLI_TYPE[key.indexed_value_type] for key in search_attributes.ALL}
     for type_name in set(types):

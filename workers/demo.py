@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -40,6 +41,38 @@ def _order(order_id: str, paid_at: datetime) -> dict[str, Any]:
         ],
         "shipping_address": {"name": "李雷", "phone": "13800001111", "address": "杭州市西湖区文三路 1 号"},
     }
+
+
+Call = Callable[..., Awaitable[dict[str, Any]]]
+
+
+async def open_work_orders(call: Call, run: str, merchant_key: str | None) -> None:
+    """Three work orders: one nobody took yet, one assigned and accepted, one waiting on the customer."""
+    staff = merchant_key or "mall"
+    stories = {
+        f"demo-{run}-wo-new": ("logistics", "urgent", "快递三天没有更新", None),
+        f"demo-{run}-wo-taken": ("quality", "normal", "茶叶受潮结块", "a-1"),
+        f"demo-{run}-wo-waiting": ("service", "normal", "发票抬头开错了", "a-1"),
+    }
+    for work_order_id, (category, priority, title, assignee) in stories.items():
+        body = {
+            "work_order_id": work_order_id,
+            "merchant_id": MERCHANT,
+            "category": category,
+            "priority": priority,
+            "title": title,
+            "customer_id": "c-demo",
+            **({"assignee_id": assignee} if assignee else {}),
+        }
+        await call("mall", "POST", "/v1/work-orders", body)
+        if assignee:
+            await call(staff, "POST", f"/v1/work-orders/{work_order_id}/accept", {"assignee_id": assignee})
+    waiting = f"demo-{run}-wo-waiting"
+    await call(staff, "POST", f"/v1/work-orders/{waiting}/reply", {"by": "assignee", "message": "请提供正确的抬头"})
+    await call(staff, "POST", f"/v1/work-orders/{waiting}/wait-customer", {})
+    for work_order_id in stories:
+        work_order = await call("admin", "GET", f"/v1/work-orders/{work_order_id}")
+        print(f"{work_order_id:32} work_order {work_order['status']:16} deadline={work_order['deadline_at']}")
 
 
 def local_api_url(settings: Settings) -> str:
@@ -144,6 +177,7 @@ async def run_demo(settings: Settings, *, base_url: str | None = None) -> int:
             f"\ncooling-off refund: {case['case_id']} {case['status']}, {case['refunded_cents'] / 100:.2f} CNY "
             f"refunded with no merchant review ({' → '.join(events)})"
         )
+        await open_work_orders(call, run, merchant_key if merchant_key in keys else None)
     print(f"\nWeb UI: http://localhost:{settings.ui_port}/namespaces/{settings.temporal_namespace}/workflows")
     print('Filter e.g.: MerchantId="m-demo" AND Overdue=true')
     return 0

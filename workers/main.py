@@ -29,10 +29,11 @@ from workflows.aftersale import AfterSaleWorkflow
 from workflows.conversation import ConversationWorkflow
 from workflows.order import OrderWorkflow
 from workflows.pickup import PickupWorkflow
+from workflows.work_order import WorkOrderWorkflow
 
 log = structlog.get_logger(__name__)
 
-WORKFLOWS: Sequence[type] = (OrderWorkflow, AfterSaleWorkflow, PickupWorkflow, ConversationWorkflow)
+WORKFLOWS: Sequence[type] = (OrderWorkflow, AfterSaleWorkflow, PickupWorkflow, WorkOrderWorkflow, ConversationWorkflow)
 
 
 def make_sms(settings: Settings, http: httpx.AsyncClient) -> SmsSender:
@@ -68,6 +69,7 @@ def activities(settings: Settings, *, engine: Engine, http: httpx.AsyncClient) -
         records.project_conversation,
         notifier.channels,
         notifier.deliver,
+        records.project_work_order,
         notifier.notify,
         partners.refund,
         partners.book_pickup,

@@ -36,7 +36,7 @@ with workflow.unsafe.imports_passed_through():
         transfer_target,
     )
     from domain.durations import format_duration
-    from domain.notifications import Audience, Notification, Template
+    from domain.notifications import Notification, Recipient, RecipientKind, Template
     from domain.orders import Actor
     from domain.sla import PlannedStep
     from workflows import search_attributes as sa
@@ -186,14 +186,16 @@ class ConversationWorkflow:
             s.transferred = True
             self._timers.restart(REPLY)
             self._changed("transferred", Actor.SYSTEM, detail=f"{silent or '-'} → {backup}")
-            self._tell(planned, Template.CHAT_TRANSFERRED, Audience.MERCHANT, silent=silent, backup=backup)
+            # the backup, @-mentioned on the merchant's groups (the other agents are not)
+            self._tell(planned, Template.CHAT_TRANSFERRED, Recipient.person(backup), silent=silent, backup=backup)
             return
         s.supervisor_told = True
         self._changed("supervisor_told", Actor.SYSTEM, detail=f"unanswered by {silent or '-'}")
-        self._tell(planned, Template.CHAT_UNANSWERED, Audience.MERCHANT_SUPERVISOR, silent=silent, backup=None)
+        supervisor = Recipient(kind=RecipientKind.MERCHANT_SUPERVISOR)
+        self._tell(planned, Template.CHAT_UNANSWERED, supervisor, silent=silent, backup=None)
 
     def _tell(
-        self, planned: PlannedStep, template: Template, audience: Audience, *, silent: str | None, backup: str | None
+        self, planned: PlannedStep, template: Template, recipient: Recipient, *, silent: str | None, backup: str | None
     ) -> None:
         s, input = self._s, self._input
         waited = workflow.now() - (s.waiting_since or workflow.now())
@@ -201,7 +203,7 @@ class ConversationWorkflow:
             Notification(
                 key=f"{workflow.info().workflow_id}:{s.opened_at:%Y%m%dT%H%M%S}:{planned.key}",
                 merchant_id=input.merchant_id,
-                audiences=(audience,),
+                recipients=(recipient,),
                 template=template,
                 params={
                     "conversation_id": input.conversation_id,

@@ -16,8 +16,10 @@ CASE_KIND = SearchAttributeKey.for_keyword("CaseKind")
 CASE_STATUS = SearchAttributeKey.for_keyword("CaseStatus")
 DEADLINE_AT = SearchAttributeKey.for_datetime("DeadlineAt")
 OVERDUE = SearchAttributeKey.for_bool("Overdue")
+PRIORITY = SearchAttributeKey.for_keyword("Priority")  # work orders: urgent | normal
+ASSIGNEE_ID = SearchAttributeKey.for_keyword("AssigneeId")  # work orders: who holds it now
 
-ALL = (MERCHANT_ID, ORDER_ID, CASE_KIND, CASE_STATUS, DEADLINE_AT, OVERDUE)
+ALL = (MERCHANT_ID, ORDER_ID, CASE_KIND, CASE_STATUS, DEADLINE_AT, OVERDUE, PRIORITY, ASSIGNEE_ID)
 
 
 def initial_order_attributes(order: PlaceOrder, *, ship_deadline_at: datetime | None = None) -> TypedSearchAttributes:
@@ -65,4 +67,33 @@ def current(status: str, overdue: bool, deadline_at: datetime | None) -> list[An
         CASE_STATUS.value_set(status),
         OVERDUE.value_set(overdue),
         DEADLINE_AT.value_set(deadline_at) if deadline_at else DEADLINE_AT.value_unset(),
+    ]
+
+
+def initial_work_order_attributes(
+    *, merchant_id: str, order_id: str | None, status: str, priority: str, assignee_id: str | None
+) -> TypedSearchAttributes:
+    """The search attributes a work order starts with (``CaseKind`` is ``work_order``)."""
+    pairs: list[SearchAttributePair[Any]] = [
+        SearchAttributePair(MERCHANT_ID, merchant_id),
+        SearchAttributePair(CASE_KIND, "work_order"),
+        SearchAttributePair(CASE_STATUS, status),
+        SearchAttributePair(OVERDUE, False),
+        SearchAttributePair(PRIORITY, priority),
+    ]
+    if order_id:
+        pairs.append(SearchAttributePair(ORDER_ID, order_id))
+    if assignee_id:
+        pairs.append(SearchAttributePair(ASSIGNEE_ID, assignee_id))
+    return TypedSearchAttributes(pairs)
+
+
+def work_order_current(
+    status: str, overdue: bool, deadline_at: datetime | None, *, priority: str, assignee_id: str | None
+) -> list[Any]:
+    """The updates that show a work order's status, deadline, overdue flag, priority and assignee."""
+    return [
+        *current(status, overdue, deadline_at),
+        PRIORITY.value_set(priority),
+        ASSIGNEE_ID.value_set(assignee_id) if assignee_id else ASSIGNEE_ID.value_unset(),
     ]

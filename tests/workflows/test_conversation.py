@@ -125,10 +125,11 @@ async def test_no_reply_in_time_transfers_to_the_backup_who_is_mentioned_in_the_
     await until(lambda: len(about(peers.merchant_dingtalk, view.conversation_id)) == 1)
     await until(lambda: len(about(peers.merchant_wecom, view.conversation_id)) == 1)
     dingtalk = about(peers.merchant_dingtalk, view.conversation_id)[0]
-    assert BACKUP[1] in dingtalk["at"]["atMobiles"]
+    assert dingtalk["at"]["atMobiles"] == [BACKUP[1]]  # the backup, not the agent who stayed silent
     assert "转接" in dingtalk["markdown"]["title"]
     wecom = about(peers.merchant_wecom, view.conversation_id)[0]
     assert BACKUP[1] in json.dumps(wecom)
+    assert AGENT[1] not in json.dumps(wecom)
 
     replied = await chat.execute_update(ConversationWorkflow.post, agent(merchant_id, BACKUP[0]))
     assert replied.first_reply_seconds is not None

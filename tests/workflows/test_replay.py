@@ -22,16 +22,29 @@ from domain import ids
 from domain.cases import CaseStatus
 from domain.orders import LogisticsEvent, OrderWatchInput, Shipment, WindowExtension
 from domain.pickups import CourierEvent, PickupPayment, PickupRequest, PickupStatus
+from domain.work_orders import (
+    Accept,
+    Assign,
+    ChangePriority,
+    Decision,
+    Reopen,
+    Reply,
+    Resolve,
+    Transfer,
+    WorkOrderAppeal,
+)
 from tests.conftest import CODEC, DATA_CONVERTER
 from tests.factories import place_order
 from tests.payloads import decrypted
 from tests.workflows.cases import delivered_order, open_case, outcome, started, until
 from tests.workflows.test_money_and_pickup import ADDRESS
+from tests.workflows.work_orders import open_work_order
 from workers.main import WORKFLOWS
 from workflows import search_attributes as sa
 from workflows.aftersale import AfterSaleWorkflow
 from workflows.order import OrderWorkflow
 from workflows.pickup import PickupWorkflow
+from workflows.work_order import WorkOrderWorkflow
 
 HISTORIES = Path(__file__).resolve().parent.parent / "histories"
 
@@ -129,3 +142,37 @@ async def test_record_after_sale_and_pickup_histories(
     await outcome(case)
     (HISTORIES / "AfterSaleWorkflow-return-by-pickup.json").write_text(await saved(case))
     (HISTORIES / "PickupWorkflow-paid-and-picked-up.json").write_text(await saved(pickup))
+
+
+@RECORDING
+async def test_record_work_order_history(
+    ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str
+) -> None:
+    """A work order through every clock: unassigned prompt, assignment, accept breach, a transfer, the
+    first-response ladder, a pause, a priority change, resolution, reopen, resolution again, appeal and the
+    platform's decision, continuing as new on the way."""
+    handle = await open_work_order(client, settings, merchant_id, max_history_events=60, case_id="C-history")
+    await ts_env.sleep(timedelta(minutes=31))
+    await handle.execute_update(WorkOrderWorkflow.assign, Assign(assignee_id="a-1", assigned_by="a-2"))
+    await ts_env.sleep(timedelta(minutes=31))
+    await handle.execute_update(WorkOrderWorkflow.transfer, Transfer(assignee_id="a-2", reason="换人"))
+    await handle.execute_update(WorkOrderWorkflow.accept, Accept(assignee_id="a-2"))
+    await handle.execute_update(WorkOrderWorkflow.wait_customer)
+    await ts_env.sleep(timedelta(hours=2))
+    await handle.execute_update(WorkOrderWorkflow.customer_replied)
+    await handle.execute_update(WorkOrderWorkflow.change_priority, ChangePriority(priority="urgent"))
+    await handle.execute_update(WorkOrderWorkflow.reply, Reply(by="assignee", message="已处理"))
+    await handle.execute_update(WorkOrderWorkflow.resolve, Resolve(resolution="已换新"))
+    await ts_env.sleep(timedelta(days=1))
+    await handle.execute_update(WorkOrderWorkflow.reopen, Reopen(reason="还是坏的"))
+    await ts_env.sleep(timedelta(minutes=40))
+    await handle.execute_update(WorkOrderWorkflow.resolve, Resolve(resolution="已退款"))
+    await handle.execute_update(WorkOrderWorkflow.appeal, WorkOrderAppeal(reason="要求赔偿"))
+    await ts_env.sleep(timedelta(hours=13))
+    await handle.execute_update(WorkOrderWorkflow.decide, Decision(approve=False, reason="已足额退款"))
+    await outcome(handle)
+    assert await handle.query(WorkOrderWorkflow.runs) >= 1
+    # The last run holds the decision; the first run's history is the one the first events replay.
+    first = client.get_workflow_handle(handle.id, run_id=handle.first_execution_run_id)
+    (HISTORIES / "WorkOrderWorkflow-first-run.json").write_text(await saved(first))
+    (HISTORIES / "WorkOrderWorkflow-last-run.json").write_text(await saved(handle))

@@ -1,7 +1,7 @@
 """conversation watch
 
 Revision ID: 0006_conversation_watch
-Revises: 0003
+Revises: 0004
 Create Date: 2026-11-26 06:00:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from readmodel.db import UTCDateTime
 
 revision: str = "0006_conversation_watch"
-down_revision: str | None = "0003"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

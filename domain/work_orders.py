@@ -1,0 +1,422 @@
+"""Work orders (工单): the customer-service tickets of the mall, their statuses, clocks and rules.
+
+A work order is opened by the mall (or the platform), assigned to one of the merchant's agents, accepted,
+answered, resolved and confirmed by the customer, or appealed to the platform's customer service. Five SLA
+clocks (:mod:`domain.sla`) run over its life; which ones run, who hears of their steps and which action is
+allowed in which status are the rules of this module. The workflow only sequences them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from domain.calendar import ROUND_THE_CLOCK, BusinessCalendar
+from domain.model import Model
+from domain.notifications import Recipient, RecipientKind
+from domain.orders import HistoryEntry, Id, Text
+from domain.policy import Policy
+from domain.sla import BREACH, ClockView, SlaClock, StepLevel, StepSpec, fraction_steps
+
+
+class WorkOrderCategory(StrEnum):
+    """What the customer's problem is about."""
+
+    QUALITY = "quality"
+    LOGISTICS = "logistics"
+    ORDER = "order"
+    PAYMENT = "payment"
+    SERVICE = "service"
+
+
+class Priority(StrEnum):
+    """How fast a work order must be resolved: 1 h (urgent) or 24 h (normal) by default."""
+
+    URGENT = "urgent"
+    NORMAL = "normal"
+
+
+class WorkOrderStatus(StrEnum):
+    """Where a work order stands (API.md)."""
+
+    UNASSIGNED = "unassigned"
+    ASSIGNED = "assigned"
+    IN_PROGRESS = "in_progress"
+    WAITING_CUSTOMER = "waiting_customer"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+    APPEALED = "appealed"
+
+
+OPEN = frozenset(
+    {
+        WorkOrderStatus.UNASSIGNED,
+        WorkOrderStatus.ASSIGNED,
+        WorkOrderStatus.IN_PROGRESS,
+        WorkOrderStatus.WAITING_CUSTOMER,
+        WorkOrderStatus.APPEALED,
+    }
+)
+
+
+class WorkOrderAction(StrEnum):
+    """What someone can do to a work order (``POST /v1/work-orders/{id}/<action>``)."""
+
+    ASSIGN = "assign"
+    ACCEPT = "accept"
+    REPLY = "reply"
+    TRANSFER = "transfer"
+    WAIT_CUSTOMER = "wait-customer"
+    CUSTOMER_REPLIED = "customer-replied"
+    PRIORITY = "priority"
+    RESOLVE = "resolve"
+    CONFIRM = "confirm"
+    REOPEN = "reopen"
+    APPEAL = "appeal"
+    DECIDE = "decide"
+
+
+_S, _A = WorkOrderStatus, WorkOrderAction
+_WORKING = frozenset({_A.REPLY, _A.PRIORITY})
+_ALLOWED: dict[WorkOrderStatus, frozenset[WorkOrderAction]] = {
+    _S.UNASSIGNED: frozenset({_A.ASSIGN, *_WORKING}),
+    _S.ASSIGNED: frozenset({_A.ACCEPT, _A.TRANSFER, *_WORKING}),
+    _S.IN_PROGRESS: frozenset({_A.TRANSFER, _A.WAIT_CUSTOMER, _A.RESOLVE, *_WORKING}),
+    # Transferring a paused work order would leave its clocks paused with nobody to resume them.
+    _S.WAITING_CUSTOMER: frozenset({_A.CUSTOMER_REPLIED, _A.RESOLVE, *_WORKING}),
+    _S.RESOLVED: frozenset({_A.CONFIRM, _A.REOPEN, _A.APPEAL}),
+    _S.CLOSED: frozenset({_A.REOPEN, _A.APPEAL}),
+    _S.APPEALED: frozenset({_A.DECIDE}),
+}
+
+
+def allowed(status: WorkOrderStatus, action: WorkOrderAction) -> bool:
+    """Whether ``action`` is allowed in ``status`` (time windows and who acts are checked apart)."""
+    return action in _ALLOWED.get(status, frozenset())
+
+
+# --- the API's bodies ----------------------------------------------------------------------------------------
+
+
+class OpenWorkOrder(Model):
+    """``POST /v1/work-orders``: a customer's problem handed to a merchant."""
+
+    work_order_id: Id
+    merchant_id: Id
+    category: WorkOrderCategory
+    priority: Priority = Priority.NORMAL
+    title: Text
+    description: str = Field(default="", max_length=4000)
+    order_id: Id | None = None
+    case_id: Id | None = Field(default=None, description="The after-sales case this work order is about.")
+    customer_id: Id | None = None
+    assignee_id: Id | None = Field(default=None, description="An agent of the merchant to assign it to at once.")
+
+
+class Assign(Model):
+    """Gives an unassigned work order to an agent; ``assigned_by`` (an agent) hears if it is not accepted."""
+
+    assignee_id: Id
+    assigned_by: Id | None = None
+
+
+class Accept(Model):
+    """The assignee takes the work order on."""
+
+    assignee_id: Id
+
+
+class ReplyBy(StrEnum):
+    """Who wrote a reply."""
+
+    ASSIGNEE = "assignee"
+    CUSTOMER = "customer"
+
+
+class Reply(Model):
+    """A message on the work order; the assignee's first one is the first response."""
+
+    by: ReplyBy
+    message: Text
+
+
+class Transfer(Model):
+    """Hands the work order to another agent, who must accept it in turn."""
+
+    assignee_id: Id
+    reason: Text
+
+
+class NoBody(Model):
+    """An action without parameters (``wait-customer``, ``customer-replied``)."""
+
+
+class ChangePriority(Model):
+    """A new priority: the resolution clock gets the new budget and keeps the time consumed."""
+
+    priority: Priority
+
+
+class Resolve(Model):
+    """The assignee's resolution (or preliminary solution)."""
+
+    resolution: Text
+
+
+class Confirm(Model):
+    """The customer confirms the resolution and rates it."""
+
+    satisfaction: int = Field(ge=1, le=5)
+
+
+class Reopen(Model):
+    """The customer is not helped after all: the resolution clock starts again."""
+
+    reason: Text
+
+
+class WorkOrderAppeal(Model):
+    """The customer appeals to the platform's customer service, which takes the work order over."""
+
+    reason: Text
+
+
+class Decision(Model):
+    """The platform's decision on an appealed work order: for the customer (``approve``) or not."""
+
+    approve: bool
+    reason: Text
+
+
+WORK_ORDER_DECIDED = "work_order_decided"
+"""The signal an after-sales case linked to a work order receives when the platform decides its appeal."""
+
+
+class WorkOrderDecided(Model):
+    """What a linked case hears (signal :data:`WORK_ORDER_DECIDED`) when the platform decides."""
+
+    work_order_id: str
+    case_id: str
+    approve: bool
+    reason: str
+
+
+# --- clocks ----------------------------------------------------------------------------------------------------
+
+
+class ClockName(StrEnum):
+    """The work order's clocks (API.md)."""
+
+    ASSIGNMENT = "assignment"
+    ACCEPT = "accept"
+    FIRST_RESPONSE = "first_response"
+    RESOLUTION = "resolution"
+    APPEAL = "appeal"
+
+
+# Assignment and acceptance have one step, the prompt at the deadline; the other clocks the full ladder.
+_PROMPT_ONLY = (StepSpec(name=BREACH, level=StepLevel.BREACH, fraction=1.0),)
+
+
+def resolution_budget(policy: Policy, priority: Priority) -> timedelta:
+    """How long the resolution may take at ``priority``."""
+    return policy.wo_resolve_urgent if priority is Priority.URGENT else policy.wo_resolve_normal
+
+
+def initial_clocks(policy: Policy, priority: Priority, calendar: BusinessCalendar) -> dict[str, SlaClock]:
+    """The clocks of a new work order, none started yet."""
+    ladder = fraction_steps()
+    specs = {
+        ClockName.ASSIGNMENT: (policy.wo_assign, _PROMPT_ONLY),
+        ClockName.ACCEPT: (policy.wo_accept, _PROMPT_ONLY),
+        ClockName.FIRST_RESPONSE: (policy.wo_first_response, ladder),
+        ClockName.RESOLUTION: (resolution_budget(policy, priority), ladder),
+        ClockName.APPEAL: (policy.wo_appeal_response, ladder),
+    }
+    return {
+        name.value: SlaClock(name=name.value, budget=budget, steps=steps, calendar=calendar)
+        for name, (budget, steps) in specs.items()
+    }
+
+
+def recipients(
+    clock: str, level: StepLevel, *, assignee_id: str | None, assigned_by: str | None
+) -> tuple[Recipient, ...]:
+    """Who hears of a step of ``clock`` at ``level``.
+
+    Reminders go to the assignee (@ on the merchant's group; without one, the merchant's agents), the breach
+    to the merchant's supervisor, twice the budget to platform operations and by SMS. Nobody took the work
+    order: the platform's customer-service group is prompted (it phones the merchant). Not accepted: the
+    assigner (or, without one, the merchant's supervisor) is prompted and the assignee gets an SMS. The
+    appeal is the platform's own clock: its customer-service group is reminded, operations hear of a breach.
+    """
+    if clock == ClockName.ASSIGNMENT:
+        return (Recipient(kind=RecipientKind.PLATFORM_CS),)
+    supervisor = Recipient(kind=RecipientKind.MERCHANT_SUPERVISOR)
+    if clock == ClockName.ACCEPT:
+        assigner = Recipient.person(assigned_by) if assigned_by else supervisor
+        return (assigner, Recipient.person(assignee_id, sms=True)) if assignee_id else (assigner,)
+    if clock == ClockName.APPEAL:
+        if level is StepLevel.REMIND:
+            return (Recipient(kind=RecipientKind.PLATFORM_CS),)
+        return (Recipient(kind=RecipientKind.PLATFORM_OPS, sms=level is StepLevel.ESCALATE),)
+    if level is StepLevel.REMIND:
+        return (Recipient.person(assignee_id) if assignee_id else Recipient(kind=RecipientKind.MERCHANT_GROUP),)
+    if level is StepLevel.BREACH:
+        return (supervisor,)
+    return (Recipient(kind=RecipientKind.PLATFORM_OPS, sms=True),)
+
+
+# (中文, English) of what each clock waits for, in the words of the messages.
+TASKS = {
+    ClockName.ASSIGNMENT: ("分配处理人", "assignment"),
+    ClockName.ACCEPT: ("接单", "acceptance"),
+    ClockName.FIRST_RESPONSE: ("首次响应", "first response"),
+    ClockName.RESOLUTION: ("解决", "resolution"),
+    ClockName.APPEAL: ("申诉处理", "appeal decision"),
+}
+
+
+def spell(duration: timedelta) -> tuple[str, str]:
+    """A duration as people read it, (中文, English): minutes under two hours (never "0h"), else hours.
+
+    ``7 分钟`` / ``7 min``; ``5 小时 30 分钟`` / ``5 h 30 min``. Under a minute reads as one minute.
+    """
+    seconds = abs(duration.total_seconds())
+    minutes = max(1, int(seconds // 60)) if seconds else 0
+    if minutes < 120:
+        return f"{minutes} 分钟", f"{minutes} min"
+    hours, rest = divmod(minutes, 60)
+    zh = f"{hours} 小时" + (f" {rest} 分钟" if rest else "")
+    en = f"{hours} h" + (f" {rest} min" if rest else "")
+    return zh, en
+
+
+def time_left(left: timedelta) -> tuple[str, str]:
+    """Time left before a deadline: ``剩余 7 分钟`` / ``7 min left``; past it ``超时 3 分钟`` / ``3 min overdue``."""
+    zh, en = spell(left)
+    if left < timedelta():
+        return f"超时 {zh}", f"{en} overdue"
+    return f"剩余 {zh}", f"{en} left"
+
+
+# --- state, input and views ------------------------------------------------------------------------------------
+
+
+class WorkOrderState(BaseModel):
+    """Everything a work order must keep, in one serialisable object: it is the next run's input when the
+    workflow continues as new, so clocks, consumed time, generations and history carry over whole."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: WorkOrderStatus = WorkOrderStatus.UNASSIGNED
+    priority: Priority = Priority.NORMAL
+    assignee_id: str | None = None
+    assigned_by: str | None = None
+    clocks: dict[str, SlaClock]
+    history: list[HistoryEntry] = Field(default_factory=list)
+    revision: int = 0
+    opened_at: datetime
+    accepted_at: datetime | None = None
+    first_response_at: datetime | None = None
+    resolved_at: datetime | None = None
+    last_resolved_at: datetime | None = Field(default=None, description="start of the reopen window")
+    closed_at: datetime | None = None
+    resolution: str | None = None
+    satisfaction: int | None = None
+    appealed: bool = False
+    decision: bool | None = None
+    runs: int = Field(default=0, description="how many times the workflow continued as new")
+
+
+class WorkOrderInput(Model):
+    """What a work order starts with: the request, the policy and calendar in force, and on a continued
+    run the state of the run before."""
+
+    request: OpenWorkOrder
+    policy: Policy
+    calendar: BusinessCalendar = ROUND_THE_CLOCK
+    board_url: str = ""
+    max_history_events: int = Field(default=5000, ge=20)
+    state: WorkOrderState | None = None
+
+
+class WorkOrderClock(ClockView):
+    """A clock as the API shows it, with the time left as people read it."""
+
+    left: str | None = Field(default=None, description="e.g. 剩余 7 分钟 / 7 min left, while it runs")
+
+
+class WorkOrderView(Model):
+    """A work order as the API shows it (``GET /v1/work-orders/{id}``)."""
+
+    work_order_id: str
+    merchant_id: str
+    category: WorkOrderCategory
+    status: WorkOrderStatus
+    priority: Priority
+    title: str
+    assignee_id: str | None
+    escalation_level: int
+    overdue: bool
+    deadline_at: datetime | None = Field(description="The nearest deadline of a running clock.")
+    opened_at: datetime
+    accepted_at: datetime | None = None
+    first_response_at: datetime | None = None
+    resolved_at: datetime | None = None
+    closed_at: datetime | None = None
+    resolution: str | None = None
+    satisfaction: int | None = None
+    order_id: str | None = None
+    case_id: str | None = None
+    customer_id: str | None = None
+    clocks: list[WorkOrderClock]
+    history: list[HistoryEntry] = Field(default_factory=list)
+    revision: int = 0
+
+
+class WorkOrderRecord(Model):
+    """The slim snapshot the read model is written from: no history, no clocks' internals."""
+
+    work_order_id: str
+    merchant_id: str
+    category: WorkOrderCategory
+    status: WorkOrderStatus
+    priority: Priority
+    assignee_id: str | None
+    escalation_level: int
+    overdue: bool
+    deadline_at: datetime | None
+    breached_clocks: list[str]
+    opened_at: datetime
+    first_response_at: datetime | None
+    resolved_at: datetime | None
+    satisfaction: int | None
+    case_id: str | None
+    revision: int
+
+
+def clock_view(clock: SlaClock, now: datetime) -> WorkOrderClock:
+    """A clock as the API shows it at ``now``."""
+    view = clock.view(now)
+    due_at = view.due_at
+    left = " / ".join(time_left(due_at - now)) if due_at is not None else None
+    return WorkOrderClock(**view.model_dump(), left=left)
+
+
+def overdue(clocks: dict[str, SlaClock]) -> bool:
+    """Whether a clock still counting (running or paused) is past its budget."""
+    return any(clock.breached and (clock.running or clock.paused) for clock in clocks.values())
+
+
+def escalation_level(clocks: dict[str, SlaClock]) -> int:
+    """The highest escalation any clock of this generation reached (0, 1 or 2)."""
+    return max((int(clock.level) for clock in clocks.values()), default=0)
+
+
+def nearest_deadline(clocks: dict[str, SlaClock]) -> datetime | None:
+    """The nearest deadline of a running clock (the ``DeadlineAt`` search attribute)."""
+    deadlines = [at for clock in clocks.values() if (at := clock.deadline_at()) is not None]
+    return min(deadlines, default=None)

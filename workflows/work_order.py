@@ -1,0 +1,528 @@
+"""Work order (工单): from the customer's problem to its resolution, on five SLA clocks.
+
+``WorkOrderWorkflow`` (id ``workorder-{work_order_id}``) runs the clocks ``assignment``, ``accept``,
+``first_response``, ``resolution`` and ``appeal`` (:mod:`domain.sla`, timed by :class:`~workflows.sla.SlaTimers`),
+each with its escalation ladder; who hears of a step is :func:`domain.work_orders.recipients`. Every action
+is an Update whose validator refuses what the status does not allow, so a refusal leaves no trace.
+
+Everything the work order keeps lives in one :class:`~domain.work_orders.WorkOrderState`. Before its
+Temporal history grows past ``max_history_events`` (or when Temporal suggests it) the workflow waits for
+its handlers and effects to finish and continues as new with that state as input: clocks, consumed time,
+generations and history carry over, and the running timers are planned again from them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from activities.records import Records
+    from domain import ids
+    from domain.notifications import Notification, Template
+    from domain.orders import Actor
+    from domain.sla import PlannedStep, StepLevel
+    from domain.work_orders import (
+        OPEN,
+        TASKS,
+        WORK_ORDER_DECIDED,
+        Accept,
+        Assign,
+        ChangePriority,
+        ClockName,
+        Confirm,
+        Decision,
+        Reopen,
+        Reply,
+        ReplyBy,
+        Resolve,
+        Transfer,
+        WorkOrderAction,
+        WorkOrderAppeal,
+        WorkOrderDecided,
+        WorkOrderInput,
+        WorkOrderRecord,
+        WorkOrderState,
+        WorkOrderStatus,
+        WorkOrderView,
+        allowed,
+        clock_view,
+        escalation_level,
+        initial_clocks,
+        nearest_deadline,
+        overdue,
+        recipients,
+        resolution_budget,
+        spell,
+        time_left,
+    )
+    from workflows import search_attributes as sa
+    from workflows.effects import Journal, refuse, tell_workflow
+    from workflows.ladder import wait_until
+    from workflows.sla import SlaTimers
+
+_PAUSED_WHILE_WAITING = (ClockName.FIRST_RESPONSE.value, ClockName.RESOLUTION.value)
+
+
+@workflow.defn
+class WorkOrderWorkflow:
+    """One work order, from its opening until it is closed and can no longer be reopened."""
+
+    @workflow.init
+    def __init__(self, input: WorkOrderInput) -> None:
+        self._input = input
+        self._policy = input.policy
+        self._s = input.state or WorkOrderState(
+            priority=input.request.priority,
+            clocks=initial_clocks(input.policy, input.request.priority, input.calendar),
+            opened_at=workflow.now(),
+        )
+        self._timers = SlaTimers(self._s.clocks, self._on_step, quiet=input.policy.quiet_hours)
+        self._journal = Journal(Records.project_work_order, self.record)
+        # The journal appends to the state's own history, so the state is all a continued run needs.
+        self._journal.history = self._s.history
+        self._journal.revision = self._s.revision
+        self._changes = 0
+        self._ended = False
+        self._leaving = False
+        if input.state is None:
+            # Here, not in run(): an Update may arrive with the first task and must find the clocks started.
+            self._open()
+
+    @workflow.run
+    async def run(self, input: WorkOrderInput) -> WorkOrderView:
+        """Runs the clocks and waits for people until the work order is over; continues as new on the way."""
+        self._journal.start()
+        if input.state is not None:
+            self._s.runs += 1
+        self._changed()
+        timers = asyncio.create_task(self._timers.run(until=lambda: self._ended or self._leaving))
+        while not self._ended:
+            if self._history_is_long():
+                await self._continue_as_new()
+            await self._wait()
+        await timers
+        await self._journal.settle()
+        return self.state()
+
+    # --- the life of the work order ------------------------------------------------------------------------
+
+    def _open(self) -> None:
+        request = self._input.request
+        self._journal.record("opened", Actor.CUSTOMER, detail=f"{request.category.value}: {request.title}")
+        self._timers.start(self._s.clocks[ClockName.FIRST_RESPONSE])
+        self._timers.start(self._s.clocks[ClockName.RESOLUTION])
+        if request.assignee_id:
+            self._assign(request.assignee_id, None, Actor.PLATFORM)
+        else:
+            self._timers.start(self._s.clocks[ClockName.ASSIGNMENT])
+
+    async def _wait(self) -> None:
+        """Waits for the next change; a resolved one closes itself, a closed one ends after the reopen window."""
+        s, now = self._s, workflow.now()
+        timeout: timedelta | None = None
+        if s.status is WorkOrderStatus.RESOLVED:
+            assert s.resolved_at is not None
+            timeout = s.resolved_at + self._policy.wo_auto_close - now
+        elif s.status is WorkOrderStatus.CLOSED:
+            if s.decision is not None or s.last_resolved_at is None:
+                self._ended = True  # the platform decided: nothing reopens it
+                return
+            timeout = s.last_resolved_at + self._policy.wo_reopen_window - now
+        changes = self._changes
+
+        def woke() -> bool:
+            return self._changes != changes or self._history_is_long()
+
+        if timeout is None:
+            await workflow.wait_condition(woke)
+            return
+        summary = "auto_close" if s.status is WorkOrderStatus.RESOLVED else "reopen_window"
+        if await wait_until(woke, timeout, summary=summary):
+            return
+        if s.status is WorkOrderStatus.RESOLVED:
+            assert s.resolved_at is not None
+            self._close(Actor.SYSTEM, "auto_closed", at=s.resolved_at + self._policy.wo_auto_close)
+        else:
+            self._ended = True
+
+    def _history_is_long(self) -> bool:
+        info = workflow.info()
+        return (
+            info.is_continue_as_new_suggested() or info.get_current_history_length() >= self._input.max_history_events
+        )
+
+    async def _continue_as_new(self) -> None:
+        """Hands the whole state to a new run once every handler, message and projection is done."""
+        self._leaving = True
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._journal.settle()
+        self._s.revision = self._journal.revision
+        workflow.logger.info("continuing as new after %s events", workflow.info().get_current_history_length())
+        workflow.continue_as_new(self._input.model_copy(update={"state": self._s}))
+
+    # --- the clocks' steps ---------------------------------------------------------------------------------
+
+    async def _on_step(self, planned: PlannedStep) -> None:
+        """Records the step and tells its recipients; the key carries the clock's generation."""
+        s, clock = self._s, self._s.clocks[planned.clock]
+        level = planned.step.level
+        name = ClockName(planned.clock)
+        self._journal.record(
+            "reminder" if level is StepLevel.REMIND else "escalated",
+            Actor.SYSTEM,
+            at=planned.at,
+            detail=f"{name.value} {planned.step.name} (generation {planned.generation}, level {int(level)})",
+        )
+        if name is ClockName.ASSIGNMENT:
+            template = Template.WORK_ORDER_UNASSIGNED
+        elif name is ClockName.ACCEPT:
+            template = Template.WORK_ORDER_NOT_ACCEPTED
+        else:
+            template = Template.WORK_ORDER_REMINDER if level is StepLevel.REMIND else Template.WORK_ORDER_ESCALATED
+        deadline_at = clock.deadline_at()
+        left, left_en = time_left(deadline_at - workflow.now()) if deadline_at else ("", "")
+        budget, budget_en = spell(clock.budget)
+        task, task_en = TASKS[name]
+        request = self._input.request
+        notification = Notification(
+            key=f"{workflow.info().workflow_id}:{planned.key}",
+            merchant_id=request.merchant_id,
+            recipients=recipients(name, level, assignee_id=s.assignee_id, assigned_by=s.assigned_by),
+            template=template,
+            params={
+                "work_order_id": request.work_order_id,
+                "merchant_id": request.merchant_id,
+                "title": request.title,
+                "task": task,
+                "task_en": task_en,
+                "left": left,
+                "left_en": left_en,
+                "budget": budget,
+                "budget_en": budget_en,
+                "level": int(level),
+                "assignee": s.assignee_id or "-",
+            },
+            deadline_at=deadline_at,
+            link=self._link(),
+        )
+        self._journal.tell(notification, detail=planned.key)
+        self._changed()
+
+    # --- actions -------------------------------------------------------------------------------------------
+
+    @workflow.update
+    def assign(self, body: Assign) -> WorkOrderView:
+        """Gives the work order to an agent, who must accept it within ``AFTERSALES_WO_ACCEPT``."""
+        self._assign(body.assignee_id, body.assigned_by, Actor.MERCHANT)
+        return self._acted()
+
+    @assign.validator
+    def _validate_assign(self, body: Assign) -> None:
+        self._require(WorkOrderAction.ASSIGN)
+
+    @workflow.update
+    def accept(self, body: Accept) -> WorkOrderView:
+        """The assignee takes the work order on."""
+        self._s.status = WorkOrderStatus.IN_PROGRESS
+        self._s.accepted_at = workflow.now()
+        self._timers.stop(ClockName.ACCEPT)
+        self._journal.record("accepted", Actor.MERCHANT, detail=body.assignee_id)
+        return self._acted()
+
+    @accept.validator
+    def _validate_accept(self, body: Accept) -> None:
+        self._require(WorkOrderAction.ACCEPT)
+        if body.assignee_id != self._s.assignee_id:
+            raise refuse(
+                "invalid_state", f"the work order is assigned to {self._s.assignee_id}, not {body.assignee_id}"
+            )
+
+    @workflow.update
+    def reply(self, body: Reply) -> WorkOrderView:
+        """A message; the assignee's first one is the first response and stops its clock."""
+        s = self._s
+        if body.by is ReplyBy.CUSTOMER:
+            self._journal.record("customer_message", Actor.CUSTOMER)
+        else:
+            self._journal.record("replied", Actor.MERCHANT, detail=s.assignee_id or "")
+            self._first_response()
+        return self._acted()
+
+    @reply.validator
+    def _validate_reply(self, body: Reply) -> None:
+        self._require(WorkOrderAction.REPLY)
+        if body.by is ReplyBy.ASSIGNEE and self._s.assignee_id is None:
+            raise refuse("invalid_state", "the work order is unassigned; nobody can reply as its assignee")
+
+    @workflow.update
+    def transfer(self, body: Transfer) -> WorkOrderView:
+        """Hands the work order to another agent: a new generation of the accept clock, reminders to them."""
+        s = self._s
+        previous = s.assignee_id
+        s.assignee_id, s.assigned_by = body.assignee_id, previous
+        s.status = WorkOrderStatus.ASSIGNED
+        s.accepted_at = None
+        self._timers.restart(ClockName.ACCEPT)
+        self._journal.record("transferred", Actor.MERCHANT, detail=f"{previous} → {body.assignee_id}: {body.reason}")
+        return self._acted()
+
+    @transfer.validator
+    def _validate_transfer(self, body: Transfer) -> None:
+        self._require(WorkOrderAction.TRANSFER)
+        if body.assignee_id == self._s.assignee_id:
+            raise refuse("invalid_state", f"the work order is assigned to {body.assignee_id} already")
+
+    @workflow.update
+    def wait_customer(self) -> WorkOrderView:
+        """Waiting on the customer: the first-response and resolution clocks pause."""
+        self._s.status = WorkOrderStatus.WAITING_CUSTOMER
+        for name in _PAUSED_WHILE_WAITING:
+            self._timers.pause(name)
+        self._journal.record("waiting_customer", Actor.MERCHANT)
+        return self._acted()
+
+    @wait_customer.validator
+    def _validate_wait_customer(self) -> None:
+        self._require(WorkOrderAction.WAIT_CUSTOMER)
+
+    @workflow.update
+    def customer_replied(self) -> WorkOrderView:
+        """The customer answered: the paused clocks resume with the time they had consumed."""
+        self._s.status = WorkOrderStatus.IN_PROGRESS
+        for name in _PAUSED_WHILE_WAITING:
+            self._timers.resume(name)
+        self._journal.record("customer_replied", Actor.CUSTOMER)
+        return self._acted()
+
+    @customer_replied.validator
+    def _validate_customer_replied(self) -> None:
+        self._require(WorkOrderAction.CUSTOMER_REPLIED)
+
+    @workflow.update
+    def change_priority(self, body: ChangePriority) -> WorkOrderView:
+        """A new priority: the resolution clock takes its budget and keeps the time consumed."""
+        previous = self._s.priority
+        self._s.priority = body.priority
+        self._timers.set_budget(ClockName.RESOLUTION, resolution_budget(self._policy, body.priority))
+        self._journal.record("priority_changed", Actor.MERCHANT, detail=f"{previous.value} → {body.priority.value}")
+        return self._acted()
+
+    @change_priority.validator
+    def _validate_priority(self, body: ChangePriority) -> None:
+        self._require(WorkOrderAction.PRIORITY)
+        if body.priority is self._s.priority:
+            raise refuse("invalid_state", f"the work order is {body.priority.value} already")
+
+    @workflow.update
+    def resolve(self, body: Resolve) -> WorkOrderView:
+        """The assignee's resolution; the customer confirms it, or it closes itself after ``WO_AUTO_CLOSE``."""
+        s, now = self._s, workflow.now()
+        self._first_response()
+        for name in _PAUSED_WHILE_WAITING:
+            self._timers.stop(name)
+        s.status = WorkOrderStatus.RESOLVED
+        s.resolved_at = s.last_resolved_at = now
+        s.resolution = body.resolution
+        self._journal.record("resolved", Actor.MERCHANT, detail=body.resolution)
+        return self._acted()
+
+    @resolve.validator
+    def _validate_resolve(self, body: Resolve) -> None:
+        self._require(WorkOrderAction.RESOLVE)
+
+    @workflow.update
+    def confirm(self, body: Confirm) -> WorkOrderView:
+        """The customer confirms the resolution with a satisfaction score (1–5)."""
+        self._s.satisfaction = body.satisfaction
+        self._close(Actor.CUSTOMER, "confirmed", detail=f"satisfaction {body.satisfaction}")
+        return self._acted()
+
+    @confirm.validator
+    def _validate_confirm(self, body: Confirm) -> None:
+        self._require(WorkOrderAction.CONFIRM)
+
+    @workflow.update
+    def reopen(self, body: Reopen) -> WorkOrderView:
+        """The customer reopens within ``WO_REOPEN_WINDOW``: a new generation of the resolution clock."""
+        s = self._s
+        s.status = WorkOrderStatus.IN_PROGRESS
+        s.resolved_at = s.closed_at = s.satisfaction = s.resolution = None
+        self._timers.restart(ClockName.RESOLUTION)
+        self._journal.record("reopened", Actor.CUSTOMER, detail=body.reason)
+        return self._acted()
+
+    @reopen.validator
+    def _validate_reopen(self, body: Reopen) -> None:
+        self._require(WorkOrderAction.REOPEN)
+        self._require_window("reopened")
+
+    @workflow.update
+    def appeal(self, body: WorkOrderAppeal) -> WorkOrderView:
+        """The customer appeals: platform customer service takes over, on its own clock."""
+        s = self._s
+        s.appealed = True
+        s.status = WorkOrderStatus.APPEALED
+        clock = self._timers.start(s.clocks[ClockName.APPEAL])
+        self._journal.record("appealed", Actor.CUSTOMER, detail=body.reason)
+        request = self._input.request
+        self._journal.tell(
+            Notification(
+                key=f"{workflow.info().workflow_id}:appeal:{clock.generation}:opened",
+                merchant_id=request.merchant_id,
+                recipients=recipients(ClockName.APPEAL, StepLevel.REMIND, assignee_id=None, assigned_by=None),
+                template=Template.WORK_ORDER_APPEALED,
+                params={"work_order_id": request.work_order_id, "title": request.title, "reason": body.reason},
+                deadline_at=clock.deadline_at(),
+                link=self._link(),
+            )
+        )
+        return self._acted()
+
+    @appeal.validator
+    def _validate_appeal(self, body: WorkOrderAppeal) -> None:
+        self._require(WorkOrderAction.APPEAL)
+        if self._s.appealed:
+            raise refuse("invalid_state", "this work order was appealed already")
+        self._require_window("appealed")
+
+    @workflow.update
+    def decide(self, body: Decision) -> WorkOrderView:
+        """Platform customer service decides the appeal; a linked after-sales case is told."""
+        s = self._s
+        self._timers.stop(ClockName.APPEAL)
+        s.decision = body.approve
+        self._close(Actor.PLATFORM, "appeal_upheld" if body.approve else "appeal_dismissed", detail=body.reason)
+        request = self._input.request
+        if request.case_id:
+            decided = WorkOrderDecided(
+                work_order_id=request.work_order_id, case_id=request.case_id, approve=body.approve, reason=body.reason
+            )
+            self._journal.in_background(tell_workflow(ids.after_sale(request.case_id), WORK_ORDER_DECIDED, decided))
+        return self._acted()
+
+    @decide.validator
+    def _validate_decide(self, body: Decision) -> None:
+        self._require(WorkOrderAction.DECIDE)
+
+    # --- views ---------------------------------------------------------------------------------------------
+
+    @workflow.query
+    def state(self) -> WorkOrderView:
+        """The work order as it stands, with every clock."""
+        s, request, now = self._s, self._input.request, workflow.now()
+        return WorkOrderView(
+            work_order_id=request.work_order_id,
+            merchant_id=request.merchant_id,
+            category=request.category,
+            status=s.status,
+            priority=s.priority,
+            title=request.title,
+            assignee_id=s.assignee_id,
+            escalation_level=escalation_level(s.clocks),
+            overdue=self._overdue(),
+            deadline_at=self._deadline_at(),
+            opened_at=s.opened_at,
+            accepted_at=s.accepted_at,
+            first_response_at=s.first_response_at,
+            resolved_at=s.resolved_at,
+            closed_at=s.closed_at,
+            resolution=s.resolution,
+            satisfaction=s.satisfaction,
+            order_id=request.order_id,
+            case_id=request.case_id,
+            customer_id=request.customer_id,
+            clocks=[clock_view(clock, now) for clock in s.clocks.values()],
+            history=list(s.history),
+            revision=self._journal.revision,
+        )
+
+    @workflow.query
+    def runs(self) -> int:
+        """How many times this work order continued as new."""
+        return self._s.runs
+
+    def record(self) -> WorkOrderRecord:
+        """The slim snapshot the read model is written from (no history)."""
+        s, request = self._s, self._input.request
+        return WorkOrderRecord(
+            work_order_id=request.work_order_id,
+            merchant_id=request.merchant_id,
+            category=request.category,
+            status=s.status,
+            priority=s.priority,
+            assignee_id=s.assignee_id,
+            escalation_level=escalation_level(s.clocks),
+            overdue=self._overdue(),
+            deadline_at=self._deadline_at(),
+            breached_clocks=[name for name, clock in s.clocks.items() if clock.breached],
+            opened_at=s.opened_at,
+            first_response_at=s.first_response_at,
+            resolved_at=s.resolved_at,
+            satisfaction=s.satisfaction,
+            case_id=request.case_id,
+            revision=self._journal.revision,
+        )
+
+    # --- helpers -------------------------------------------------------------------------------------------
+
+    def _require(self, action: WorkOrderAction) -> None:
+        status = self._s.status
+        # While the run hands over to the next one, actions are still taken: the state they change is what
+        # the next run starts from.
+        if self._ended or not allowed(status, action):
+            raise refuse("invalid_state", f"the work order is {status.value}; {action.value} is not possible now")
+
+    def _require_window(self, what: str) -> None:
+        resolved = self._s.last_resolved_at
+        if resolved is None or workflow.now() > resolved + self._policy.wo_reopen_window:
+            raise refuse("window_closed", f"a work order can be {what} within {self._policy.wo_reopen_window}")
+
+    def _assign(self, assignee_id: str, assigned_by: str | None, actor: Actor) -> None:
+        s = self._s
+        s.assignee_id, s.assigned_by = assignee_id, assigned_by
+        s.status = WorkOrderStatus.ASSIGNED
+        self._timers.stop(ClockName.ASSIGNMENT)
+        self._timers.start(s.clocks[ClockName.ACCEPT])
+        self._journal.record("assigned", actor, detail=assignee_id)
+
+    def _first_response(self) -> None:
+        if self._s.first_response_at is None:
+            self._s.first_response_at = workflow.now()
+            self._timers.stop(ClockName.FIRST_RESPONSE)
+
+    def _close(self, actor: Actor, event: str, *, at: datetime | None = None, detail: str = "") -> None:
+        self._s.status = WorkOrderStatus.CLOSED
+        self._s.closed_at = at or workflow.now()
+        self._journal.record(event, actor, at=at, detail=detail)
+        self._changed()
+
+    def _acted(self) -> WorkOrderView:
+        self._changed()
+        return self.state()
+
+    def _changed(self) -> None:
+        """Wakes the main loop and shows the work order's status, deadline and overdue flag in the Web UI."""
+        self._changes += 1
+        s = self._s
+        workflow.upsert_search_attributes(
+            sa.work_order_current(
+                s.status.value,
+                self._overdue(),
+                self._deadline_at(),
+                priority=s.priority.value,
+                assignee_id=s.assignee_id,
+            )
+        )
+
+    def _overdue(self) -> bool:
+        return self._s.status in OPEN and overdue(self._s.clocks)
+
+    def _deadline_at(self) -> datetime | None:
+        return nearest_deadline(self._s.clocks) if self._s.status in OPEN else None
+
+    def _link(self) -> str | None:
+        board = self._input.board_url
+        return f"{board}/v1/work-orders/{self._input.request.work_order_id}" if board else None
