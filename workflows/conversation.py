@@ -63,14 +63,15 @@ class ConversationWorkflow:
         self._journal.revision = self._s.revision
         self._messages = 0  # messages handled by this run: a change the main loop wakes up for
         self._leaving = False
+        if input.state is None:
+            # Here, not in run(): with update-with-start the first message is handled before run() begins.
+            self._journal.record("opened", Actor.CUSTOMER, detail=f"agent {self._s.agent_id or '-'}")
 
     @workflow.run
     async def run(self, input: ConversationInput) -> ConversationView:
         """Runs the reply clock until the conversation has been idle long enough; continues as new on the way."""
         self._journal.start()
-        if input.state is None:
-            self._changed("opened", Actor.CUSTOMER, detail=f"agent {self._s.agent_id or '-'}")
-        else:
+        if input.state is not None:
             self._s.runs += 1
         timers = asyncio.create_task(self._timers.run(until=lambda: self._s.closed or self._leaving))
         while not self._s.closed:
