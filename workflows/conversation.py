@@ -111,8 +111,7 @@ class ConversationWorkflow:
     async def _continue_as_new(self) -> None:
         """Hands the whole state to a new run once every handler, message and projection is done."""
         self._leaving = True
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        await self._journal.settle()
+        await self._journal.settle(project=False)
         self._s.revision = self._journal.revision
         workflow.logger.info("continuing as new after %s events", workflow.info().get_current_history_length())
         workflow.continue_as_new(self._input.model_copy(update={"state": self._s}))

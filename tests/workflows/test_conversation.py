@@ -185,7 +185,8 @@ async def test_a_conversation_idle_for_a_day_completes_and_its_figures_reach_the
 async def test_a_long_conversation_continues_as_new_with_its_state(
     ts_env: WorkflowEnvironment, client: Client, settings: Settings, engine: Engine, merchant_id: str
 ) -> None:
-    chat = await open_chat(client, settings, engine, merchant_id, max_history_events=40)
+    # about ten events a message: the first run continues as new after a dozen, the second holds the rest
+    chat = await open_chat(client, settings, engine, merchant_id, max_history_events=150)
     await chat.execute_update(ConversationWorkflow.post, customer(merchant_id))
     await ts_env.sleep(4 * MINUTE)  # transferred to the backup
     await chat.execute_update(ConversationWorkflow.post, agent(merchant_id, BACKUP[0]))
@@ -203,6 +204,7 @@ async def test_a_long_conversation_continues_as_new_with_its_state(
 
     await until(continued)
     current = client.get_workflow_handle_for(ConversationWorkflow.run, chat.id)
+    await started(current)
     view = await current.query(ConversationWorkflow.state)
     assert (view.transferred, view.agent_id, view.status) == (True, BACKUP[0], ConversationStatus.OPEN)
     assert view.first_reply_seconds is not None
