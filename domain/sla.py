@@ -88,7 +88,7 @@ def fraction_steps(fractions: Iterable[float] = DEFAULT_FRACTIONS) -> tuple[Step
 def offset_steps(reminders: Sequence[timedelta]) -> tuple[StepSpec, ...]:
     """The order and case ladders: reminders at offsets before the deadline, then the breach.
 
-    Names match :mod:`domain.ladder`'s: ``remind_24h``, ``remind_4h``, ``breach``.
+    Named by their offset, as messages and timers always were: ``remind_24h``, ``remind_4h``, ``breach``.
     """
     rungs = [
         StepSpec(name=f"remind_{format_duration(offset, days=False)}", level=StepLevel.REMIND, before=offset)
@@ -160,6 +160,9 @@ class SlaClock(Model):
     generation: int = 0
     done: tuple[str, ...] = Field(default=(), description="steps fired or skipped in this generation")
     fired: tuple[str, ...] = Field(default=(), description="steps fired in this generation")
+    stopped_deadline_at: datetime | None = Field(
+        default=None, description="the deadline this generation ran towards when it was stopped"
+    )
 
     @field_validator("budget")
     @classmethod
@@ -234,6 +237,13 @@ class SlaClock(Model):
         remaining = self.budget + self.extension - self.consumed
         return add_business_time(self.calendar, self.settled_at, max(remaining, timedelta()))
 
+    def last_deadline_at(self) -> datetime | None:
+        """The deadline this generation runs towards, or ran towards when it was stopped; None while not
+        started or paused. An order shows its ship deadline after the shipment, a late one included."""
+        if self.status is ClockStatus.STOPPED:
+            return self.stopped_deadline_at
+        return self.deadline_at()
+
     def next_step(self, now: datetime) -> PlannedStep | None:
         """The next step to fire, or None if nothing is pending (or the clock does not run).
 
@@ -295,10 +305,17 @@ class SlaClock(Model):
             return self
         return self._settled(now).model_copy(update={"status": ClockStatus.PAUSED})
 
-    def resume(self, now: datetime) -> SlaClock:
-        """Continues consumption from ``now`` where the pause left it; a clock not paused is kept."""
+    def resume(self, now: datetime, *, keep_deadline: bool = False) -> SlaClock:
+        """Continues consumption from ``now`` where the pause left it; a clock not paused is kept.
+
+        With ``keep_deadline`` the paused time counts as consumed, so the deadline stands where it stood
+        before the pause: a dropped pickup lets the same return deadline run on, not a fresh one. A step
+        that fell due meanwhile is then due at once.
+        """
         if not self.paused:
             return self
+        if keep_deadline:
+            return self.model_copy(update={"status": ClockStatus.RUNNING})
         return self.model_copy(update={"status": ClockStatus.RUNNING, "settled_at": now})
 
     def stop(self, now: datetime) -> SlaClock:
@@ -306,7 +323,14 @@ class SlaClock(Model):
         if self.status is ClockStatus.STOPPED:
             return self
         settled = self._settled(now)
-        return settled.model_copy(update={"status": ClockStatus.STOPPED, "settled_at": settled.settled_at or now})
+        return settled.model_copy(
+            update={
+                "status": ClockStatus.STOPPED,
+                "settled_at": settled.settled_at or now,
+                # Read before settling: a clock stopped past its deadline ran towards that deadline, not now.
+                "stopped_deadline_at": self.deadline_at(),
+            }
+        )
 
     def set_budget(self, budget: timedelta, now: datetime) -> SlaClock:
         """Gives the clock a new budget, keeping the time consumed; steps fired stay fired."""
@@ -331,6 +355,7 @@ class SlaClock(Model):
                 "generation": self.generation + 1,
                 "done": (),
                 "fired": (),
+                "stopped_deadline_at": None,
             }
         )
 

@@ -3,9 +3,9 @@
 ``AfterSaleWorkflow`` (id ``aftersale-{case_id}``) is started by its order's watch as a child (parent-close
 ABANDON) once the order has accepted the request. Every human step is an Update whose validator refuses
 what the status does not allow, so a refused action leaves no trace. Each status with a deadline runs one
-:class:`~workflows.ladder.Clock`; silence decides by the platform's rules (auto-approve, auto-cancel,
-auto-receive, auto-complete) or escalates. When the case ends it tells its order what was refunded and
-what is free to claim again.
+SLA clock (:mod:`domain.sla`, run by :class:`~workflows.sla.SlaTimers`); silence decides by the platform's
+rules (auto-approve, auto-cancel, auto-receive, auto-complete) or escalates. When the case ends it tells
+its order what was refunded and what is free to claim again.
 """
 
 from __future__ import annotations
@@ -46,7 +46,6 @@ with workflow.unsafe.imports_passed_through():
         refund_cents,
     )
     from domain.durations import horizon_problem, hours_left
-    from domain.ladder import Step
     from domain.notifications import TASKS, Audience, Notification, Template
     from domain.orders import (
         FUTURE_TOLERANCE,
@@ -60,10 +59,12 @@ with workflow.unsafe.imports_passed_through():
     from domain.pickups import PickupInput, PickupNotice, PickupRequest, PickupStatus, slot_problem
     from domain.policy import ReviewTimeoutAction
     from domain.retries import Attempt, Attempts
+    from domain.sla import PlannedStep, SlaClock, offset_steps
     from workflows import search_attributes as sa
     from workflows.effects import Journal, notification_key, refuse, tell_workflow, why
-    from workflows.ladder import Clock
     from workflows.pickup import PickupWorkflow
+    from workflows.sla import SlaTimers
+    from workflows.sla import notification_key as step_notification_key
 
 MONEY = RetryPolicy(
     initial_interval=timedelta(seconds=2),
@@ -95,8 +96,9 @@ class AfterSaleWorkflow:
         self._overdue = False
         self._auto = False
         self._ended = False
-        self._clocks: dict[str, Clock] = {}
-        self._clock: Clock | None = None
+        self._clocks: dict[str, SlaClock] = {}  # every deadline of the case, one serialisable mapping
+        self._timers = SlaTimers(self._clocks, self._on_clock_step, quiet=input.policy.quiet_hours)
+        self._clock: str | None = None  # the clock of the current status
         self._since = self._opened_at  # when the current status began
         self._appealed = False
         self._received = False
@@ -131,25 +133,15 @@ class AfterSaleWorkflow:
     # --- the statuses ------------------------------------------------------------------------------------
 
     async def _step(self) -> None:
-        status, clock = self._status, self._clock
-        if status is CaseStatus.AWAITING_RETURN:
-            assert clock is not None
-            await clock.run(until=lambda: self._status is not status or self._pickup_active, on_step=self._on_return)
-            # A booked pickup counts as sent; if it is dropped, the same deadline runs on.
-            await workflow.wait_condition(lambda: self._status is not status or not self._pickup_active)
-        elif status is CaseStatus.REFUNDING:
+        status = self._status
+        if status is CaseStatus.REFUNDING:
             await self._refund()
-        elif status in (CaseStatus.RETURN_IN_TRANSIT, CaseStatus.DISPUTED):
-            await workflow.wait_condition(lambda: self._status is not status)
-        elif clock is not None:
-            await self._hold(status, clock, self._on_step[clock.name])
+        elif self._clock is not None or status in (CaseStatus.RETURN_IN_TRANSIT, CaseStatus.DISPUTED):
+            # The status's clock fires its steps (a booked pickup pauses the return clock) until someone, or
+            # the clock's own breach, moves the case on.
+            await self._timers.run(until=lambda: self._status is not status or self._ended)
         else:  # completed, cancelled, or rejected for good
             self._ended = True
-
-    async def _hold(self, status: CaseStatus, clock: Clock, on_step: Callable[[Step], Awaitable[None]]) -> None:
-        """Runs ``clock`` while the case stays in ``status``, then waits for someone to move it on."""
-        await clock.run(until=lambda: self._status is not status or self._ended, on_step=on_step)
-        await workflow.wait_condition(lambda: self._status is not status or self._ended)
 
     def _plan(self, status: CaseStatus) -> tuple[str, timedelta, tuple[timedelta, ...]] | None:
         """The clock a status runs: its name, its length, its reminders."""
@@ -170,21 +162,22 @@ class AfterSaleWorkflow:
             return "appeal", policy.appeal_window, ()
         return plans.get(status)
 
-    @property
-    def _on_step(self) -> dict[str, Callable[[Step], Awaitable[None]]]:
-        return {
+    async def _on_clock_step(self, planned: PlannedStep) -> None:
+        on_step: dict[str, Callable[[PlannedStep], Awaitable[None]]] = {
             "review": self._on_review_step,
+            "return": self._on_return,
             "receipt": self._on_receipt_step,
             "offline_refund": self._remind,
             "reship": self._remind,
             "confirm": self._on_confirm_timeout,
             "appeal": self._on_appeal_window_over,
         }
+        await on_step[planned.clock](planned)
 
     # --- what silence does -------------------------------------------------------------------------------
 
-    async def _on_review_step(self, step: Step) -> None:
-        if not step.is_breach:
+    async def _on_review_step(self, step: PlannedStep) -> None:
+        if not step.step.is_breach:
             return await self._remind(step)
         if self._input.policy.review_timeout_action is ReviewTimeoutAction.APPROVE:
             self._auto = True
@@ -193,37 +186,39 @@ class AfterSaleWorkflow:
             return
         await self._remind(step)
 
-    async def _remind(self, step: Step) -> None:
+    async def _remind(self, step: PlannedStep) -> None:
         """A reminder to the merchant, or at the breach: overdue, escalated, supervisor and platform told."""
-        assert self._clock is not None
-        name = self._clock.name
+        name = step.clock
         task, task_en = TASKS[name]
-        if step.is_breach:
+        key, detail = step_notification_key(step), f"{name} {step.step.name}"
+        if step.step.is_breach:
             self._overdue = name in MERCHANT_CLOCKS
             self._changed("escalated", Actor.SYSTEM, at=step.at, detail=f"{name} deadline passed")
-            self._tell(step, Template.CASE_OVERDUE, (Audience.MERCHANT_SUPERVISOR, Audience.PLATFORM), task, task_en)
+            self._tell(key, Template.CASE_OVERDUE, (Audience.MERCHANT_SUPERVISOR, Audience.PLATFORM), task, task_en)
             return
-        self._tell(step, Template.CASE_REMINDER, (Audience.MERCHANT,), task, task_en, sent="reminder_sent")
+        self._tell(
+            key, Template.CASE_REMINDER, (Audience.MERCHANT,), task, task_en, sent="reminder_sent", detail=detail
+        )
 
-    async def _on_return(self, step: Step) -> None:
+    async def _on_return(self, step: PlannedStep) -> None:
         self._applied.record(Action.CANCEL)  # the customer's cancel now finds it done
         self._changed("auto_cancelled", Actor.SYSTEM, at=step.at, detail="the goods were not sent back in time")
         self._enter(CaseStatus.CANCELLED)
 
-    async def _on_receipt_step(self, step: Step) -> None:
-        if not step.is_breach:
+    async def _on_receipt_step(self, step: PlannedStep) -> None:
+        if not step.step.is_breach:
             return await self._remind(step)
         self._auto = True
         self._applied.record(Action.RECEIPT, Receipt(accepted=True))
         self._changed("auto_received", Actor.SYSTEM, at=step.at)
         self._after_receipt()
 
-    async def _on_confirm_timeout(self, step: Step) -> None:
+    async def _on_confirm_timeout(self, step: PlannedStep) -> None:
         self._applied.record(Action.CONFIRM)
         self._changed("auto_completed", Actor.SYSTEM, at=step.at)
         self._enter(CaseStatus.COMPLETED)
 
-    async def _on_appeal_window_over(self, step: Step) -> None:
+    async def _on_appeal_window_over(self, step: PlannedStep) -> None:
         self._changed("case_closed", Actor.SYSTEM, at=step.at, detail="rejected; no appeal in time")
         self._ended = True
 
@@ -298,6 +293,7 @@ class AfterSaleWorkflow:
     async def book_pickup(self, request: PickupRequest) -> CaseView:
         """The customer books a door-to-door pickup of the return (a PickupWorkflow, child of the case)."""
         self._pickup_active = True
+        self._timers.pause("return")  # a booked pickup counts as sent
         self._pickups += 1
         pickup_id = ids.pickup(self._input.request.case_id)
         try:
@@ -328,6 +324,7 @@ class AfterSaleWorkflow:
             # The last pickup told the case it was dropped and is still closing: nothing happened here.
             self._pickup_active = False
             self._pickups -= 1
+            self._timers.resume("return", keep_deadline=True)
             raise refuse("invalid_state", "the last pickup of this case is still closing; book again") from None
         self._applied.record(Action.PICKUP, request)  # the same booking again is answered, not made twice
         self._pickup_id = pickup_id
@@ -356,6 +353,8 @@ class AfterSaleWorkflow:
             self._send_back(shipment, Actor.SYSTEM)
         elif notice.status in (PickupStatus.CANCELLED, PickupStatus.FAILED):
             self._pickup_active = False
+            if self._status is CaseStatus.AWAITING_RETURN:
+                self._timers.resume("return", keep_deadline=True)  # the same deadline runs on, not a fresh one
             self._applied.forget(Action.PICKUP)  # a booking after this one is a new one, whatever its slot
             self._changed(f"pickup_{notice.status.value}", Actor.SYSTEM, detail=notice.waybill_no or "")
 
@@ -496,15 +495,16 @@ class AfterSaleWorkflow:
     def shift_deadlines(self, shift: DeadlineShift) -> CaseView:
         """The platform moves the running deadline; its timers follow at once."""
         assert self._clock is not None
-        self._clock.move(self._clock.deadline_at + timedelta(hours=shift.hours))
+        self._timers.shift(self._clock, timedelta(hours=shift.hours))
         self._changed("deadline_moved", Actor.PLATFORM, detail=f"{shift.hours:+g}h: {shift.reason}")
         return self.state()
 
     @shift_deadlines.validator
     def _validate_shift(self, shift: DeadlineShift) -> None:
-        if self._clock is None or self._deadline_at() is None or self._ended:
+        deadline = self._deadline_at()
+        if deadline is None or self._ended:
             raise refuse("invalid_state", "no deadline of this case is running")
-        moved = self._clock.deadline_at + timedelta(hours=shift.hours)
+        moved = deadline + timedelta(hours=shift.hours)
         if problem := horizon_problem(moved, workflow.now(), "the deadline"):
             raise refuse("validation_error", problem)
 
@@ -571,13 +571,17 @@ class AfterSaleWorkflow:
         """
         self._status = status
         self._since = min(since, workflow.now()) if since else workflow.now()
+        if self._clock is not None:
+            self._timers.stop(self._clock)  # the last status's deadline no longer runs
         plan = self._plan(status)
         if plan is None:
             self._clock = None
             return
         name, length, reminders = plan
-        self._clock = self._clocks.get(name) or Clock(name, self._since + length, reminders)
-        self._clocks[name] = self._clock
+        # A late start (the parcel was delivered before the carrier told us) fires only the latest due step.
+        # No status with a clock is entered twice, so the clock of that name is always a fresh one.
+        self._timers.start(SlaClock(name=name, budget=length, steps=offset_steps(reminders)), at=self._since)
+        self._clock = name
 
     def _approve(self) -> None:
         self._applied.record(Action.APPROVE)  # whoever approved: the merchant's approve again is a retry
@@ -607,8 +611,8 @@ class AfterSaleWorkflow:
 
     def _dispute(self, reason: str) -> None:
         self._applied.forget(Action.RESOLVE_DISPUTE)  # a new dispute: the last one's decision is no answer
-        step = Step(name=f"dispute_{self._journal.revision}", at=workflow.now(), offset=timedelta())
-        self._tell(step, Template.CASE_DISPUTED, (Audience.PLATFORM,), reason=reason, clock="dispute")
+        key = notification_key("dispute", f"dispute_{self._journal.revision}")
+        self._tell(key, Template.CASE_DISPUTED, (Audience.PLATFORM,), reason=reason)
 
     # --- money ---------------------------------------------------------------------------------------------
 
@@ -650,10 +654,9 @@ class AfterSaleWorkflow:
             self._enter(CaseStatus.AWAITING_OFFLINE_REFUND)
             self._changed("refund_failed", Actor.SYSTEM, detail=why(failure))
             self._tell(
-                Step(name="refund_failed", at=workflow.now(), offset=timedelta()),
+                notification_key("refund", "refund_failed"),
                 Template.REFUND_FAILED,
                 (Audience.MERCHANT,),
-                clock="refund",
                 deadline_at=workflow.now() + self._input.policy.offline_refund_deadline,
                 amount=f"¥{refund.amount_cents / 100:.2f}",
             )
@@ -705,23 +708,21 @@ class AfterSaleWorkflow:
 
     def _tell(
         self,
-        step: Step,
+        key: str,
         template: Template,
         audiences: tuple[Audience, ...],
         task: str = "",
         task_en: str = "",
         *,
-        clock: str | None = None,
         sent: str | None = None,
+        detail: str = "",
         deadline_at: datetime | None = None,
         **params: str,
     ) -> None:
         request = self._input.request
-        running = self._clock
-        name = clock or (running.name if running else "case")
-        deadline = deadline_at or (running.deadline_at if running else None)
+        deadline = deadline_at or self._clock_deadline()
         notification = Notification(
-            key=notification_key(name, step.name),
+            key=key,
             merchant_id=self._input.merchant_id,
             audiences=audiences,
             template=template,
@@ -736,7 +737,7 @@ class AfterSaleWorkflow:
             deadline_at=deadline,
             link=f"{self._input.board_url}/v1/after-sales/{request.case_id}" if self._input.board_url else None,
         )
-        self._journal.tell(notification, sent=sent, detail=f"{name} {step.name}")
+        self._journal.tell(notification, sent=sent, detail=detail)
 
     def _changed(self, event: str, actor: Actor, *, at: datetime | None = None, detail: str = "") -> None:
         self._journal.record(event, actor, at=at, detail=detail)
@@ -746,9 +747,19 @@ class AfterSaleWorkflow:
         workflow.upsert_search_attributes(sa.current(self._status.value, self._overdue, self._deadline_at()))
 
     def _deadline_at(self) -> datetime | None:
-        if self._clock is None or self._ended or self._status in (CaseStatus.COMPLETED, CaseStatus.CANCELLED):
+        if self._ended or self._status in (CaseStatus.COMPLETED, CaseStatus.CANCELLED):
             return None
-        return self._clock.deadline_at
+        return self._clock_deadline()
+
+    def _clock_deadline(self) -> datetime | None:
+        """The current status's deadline; the return clock, paused while a pickup is booked, shows the
+        deadline that runs on if the pickup is dropped."""
+        if self._clock is None:
+            return None
+        clock = self._clocks[self._clock]
+        if clock.paused:
+            clock = clock.resume(workflow.now(), keep_deadline=True)
+        return clock.last_deadline_at()
 
     def _replacement_address(self) -> Address:
         return self._input.request.new_address or self._input.shipping_address

@@ -41,8 +41,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.sla import PlannedStep
     from workflows import search_attributes as sa
     from workflows.effects import Journal, refuse
-    from workflows.ladder import wait_until
-    from workflows.sla import SlaTimers
+    from workflows.sla import SlaTimers, wait_until
 
 
 @workflow.defn

@@ -3,6 +3,12 @@
 ``OrderWorkflow`` (id ``order-{order_id}``) lives from payment until its after-sales window has closed
 and the grace period for admin extensions has passed. Human steps arrive as Updates with validators, so
 an illegal action is refused synchronously and leaves no trace in history.
+
+Every deadline of the order is an SLA clock (:mod:`domain.sla`), all run by one
+:class:`~workflows.sla.SlaTimers`: ``ship`` (the ship deadline and its reminders), ``stall`` (no carrier
+movement for a while; a new generation at each movement), ``promise`` (the carrier's promised delivery),
+``window`` (the after-sales window; a reopening is a new generation) and ``grace`` (the time left for an
+admin to reopen a closed window).
 """
 
 from __future__ import annotations
@@ -29,7 +35,6 @@ with workflow.unsafe.imports_passed_through():
         quantity_left,
     )
     from domain.durations import horizon_problem, hours_left
-    from domain.ladder import Step
     from domain.notifications import Audience, Notification, Template
     from domain.orders import (
         FUTURE_TOLERANCE,
@@ -51,10 +56,12 @@ with workflow.unsafe.imports_passed_through():
         promise_problem,
     )
     from domain.retries import Attempt, Attempts
+    from domain.sla import PlannedStep, SlaClock, offset_steps
     from workflows import search_attributes as sa
     from workflows.aftersale import REQUEST_MEMO, AfterSaleWorkflow, request_digest
     from workflows.effects import Journal, notification_key, refuse
-    from workflows.ladder import Clock, wait_until
+    from workflows.sla import SlaTimers
+    from workflows.sla import notification_key as step_notification_key
 
 
 SHIPMENT, LOGISTICS = "shipment", "logistics"  # the order's actions a retry can repeat (see Attempts)
@@ -70,17 +77,18 @@ class OrderWorkflow:
         self._input = input
         self._status = OrderStatus.AWAITING_SHIPMENT
         self._overdue = False
-        self._ship_clock = Clock("ship", order.paid_at + policy.ship_deadline, policy.ship_reminders)
+        self._clocks: dict[str, SlaClock] = {}  # every deadline of the order, one serialisable mapping
+        self._timers = SlaTimers(self._clocks, self._on_step, quiet=input.policy.quiet_hours)
+        self._timers.start(
+            SlaClock(name="ship", budget=policy.ship_deadline, steps=offset_steps(policy.ship_reminders)),
+            at=order.paid_at,
+        )
         self._shipment: Shipment | None = None
         self._shipped_at: datetime | None = None
         self._delivered_at: datetime | None = None
-        self._window_ends_at: datetime | None = None
         self._closing = False  # past the grace for extensions: nothing reopens the window any more
         self._last_movement_at = order.paid_at
         self._anomaly: AnomalyReason | None = None
-        self._stall_raised = False
-        self._late_raised = False
-        self._logistics_changes = 0
         self._open_cases: dict[str, list[CaseLine]] = {}
         self._cases: set[str] = set()
         self._refunded: dict[str, int] = {}
@@ -92,19 +100,9 @@ class OrderWorkflow:
         """Runs the watch: ship clock, logistics, the after-sales window and its grace, open cases."""
         self._journal.start()
         self._changed("order_paid", Actor.CUSTOMER, at=input.order.paid_at)
-        await self._ship_clock.run(
-            until=lambda: self._shipment is not None or self._all_refunded(), on_step=self._on_ship_step
-        )
-        await workflow.wait_condition(lambda: self._shipment is not None or self._all_refunded())
-        if not self._all_refunded():
-            await self._watch_logistics()
-        while self._status is OrderStatus.DELIVERED:
-            if not await self._watch_window():
-                break  # everything was refunded
-            self._changed("window_closed", Actor.SYSTEM)
-            reopened = await wait_until(lambda: self._status is not OrderStatus.CLOSED, input.policy.extension_grace)
-            if not reopened:
-                break
+        # Every step of the watch is a clock's step or a human's Update; the watch ends once everything is
+        # refunded or the grace for extensions has run out.
+        await self._timers.run(until=lambda: self._closing or self._status is OrderStatus.REFUNDED)
         self._closing = True
         await workflow.wait_condition(lambda: not self._open_cases)  # each open case settles with its order
         await self._journal.settle()
@@ -122,7 +120,15 @@ class OrderWorkflow:
         self._shipped_at = workflow.now()
         self._status = OrderStatus.SHIPPED
         self._last_movement_at = workflow.now()
+        self._timers.stop("ship")
+        policy = self._input.policy
+        self._timers.start(SlaClock(name="stall", budget=policy.logistics_stall, steps=offset_steps(())))
         self._changed("shipped", Actor.MERCHANT, detail=f"{shipment.carrier} {shipment.tracking_no}")
+        promised = shipment.promised_delivery_at
+        if promised is not None and promised > workflow.now():
+            self._timers.start(SlaClock(name="promise", budget=promised - workflow.now(), steps=offset_steps(())))
+        elif promised is not None:
+            self._raise_anomaly(AnomalyReason.LATE_DELIVERY, "")  # promised for a time already past
         return self.state()
 
     @ship.validator
@@ -144,21 +150,26 @@ class OrderWorkflow:
         if self._applied.repeats(LOGISTICS, event):
             return self.state()
         self._applied.record(LOGISTICS, event)
-        self._logistics_changes += 1
         if event.status is LogisticsStatus.EXCEPTION:
             self._raise_anomaly(AnomalyReason.EXCEPTION, event.description)
             return self.state()
         self._last_movement_at = max(self._last_movement_at, event.at)
-        self._stall_raised = False
         if self._anomaly is not None:
             self._anomaly = None
             self._changed("logistics_anomaly_cleared", Actor.SYSTEM)
         if event.status is LogisticsStatus.DELIVERED:
             self._delivered_at = event.at
-            self._window_ends_at = event.at + self._input.policy.window
+            for watch in ("stall", "promise"):
+                if watch in self._timers:
+                    self._timers.stop(watch)
+            # From the delivery as the carrier reported it (SlaTimers.start would clamp a time a little ahead).
+            window = SlaClock(name="window", budget=self._input.policy.window, steps=offset_steps(()))
+            self._timers.put(window.start(event.at))
             self._status = OrderStatus.DELIVERED
             self._changed("delivered", Actor.SYSTEM, at=event.at)
         else:
+            # A new stall episode counts from the last movement (an update may arrive late) and may alert again.
+            self._timers.restart("stall", at=self._last_movement_at)
             self._changed("in_transit", Actor.SYSTEM, at=event.at, detail=event.description)
         return self.state()
 
@@ -176,9 +187,16 @@ class OrderWorkflow:
     @workflow.update
     def extend_window(self, extension: WindowExtension) -> OrderView:
         """An admin extends (or reopens) the after-sales window."""
-        assert self._window_ends_at is not None
+        ends_at = self._window_ends_at()
+        assert ends_at is not None
         days = timedelta(days=extension.days) if extension.days else self._input.policy.extension
-        self._window_ends_at = extended_window_end(self._window_ends_at, workflow.now(), days)
+        new_end = extended_window_end(ends_at, workflow.now(), days)
+        if self._timers["window"].breached:  # closed: the window reopens from now, its next generation
+            self._timers.restart("window")
+            self._timers.set_budget("window", new_end - workflow.now())
+            self._timers.stop("grace")
+        else:
+            self._timers.shift("window", new_end - ends_at)
         self._status = OrderStatus.DELIVERED
         self._changed("window_extended", Actor.PLATFORM, detail=f"+{days.days}d")
         return self.state()
@@ -187,16 +205,17 @@ class OrderWorkflow:
     def _validate_extension(self, extension: WindowExtension) -> None:
         if self._closing or not can_extend(self._status):
             raise refuse("invalid_state", f"the order is {self._status.value}; its window cannot be extended now")
-        assert self._window_ends_at is not None
+        ends_at = self._window_ends_at()
+        assert ends_at is not None
         days = timedelta(days=extension.days) if extension.days else self._input.policy.extension
-        end = extended_window_end(self._window_ends_at, workflow.now(), days)
+        end = extended_window_end(ends_at, workflow.now(), days)
         if problem := horizon_problem(end, workflow.now(), "the window's end"):
             raise refuse("validation_error", problem)
 
     @workflow.update
     def shift_deadlines(self, shift: DeadlineShift) -> OrderView:
         """The platform moves the running ship deadline (e.g. the New Year holiday)."""
-        self._ship_clock.move(self._ship_clock.deadline_at + timedelta(hours=shift.hours))
+        self._timers.shift("ship", timedelta(hours=shift.hours))
         self._changed("deadline_moved", Actor.PLATFORM, detail=f"{shift.hours:+g}h: {shift.reason}")
         return self.state()
 
@@ -204,7 +223,7 @@ class OrderWorkflow:
     def _validate_shift(self, shift: DeadlineShift) -> None:
         if self._status is not OrderStatus.AWAITING_SHIPMENT or self._overdue:
             raise refuse("invalid_state", "no deadline of this order is running")
-        moved = self._ship_clock.deadline_at + timedelta(hours=shift.hours)
+        moved = self._ship_deadline_at() + timedelta(hours=shift.hours)
         if problem := horizon_problem(moved, workflow.now(), "the ship deadline"):
             raise refuse("validation_error", problem)
 
@@ -314,13 +333,13 @@ class OrderWorkflow:
             status=self._status,
             overdue=self._overdue,
             paid_at=order.paid_at,
-            ship_deadline_at=self._ship_clock.deadline_at,
+            ship_deadline_at=self._ship_deadline_at(),
             deadline_at=self._deadline_at(),
             shipped_at=self._shipped_at,
             carrier=shipment.carrier if shipment else None,
             tracking_no=shipment.tracking_no if shipment else None,
             delivered_at=self._delivered_at,
-            after_sales_window_ends_at=self._window_ends_at,
+            after_sales_window_ends_at=self._window_ends_at(),
             logistics_anomaly=self._anomaly,
             lines=[
                 LineState(
@@ -338,9 +357,19 @@ class OrderWorkflow:
 
     # --- clocks --------------------------------------------------------------------------------------------
 
-    async def _on_ship_step(self, step: Step) -> None:
+    async def _on_step(self, planned: PlannedStep) -> None:
+        on_step = {
+            "ship": self._on_ship_step,
+            "stall": self._on_stall,
+            "promise": self._on_promise_missed,
+            "window": self._on_window_end,
+            "grace": self._on_grace_over,
+        }
+        await on_step[planned.clock](planned)
+
+    async def _on_ship_step(self, step: PlannedStep) -> None:
         order = self._input.order
-        if step.is_breach:
+        if step.step.is_breach:
             self._overdue = True
             self._changed("ship_overdue", Actor.SYSTEM, at=step.at)
             self._tell(step, Template.SHIP_OVERDUE, (Audience.MERCHANT_SUPERVISOR, Audience.PLATFORM))
@@ -351,47 +380,29 @@ class OrderWorkflow:
             Template.SHIP_REMINDER,
             (Audience.MERCHANT,),
             sent="reminder_sent",
-            detail=f"ship {step.name} to {order.merchant_id}",
-            left=hours_left(self._ship_clock.deadline_at - workflow.now()),
+            detail=f"ship {step.step.name} to {order.merchant_id}",
+            left=hours_left(self._ship_deadline_at() - workflow.now()),
         )
 
-    async def _watch_logistics(self) -> None:
-        """Raises a stall or late-delivery anomaly once per episode until the parcel is delivered."""
-        policy = self._input.policy
-        while self._status is OrderStatus.SHIPPED:
-            candidates = []
-            if not self._stall_raised:
-                candidates.append((self._last_movement_at + policy.logistics_stall, AnomalyReason.STALLED))
-            promised = self._shipment.promised_delivery_at if self._shipment else None
-            if promised is not None and not self._late_raised:
-                candidates.append((promised, AnomalyReason.LATE_DELIVERY))
-            changes = self._logistics_changes
-            moved = lambda: self._logistics_changes != changes or self._status is not OrderStatus.SHIPPED  # noqa: E731
-            if not candidates:
-                await workflow.wait_condition(moved)
-                continue
-            due_at, reason = min(candidates)
-            if await wait_until(moved, due_at - workflow.now()):
-                continue
-            if reason is AnomalyReason.STALLED:
-                self._stall_raised = True
-            else:
-                self._late_raised = True
-            self._raise_anomaly(reason, "")
+    async def _on_stall(self, step: PlannedStep) -> None:
+        """No movement for the stall period: one anomaly per episode (the next movement starts another)."""
+        self._raise_anomaly(AnomalyReason.STALLED, "")
 
-    async def _watch_window(self) -> bool:
-        """Waits until the after-sales window ends (True) or everything is refunded (False).
+    async def _on_promise_missed(self, step: PlannedStep) -> None:
+        self._raise_anomaly(AnomalyReason.LATE_DELIVERY, "")
 
-        Extensions move the end while it waits.
-        """
-        while self._status is OrderStatus.DELIVERED:
-            assert self._window_ends_at is not None
-            ends_at = self._window_ends_at
-            moved = lambda: self._window_ends_at != ends_at or self._status is not OrderStatus.DELIVERED  # noqa: E731
-            if not await wait_until(moved, ends_at - workflow.now()):
-                self._status = OrderStatus.CLOSED
-                return True
-        return False
+    async def _on_window_end(self, step: PlannedStep) -> None:
+        """The after-sales window closed; an admin may still reopen it within the grace."""
+        self._status = OrderStatus.CLOSED
+        self._changed("window_closed", Actor.SYSTEM)
+        grace = SlaClock(name="grace", budget=self._input.policy.extension_grace, steps=offset_steps(()))
+        if "grace" in self._timers:
+            self._timers.restart("grace")  # closed again after a reopening: a fresh grace
+        else:
+            self._timers.start(grace)
+
+    async def _on_grace_over(self, step: PlannedStep) -> None:
+        self._closing = True
 
     def _raise_anomaly(self, reason: AnomalyReason, description: str) -> None:
         if self._anomaly is not None:
@@ -402,10 +413,9 @@ class OrderWorkflow:
         shipment = self._shipment
         # In the background: a tracking update is answered at once, even while a robot is throttled.
         self._tell(
-            Step(name=f"anomaly_{episode + 1}", at=workflow.now(), offset=timedelta()),
+            notification_key("logistics", f"anomaly_{episode + 1}"),
             Template.LOGISTICS_ANOMALY,
             (Audience.MERCHANT,),
-            clock="logistics",
             carrier=shipment.carrier if shipment else None,
             tracking_no=shipment.tracking_no if shipment else None,
             reason=reason.value,
@@ -424,7 +434,16 @@ class OrderWorkflow:
         return all(self._refunded.get(line.line_id, 0) >= line.quantity for line in self._input.order.lines)
 
     def _window_over(self) -> bool:
-        return self._window_ends_at is not None and workflow.now() >= self._window_ends_at
+        ends_at = self._window_ends_at()
+        return ends_at is not None and workflow.now() >= ends_at
+
+    def _ship_deadline_at(self) -> datetime:
+        deadline = self._clocks["ship"].last_deadline_at()
+        assert deadline is not None  # started at payment, never paused
+        return deadline
+
+    def _window_ends_at(self) -> datetime | None:
+        return self._clocks["window"].last_deadline_at() if "window" in self._clocks else None
 
     def _changed(self, event: str, actor: Actor, *, at: datetime | None = None, detail: str = "") -> None:
         """Records an event and refreshes the search attributes; the projection follows in the background."""
@@ -433,30 +452,31 @@ class OrderWorkflow:
 
     def _deadline_at(self) -> datetime | None:
         if self._status is OrderStatus.AWAITING_SHIPMENT and not self._overdue:
-            return self._ship_clock.deadline_at
+            return self._ship_deadline_at()
         if self._status is OrderStatus.DELIVERED:
-            return self._window_ends_at
+            return self._window_ends_at()
         return None
 
     def _tell(
         self,
-        step: Step,
+        step: PlannedStep | str,
         template: Template,
         audiences: tuple[Audience, ...],
         *,
-        clock: str = "ship",
         sent: str | None = None,
         detail: str = "",
         **params: str | None,
     ) -> None:
+        """Tells of a ship clock's ``step``, or under ``step`` as a whole key (a logistics anomaly)."""
         order = self._input.order
+        ship = isinstance(step, PlannedStep)
         notification = Notification(
-            key=notification_key(clock, step.name),
+            key=step_notification_key(step) if isinstance(step, PlannedStep) else step,
             merchant_id=order.merchant_id,
             audiences=audiences,
             template=template,
             params={"order_id": order.order_id, **params},
-            deadline_at=self._ship_clock.deadline_at if clock == "ship" else None,
+            deadline_at=self._ship_deadline_at() if ship else None,
             link=f"{self._input.board_url}/v1/orders/{order.order_id}" if self._input.board_url else None,
         )
         self._journal.tell(notification, sent=sent, detail=detail)

@@ -4,6 +4,9 @@
 waits for the customer to pay the return postage (else the booking is dropped), uploads the waybill to the
 case, and watches that the courier picks up within the slot: a missed slot is rebooked once for the next
 day, a second miss tells platform customer service. The case hears of every outcome by signal.
+
+Its two deadlines are SLA clocks (:mod:`domain.sla`) run by :class:`~workflows.sla.SlaTimers`: ``payment``
+(the postage due) and ``slot`` (the courier's window, one generation per booking).
 """
 
 from __future__ import annotations
@@ -33,9 +36,10 @@ with workflow.unsafe.imports_passed_through():
         PickupView,
     )
     from domain.retries import Attempt, Attempts
+    from domain.sla import PlannedStep, SlaClock, offset_steps
     from workflows import search_attributes as sa
     from workflows.effects import Journal, notification_key, refuse, tell_workflow, why
-    from workflows.ladder import wait_until
+    from workflows.sla import SlaTimers
 
 BOOKING = RetryPolicy(
     initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=5), non_retryable_error_types=[REFUSED]
@@ -57,7 +61,8 @@ class PickupWorkflow:
         self._attempts = 0
         self._confirmation: BookingConfirmation | None = None
         self._paid = False
-        self._payment_due: datetime | None = None
+        self._clocks: dict[str, SlaClock] = {}  # every deadline of the pickup, one serialisable mapping
+        self._timers = SlaTimers(self._clocks, self._on_step, quiet=input.policy.quiet_hours)
         self._courier: CourierEvent | None = None
         self._cancel_reason: str | None = None
         self._booking = ""  # the current attempt's booking id
@@ -79,22 +84,33 @@ class PickupWorkflow:
         if not await self._book():
             return
         if self._cancel_reason is None and not self._paid and self._fee() > 0:
-            self._payment_due = workflow.now() + self._input.policy.pickup_payment_deadline
+            if "payment" in self._timers:  # a rebooking that costs postage where the first booking did not
+                self._timers.restart("payment")
+            else:
+                payment = SlaClock(
+                    name="payment", budget=self._input.policy.pickup_payment_deadline, steps=offset_steps(())
+                )
+                self._timers.start(payment)
             self._move(PickupStatus.AWAITING_PAYMENT, "awaiting_payment", detail=f"{self._fee()} cents")
-            paid = await wait_until(
-                lambda: self._paid or self._cancel_reason is not None, self._payment_due - workflow.now()
+            await self._timers.run(
+                until=lambda: self._paid or self._cancel_reason is not None or self._timers["payment"].breached
             )
+            paid = self._paid or self._cancel_reason is not None
+            self._timers.stop("payment")
             if not paid:
                 await self._drop("booking_dropped", "the postage was not paid in time")
                 return
         if self._cancel_reason is not None:
             await self._drop("cancelled", self._cancel_reason)
             return
+        self._watch_slot()
         self._move(PickupStatus.SCHEDULED, "scheduled", detail=self._waybill())
         await self._tell_case()
-        came = await wait_until(
-            lambda: self._courier is not None or self._cancel_reason is not None, self._slot_end - workflow.now()
+        await self._timers.run(
+            until=lambda: self._courier is not None or self._cancel_reason is not None or self._timers["slot"].breached
         )
+        came = self._courier is not None or self._cancel_reason is not None
+        self._timers.stop("slot")
         if self._cancel_reason is not None:
             await self._drop("cancelled", self._cancel_reason)
             return
@@ -128,6 +144,21 @@ class PickupWorkflow:
                 )
             )
             await self._tell_case()
+
+    def _watch_slot(self) -> None:
+        """Runs the slot's clock: from the slot's start (ahead, or past once the postage came late) to its end.
+
+        A rebooking is the clock's next generation, for the next day's slot.
+        """
+        if "slot" in self._timers:
+            self._timers.restart("slot", at=self._slot_start)
+            return
+        slot = SlaClock(name="slot", budget=self._slot_end - self._slot_start, steps=offset_steps(()))
+        # Not SlaTimers.start, which starts no later than now: the courier's window may lie ahead.
+        self._timers.put(slot.start(self._slot_start))
+
+    async def _on_step(self, planned: PlannedStep) -> None:
+        """Nothing to tell at a pickup's deadline: the run loop, waiting on the clock, acts on its breach."""
 
     async def _book(self) -> bool:
         self._booking = self._booking_id()
@@ -263,11 +294,8 @@ class PickupWorkflow:
         return self._confirmation.waybill_no if self._confirmation else ""
 
     def _deadline_at(self) -> datetime | None:
-        if self._status is PickupStatus.AWAITING_PAYMENT:
-            return self._payment_due
-        if self._status is PickupStatus.SCHEDULED:
-            return self._slot_end
-        return None
+        clock = {PickupStatus.AWAITING_PAYMENT: "payment", PickupStatus.SCHEDULED: "slot"}.get(self._status)
+        return self._clocks[clock].last_deadline_at() if clock in self._clocks else None
 
     def _move(self, status: PickupStatus, event: str, *, at: datetime | None = None, detail: str = "") -> None:
         self._status = status

@@ -20,9 +20,27 @@ with workflow.unsafe.imports_passed_through():
     from domain.calendar import BusinessCalendar
     from domain.quiet import QuietHours, release_at
     from domain.sla import ClockView, PlannedStep, SlaClock, StepLevel
-    from workflows.ladder import wait_until
 
 OnStep = Callable[[PlannedStep], Awaitable[None]]
+
+
+async def wait_until(condition: Callable[[], bool], timeout: timedelta, *, summary: str | None = None) -> bool:
+    """Waits for ``condition`` at most ``timeout`` (a durable timer); True if it came true in time.
+
+    The runner's timer. A deadline people see belongs in a clock (:class:`SlaTimers`), not in a bare wait.
+    """
+    if timeout <= timedelta():
+        return condition()
+    try:
+        await workflow.wait_condition(condition, timeout=timeout, timeout_summary=summary)
+    except TimeoutError:
+        return condition()
+    return True
+
+
+def notification_key(planned: PlannedStep) -> str:
+    """The dedupe key of a step's message: this workflow, then ``{clock}:{generation}:{step}``."""
+    return f"{workflow.info().workflow_id}:{planned.key}"
 
 
 class SlaTimers:
@@ -79,15 +97,20 @@ class SlaTimers:
     def pause(self, name: str) -> SlaClock:
         return self.change(name, lambda clock: clock.pause(workflow.now()))
 
-    def resume(self, name: str) -> SlaClock:
-        return self.change(name, lambda clock: clock.resume(workflow.now()))
+    def resume(self, name: str, *, keep_deadline: bool = False) -> SlaClock:
+        """Resumes ``name``; with ``keep_deadline`` the paused time counts, so its deadline stays put."""
+        return self.change(name, lambda clock: clock.resume(workflow.now(), keep_deadline=keep_deadline))
 
     def stop(self, name: str) -> SlaClock:
         return self.change(name, lambda clock: clock.stop(workflow.now()))
 
-    def restart(self, name: str) -> SlaClock:
-        """A new generation of ``name`` from now (transfer, reopen): its steps fire again."""
-        return self.change(name, lambda clock: clock.new_generation(workflow.now()))
+    def restart(self, name: str, *, at: datetime | None = None) -> SlaClock:
+        """A new generation of ``name`` from now, or from ``at`` (transfer, reopen): its steps fire again.
+
+        ``at`` may lie in the past (a parcel's last movement, reported late) or ahead (a courier's next
+        slot): the clock consumes from then.
+        """
+        return self.change(name, lambda clock: clock.new_generation(workflow.now() if at is None else at))
 
     def set_budget(self, name: str, budget: timedelta) -> SlaClock:
         return self.change(name, lambda clock: clock.set_budget(budget, workflow.now()))

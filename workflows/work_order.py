@@ -60,8 +60,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows import search_attributes as sa
     from workflows.effects import Journal, refuse, tell_workflow
-    from workflows.ladder import wait_until
-    from workflows.sla import SlaTimers
+    from workflows.sla import SlaTimers, wait_until
 
 _PAUSED_WHILE_WAITING = (ClockName.FIRST_RESPONSE.value, ClockName.RESOLUTION.value)
 

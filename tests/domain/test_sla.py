@@ -3,8 +3,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from pydantic import ValidationError
 
-from domain import ladder
 from domain.calendar import BusinessCalendar, WeeklyHours
+from domain.durations import format_duration
 from domain.sla import BREACH, ClockStatus, SlaClock, StepLevel, fraction_steps, offset_steps
 
 T0 = datetime(2026, 1, 5, 8, tzinfo=UTC)
@@ -125,6 +125,30 @@ def test_a_stopped_clock_fires_nothing_and_keeps_what_it_consumed() -> None:
     assert clock.next_step(T0 + 5 * HOUR) is None
     assert clock.consumed_at(T0 + 5 * HOUR) == 10 * MINUTE
     assert not clock.breached
+
+
+def test_a_stopped_clock_remembers_the_deadline_it_ran_towards_also_once_past_it() -> None:
+    """An order shows its ship deadline after the shipment, a late shipment included."""
+    in_time = resolution().shift(30 * MINUTE).stop(T0 + 10 * MINUTE)
+    assert in_time.deadline_at() is None
+    assert in_time.last_deadline_at() == T0 + 90 * MINUTE
+    late, _ = fire_due(resolution(), T0 + 3 * HOUR)
+    assert late.stop(T0 + 3 * HOUR).last_deadline_at() == T0 + HOUR
+    assert late.stop(T0 + 3 * HOUR).new_generation(T0 + 4 * HOUR).last_deadline_at() == T0 + 5 * HOUR
+
+
+def test_resuming_with_the_deadline_kept_counts_the_pause_as_consumed() -> None:
+    """A dropped pickup: the return deadline runs on where it stood, and what fell due meanwhile fires now."""
+    paused = resolution().pause(T0 + 20 * MINUTE)
+    kept = paused.resume(T0 + 30 * MINUTE, keep_deadline=True)
+    assert kept.deadline_at() == T0 + HOUR
+    assert kept.consumed_at(T0 + 30 * MINUTE) == 30 * MINUTE
+    late = paused.resume(T0 + 90 * MINUTE, keep_deadline=True)
+    planned = late.next_step(T0 + 90 * MINUTE)
+    assert planned is not None
+    assert (planned.step.name, planned.at) == (BREACH, T0 + HOUR)
+    assert [step.name for step in planned.skipped] == ["remind_50", "remind_80"]
+    assert resolution().resume(T0 + HOUR, keep_deadline=True) == resolution()  # only a paused clock resumes
 
 
 def test_a_shift_moves_the_deadline_and_every_step_pending() -> None:
@@ -257,6 +281,24 @@ def test_offset_reminders_larger_than_the_budget_are_due_at_the_start() -> None:
     assert [step.name for step in planned.skipped] == ["remind_24h"]
 
 
+def ladder_plan(
+    deadline: datetime, reminders: tuple[timedelta, ...], now: datetime, done: set[str]
+) -> tuple[str, datetime, list[str]] | None:
+    """What the retired reminder ladder planned (step at ``deadline - offset``; a late start fires only
+    the latest due step), kept as the oracle the offset steps must agree with."""
+    if BREACH in done:
+        return None
+    rungs = [
+        (f"remind_{format_duration(offset, days=False)}", deadline - offset)
+        for offset in sorted(set(reminders), reverse=True)
+    ]
+    pending = [(name, at) for name, at in [*rungs, (BREACH, deadline)] if name not in done]
+    due = [(name, at) for name, at in pending if at <= now]
+    if due:
+        return due[-1][0], due[-1][1], [name for name, _ in due[:-1]]
+    return pending[0][0], pending[0][1], []
+
+
 @pytest.mark.parametrize(
     "reminders", [(), (timedelta(hours=1),), LADDER, (timedelta(hours=96), timedelta(hours=48), timedelta(minutes=30))]
 )
@@ -272,17 +314,15 @@ def test_offset_steps_plan_exactly_what_the_ladder_planned(reminders: tuple[time
         if hours == 36:
             deadline, clock = deadline + moved, clock.shift(moved)
         while True:
-            old = ladder.next_step(deadline, reminders, now, done)
+            old = ladder_plan(deadline, reminders, now, done)
             new = clock.next_step(now)
             assert (old is None) == (new is None)
             if old is None or new is None:
                 break
-            assert (new.step.name, [step.name for step in new.skipped]) == (
-                old.step.name,
-                [step.name for step in old.skipped],
-            )
-            assert new.at == max(old.step.at, started)
-            if old.step.at > now:
+            name, at, skipped = old
+            assert (new.step.name, [step.name for step in new.skipped]) == (name, skipped)
+            assert new.at == max(at, started)
+            if at > now:
                 break
-            done.update(step.name for step in (*old.skipped, old.step))
+            done.update((*skipped, name))
             clock = clock.fire(new)

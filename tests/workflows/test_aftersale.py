@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
@@ -15,7 +15,7 @@ from domain.cases import Appeal as AppealBody
 from domain.cases import CaseStatus, DisputeDecision, ParcelShipment, Receipt, Rejection
 from domain.orders import LogisticsEvent, LogisticsStatus, OrderStatus
 from domain.policy import ReviewTimeoutAction
-from readmodel.tables import CaseWatch
+from readmodel.tables import CaseWatch, SentNotification
 from tests.peers.partners import PartnersPeer
 from tests.workflows.cases import delivered_order, events, in_after_sales, open_case, outcome, paid_order, until
 from tests.workflows.conftest import Peers
@@ -216,6 +216,36 @@ async def test_a_return_received_by_a_silent_merchant_is_auto_received_refunded_
     claims = [c for c in partners.acted("/claims") if c["case_id"] == done.case_id]
     assert [(c["line_ids"], c["postage_cents"]) for c in claims] == [(["L2"], 1000)]
     assert [r["amount_cents"] for r in partners.acted("/refunds") if r["case_id"] == done.case_id] == [3500]
+
+
+async def test_a_delivery_reported_late_starts_the_receipt_clock_at_the_delivery_and_sends_only_the_due_reminder(
+    ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str, engine: Engine
+) -> None:
+    """The carrier tells of a delivery 9 days 22 h after it happened: the 10-day receipt clock has 2 h left,
+    so the 4 h reminder goes out at once and the 24 h one, stale, never does."""
+    order = await delivered_order(client, settings, merchant_id, await ts_env.get_current_time())
+    case = await open_case(client, settings, order, "return_refund", [{"line_id": "L2", "quantity": 1}])
+    await case.execute_update(AfterSaleWorkflow.approve)
+    await case.execute_update(
+        AfterSaleWorkflow.ship_return, ParcelShipment(carrier="YTO", tracking_no="YT10", postage_cents=1000)
+    )
+    delivered_at = await ts_env.get_current_time()
+    await ts_env.sleep(9 * DAY + 22 * HOUR)
+    arrived = await case.execute_update(
+        AfterSaleWorkflow.record_return_logistics, LogisticsEvent(status=LogisticsStatus.DELIVERED, at=delivered_at)
+    )
+    assert arrived.deadline_at == delivered_at + 10 * DAY
+
+    async def reminded() -> bool:
+        return "reminder_sent" in events(await case.query(AfterSaleWorkflow.state))
+
+    await until(reminded)
+    reminders = [e.detail for e in (await case.query(AfterSaleWorkflow.state)).history if e.event == "reminder_sent"]
+    assert reminders == ["receipt remind_4h"]
+    with Session(engine) as session:
+        keys = {row.key for row in session.exec(select(SentNotification)) if row.key.startswith(f"{case.id}:")}
+    assert keys  # one per channel: {case}:{clock}:{generation}:{step}:{channel}
+    assert {tuple(key.removeprefix(f"{case.id}:").split(":")[:3]) for key in keys} == {("receipt", "0", "remind_4h")}
 
 
 async def test_an_exchange_is_reshipped_to_the_new_address_and_auto_completes(

@@ -11,7 +11,7 @@ from temporalio.testing import WorkflowEnvironment
 from config.settings import Settings
 from domain import ids
 from domain.cases import CaseStatus, OfflineRefund, ParcelShipment, Receipt
-from domain.orders import LogisticsEvent, LogisticsStatus
+from domain.orders import DeadlineShift, LogisticsEvent, LogisticsStatus
 from domain.pickups import CourierEvent, CourierStatus, PickupPayment, PickupRequest, PickupStatus
 from tests.peers.partners import PartnersPeer
 from tests.workflows.cases import delivered_order, events, idle, open_case, outcome, paid_order, started, until
@@ -249,3 +249,33 @@ async def test_a_courier_who_misses_twice_is_rebooked_once_then_cs_is_told(
 
     await until(back_to_the_customer)
     assert (await case.query(AfterSaleWorkflow.state)).status is CaseStatus.AWAITING_RETURN
+
+
+async def test_a_return_deadline_passed_while_a_pickup_was_booked_cancels_the_case_once_the_pickup_is_dropped(
+    ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str
+) -> None:
+    order = await delivered_order(client, settings, merchant_id, await ts_env.get_current_time())
+    case = await open_case(client, settings, order, "return_refund", [{"line_id": "L1", "quantity": 1}])
+    approved = await case.execute_update(AfterSaleWorkflow.approve)
+    assert approved.deadline_at is not None
+    now = await ts_env.get_current_time()
+    request = PickupRequest.model_validate({"address": ADDRESS, "slot_start": now + DAY, "slot_end": now + DAY + HOUR})
+    booked = await case.execute_update(AfterSaleWorkflow.book_pickup, request)
+    assert booked.deadline_at == approved.deadline_at  # paused, the return deadline stays on show
+    # The platform pulls the paused deadline in to a quarter of an hour from now: a shift moves it too.
+    pulled = await case.execute_update(
+        AfterSaleWorkflow.shift_deadlines, DeadlineShift(hours=-(7 * 24 - 0.25), reason="test")
+    )
+    deadline = approved.deadline_at - timedelta(hours=7 * 24 - 0.25)
+    assert pulled.deadline_at == deadline
+    assert booked.pickup_id is not None
+    pickup = client.get_workflow_handle_for(PickupWorkflow.run, booked.pickup_id)
+    await started(pickup)
+    await ts_env.sleep(HOUR)  # the deadline passes while the pickup is booked; its postage is never paid
+
+    assert (await outcome(pickup)).status is PickupStatus.CANCELLED
+    cancelled = await outcome(case)
+    assert cancelled.status is CaseStatus.CANCELLED
+    auto = next(entry for entry in cancelled.history if entry.event == "auto_cancelled")
+    assert auto.at == deadline  # the breach as it fell, fired once the pickup no longer counted as sent
+    assert events(cancelled).index("pickup_cancelled") < events(cancelled).index("auto_cancelled")

@@ -8,7 +8,7 @@ from typing import Any
 
 import structlog
 from sqlalchemy import Engine
-from sqlmodel import Session
+from sqlmodel import Session, select
 from structlog.testing import capture_logs
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
@@ -23,7 +23,7 @@ from domain.orders import (
     Shipment,
     WindowExtension,
 )
-from readmodel.tables import OrderWatch
+from readmodel.tables import OrderWatch, SentNotification
 from tests.peers.server import Peer
 from tests.workflows.cases import idle, paid_order, started, until
 from tests.workflows.conftest import Peers
@@ -308,3 +308,66 @@ async def test_a_dingtalk_throttle_delays_only_dingtalk_and_by_the_throttle_wait
         ("dingtalk:merchant", "deliver", 2),
     }
     assert {entry["workflow_id"] for entry in sent} == {handle.id}
+
+
+async def test_a_late_shipment_keeps_the_missed_ship_deadline_and_the_breach_on_record(
+    ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str
+) -> None:
+    handle = await start_order(ts_env, client, settings, merchant_id)
+    await ts_env.sleep(73 * HOUR)
+    shipped = await handle.execute_update(OrderWorkflow.ship, Shipment(carrier="SF", tracking_no="SF13"))
+    assert shipped.status is OrderStatus.SHIPPED
+    assert shipped.overdue
+    assert shipped.ship_deadline_at == shipped.paid_at + 72 * HOUR
+    assert shipped.deadline_at is None
+    assert [entry.event for entry in shipped.history].count("ship_overdue") == 1
+
+
+async def test_ship_steps_are_keyed_by_clock_generation_and_step(
+    ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str, peers: Peers, engine: Engine
+) -> None:
+    handle = await start_order(ts_env, client, settings, merchant_id)
+    order_id = (await handle.query(OrderWorkflow.state)).order_id
+    await ts_env.sleep(72 * HOUR + timedelta(seconds=1))
+    await eventually(lambda: len(about(peers.platform_dingtalk, order_id)) == 1)
+    with Session(engine) as session:
+        keys = {row.key for row in session.exec(select(SentNotification)) if row.key.startswith(f"{handle.id}:")}
+    # One per channel: {workflow}:{clock}:{generation}:{step}:{channel}
+    assert {tuple(key.removeprefix(f"{handle.id}:").split(":")[:3]) for key in keys} == {
+        ("ship", "0", "remind_24h"),
+        ("ship", "0", "remind_4h"),
+        ("ship", "0", "breach"),
+    }
+
+
+async def test_a_promise_already_past_at_shipment_is_an_anomaly_at_once(
+    ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str
+) -> None:
+    handle = await start_order(ts_env, client, settings, merchant_id)
+    paid_at = (await handle.query(OrderWorkflow.state)).paid_at
+    await ts_env.sleep(3 * HOUR)
+    shipped = await handle.execute_update(
+        OrderWorkflow.ship, Shipment(carrier="SF", tracking_no="SF14", promised_delivery_at=paid_at + HOUR)
+    )
+    assert shipped.logistics_anomaly == "late_delivery"
+
+
+async def test_a_window_closed_again_after_a_reopening_has_a_fresh_grace(
+    ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str
+) -> None:
+    handle = await start_order(ts_env, client, settings, merchant_id)
+    await handle.execute_update(OrderWorkflow.ship, Shipment(carrier="SF", tracking_no="SF15"))
+    now = await ts_env.get_current_time()
+    await handle.execute_update(OrderWorkflow.record_logistics, LogisticsEvent(status="delivered", at=now))
+    await ts_env.sleep(timedelta(days=36))  # closed 29 days ago: a day of its grace left
+    reopened = await handle.execute_update(OrderWorkflow.extend_window, WindowExtension(days=2))
+    assert reopened.status is OrderStatus.DELIVERED
+
+    await ts_env.sleep(timedelta(days=3))
+    assert (await handle.query(OrderWorkflow.state)).status is OrderStatus.CLOSED
+    await ts_env.sleep(timedelta(days=28))  # past the first grace's end, within the second
+    again = await handle.execute_update(OrderWorkflow.extend_window, WindowExtension(days=1))
+    assert again.status is OrderStatus.DELIVERED
+    final = await handle.result()
+    assert final.status is OrderStatus.CLOSED
+    assert [entry.event for entry in final.history].count("window_closed") == 3

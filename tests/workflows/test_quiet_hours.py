@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -12,9 +13,13 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from config.settings import Settings
 from domain.quiet import QuietHours
 from domain.sla import BREACH, SlaClock, StepLevel, StepSpec
+from tests.workflows.cases import events, paid_order, until
+from tests.workflows.conftest import Peers
 from tests.workflows.sla_probe import ProbeState, ProbeView, SlaProbeWorkflow
+from workflows.order import OrderWorkflow
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NIGHT = QuietHours.model_validate("22:00-08:00")
@@ -22,7 +27,8 @@ SLACK = timedelta(seconds=2)
 
 
 @pytest.fixture
-async def client(ts_env: WorkflowEnvironment, task_queue: str) -> AsyncIterator[Client]:
+async def probe_client(ts_env: WorkflowEnvironment, task_queue: str) -> AsyncIterator[Client]:
+    """A worker running only the SLA runner's probe."""
     async with Worker(ts_env.client, task_queue=task_queue, workflows=[SlaProbeWorkflow]):
         yield ts_env.client
 
@@ -43,8 +49,9 @@ def clock(name: str, *, started: datetime, deadline: datetime, remind_before: ti
 
 
 async def test_a_reminder_due_at_23_shanghai_arrives_at_8_and_a_breach_at_23_goes_out_at_once(
-    client: Client, ts_env: WorkflowEnvironment, task_queue: str
+    probe_client: Client, ts_env: WorkflowEnvironment, task_queue: str
 ) -> None:
+    client = probe_client
     t0 = await ts_env.get_current_time()
     night = next_23h(t0)
     morning = (night + timedelta(days=1)).replace(hour=8)
@@ -79,8 +86,9 @@ async def test_a_reminder_due_at_23_shanghai_arrives_at_8_and_a_breach_at_23_goe
 
 
 async def test_without_quiet_hours_the_night_reminder_goes_out_at_23(
-    client: Client, ts_env: WorkflowEnvironment, task_queue: str
+    probe_client: Client, ts_env: WorkflowEnvironment, task_queue: str
 ) -> None:
+    client = probe_client
     t0 = await ts_env.get_current_time()
     night = next_23h(t0)
     review = clock("review", started=t0, deadline=night + timedelta(hours=10), remind_before=timedelta(hours=10))
@@ -96,3 +104,36 @@ async def test_without_quiet_hours_the_night_reminder_goes_out_at_23(
     assert night <= seen.fired[0].fired_at <= night + SLACK
     await handle.execute_update(SlaProbeWorkflow.finish)
     await handle.result()
+
+
+async def test_an_order_s_ship_reminder_due_at_23_goes_out_at_8_and_its_breach_at_23_at_once(
+    ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str, peers: Peers
+) -> None:
+    t0 = await ts_env.get_current_time()
+    night = next_23h(t0)
+    morning = (night + timedelta(days=1)).replace(hour=8)
+    order = await paid_order(
+        client,
+        settings,
+        merchant_id,
+        t0,
+        ship_deadline=night + timedelta(days=1) - t0,  # the breach at 23:00 the next day
+        ship_reminders=(timedelta(hours=24),),  # the reminder at 23:00 tonight
+        quiet_hours=NIGHT,
+    )
+    await ts_env.sleep(morning - t0 - timedelta(minutes=1))
+    assert "reminder_sent" not in events(await order.query(OrderWorkflow.state))
+    await ts_env.sleep(timedelta(minutes=2))
+    await until(lambda: _has(order, "reminder_sent"))
+    reminder = next(e for e in (await order.query(OrderWorkflow.state)).history if e.event == "reminder_sent")
+    assert morning <= reminder.at <= morning + SLACK
+
+    await ts_env.sleep(night + timedelta(days=1, minutes=1) - morning)
+    state = await order.query(OrderWorkflow.state)
+    overdue = next(e for e in state.history if e.event == "ship_overdue")
+    assert night + timedelta(days=1) <= overdue.at <= night + timedelta(days=1) + SLACK
+    await until(lambda: len([m for m in peers.platform_dingtalk.messages if state.order_id in str(m)]) == 1)
+
+
+async def _has(order: Any, event: str) -> bool:
+    return event in events(await order.query(OrderWorkflow.state))
