@@ -7,9 +7,17 @@ from temporalio import activity
 
 from domain.cases import CaseView
 from domain.conversations import ConversationRecord
+from domain.facts import case_facts, conversation_facts, order_facts
 from domain.orders import OrderView
 from domain.work_orders import WorkOrderRecord
-from readmodel.projection import upsert_case, upsert_conversation, upsert_order, upsert_work_order
+from readmodel.facts import record_facts
+from readmodel.projection import (
+    conversation_watch_id,
+    upsert_case,
+    upsert_conversation,
+    upsert_order,
+    upsert_work_order,
+)
 
 
 class Records:
@@ -24,24 +32,33 @@ class Records:
 
     @activity.defn
     def project_order(self, view: OrderView) -> bool:
-        """Upserts an order watch; an older or repeated revision is ignored (safe to retry)."""
+        """Upserts an order watch and adds its new SLA facts; an older or repeated revision is ignored."""
         workflow_id = activity.info().workflow_id
         assert workflow_id is not None, "projections run inside workflows"
-        return upsert_order(self._engine, workflow_id=workflow_id, view=view)
+        changed = upsert_order(self._engine, workflow_id=workflow_id, view=view)
+        record_facts(self._engine, order_facts(workflow_id, view))
+        return changed
 
     @activity.defn
     def project_case(self, view: CaseView) -> bool:
-        """Upserts an after-sales case; an older or repeated revision is ignored (safe to retry)."""
+        """Upserts an after-sales case and adds its new SLA facts; an older or repeated revision is ignored."""
         workflow_id = activity.info().workflow_id
         assert workflow_id is not None, "projections run inside workflows"
-        return upsert_case(self._engine, workflow_id=workflow_id, view=view)
+        changed = upsert_case(self._engine, workflow_id=workflow_id, view=view)
+        record_facts(self._engine, case_facts(workflow_id, view))
+        return changed
 
     @activity.defn
     def project_conversation(self, record: ConversationRecord) -> bool:
         """Upserts a conversation; an older or repeated revision is ignored (safe to retry)."""
         workflow_id = activity.info().workflow_id
         assert workflow_id is not None, "projections run inside workflows"
-        return upsert_conversation(self._engine, workflow_id=workflow_id, record=record)
+        changed = upsert_conversation(self._engine, workflow_id=workflow_id, record=record)
+        watch_id = conversation_watch_id(workflow_id, record.opened_at)
+        record_facts(
+            self._engine, conversation_facts(watch_id, record.merchant_id, record.history, record.history_offset)
+        )
+        return changed
 
     @activity.defn
     def project_work_order(self, record: WorkOrderRecord) -> bool:

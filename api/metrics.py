@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 
+from readmodel.kpis import fact_totals
 from readmodel.queries import open_counts_by_merchant
 
 # The methods the API knows; any other gets one label, so made-up methods cannot grow the series.
@@ -49,6 +50,46 @@ class ReadModelCollector(Collector):
             yield gauge
 
 
+class FactCollector(Collector):
+    """SLA counters and duration histograms, summed from the fact table when Prometheus scrapes.
+
+    Computed from the table rather than counted in memory: the facts are written once however often a
+    projection is retried or replayed, by whichever worker ran it, so every API process answers the same
+    platform-wide totals, they survive restarts, and they only grow (what a counter promises). Labels are
+    fixed sets (clock names, who decided, channel kinds); merchants are in the KPIs, not in labels.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def collect(self) -> Iterator[CounterMetricFamily | HistogramMetricFamily]:
+        totals = fact_totals(self._engine)
+        started = CounterMetricFamily("aftersales_sla_clocks_started", "SLA clocks started", labels=["clock"])
+        breaches = CounterMetricFamily("aftersales_sla_breaches", "SLA clocks past their deadline", labels=["clock"])
+        for clock, count in sorted(totals.clocks_started.items()):
+            started.add_metric([clock], count)
+        for clock, count in sorted(totals.breaches.items()):
+            breaches.add_metric([clock], count)
+        decisions = CounterMetricFamily(
+            "aftersales_decisions", "Merchant decisions, by who took them (merchant, or the clock)", labels=["by"]
+        )
+        for who in ("merchant", "clock"):
+            decisions.add_metric([who], totals.decisions.get(who, 0))
+        transfers = CounterMetricFamily("aftersales_work_order_transfers", "Work orders handed to another agent")
+        transfers.add_metric([], totals.transfers)
+        digests = CounterMetricFamily(
+            "aftersales_digest_messages", "Daily digest messages by channel and outcome", labels=["channel", "outcome"]
+        )
+        for (channel, outcome), count in sorted(totals.digest_messages.items()):
+            digests.add_metric([channel, outcome], count)
+        yield from (started, breaches, decisions, transfers, digests)
+        for name, histogram in sorted(totals.durations.items()):
+            family = HistogramMetricFamily(f"aftersales_{name}_seconds", f"{name.replace('_', ' ')} (seconds)")
+            buckets = [(f"{bound:g}", count) for bound, count in histogram.buckets] + [("+Inf", histogram.count)]
+            family.add_metric([], buckets, sum_value=histogram.sum)
+            yield family
+
+
 class Metrics:
     """The API's registry (one per app, so several apps can live in one test process).
 
@@ -72,3 +113,4 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(ReadModelCollector(engine, per_merchant=per_merchant))
+        self.registry.register(FactCollector(engine))

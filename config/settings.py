@@ -41,6 +41,12 @@ class Settings(Policy, BaseSettings):
     public_url: str = "http://localhost:8000"
     timezone: str = "Asia/Shanghai"
     digest_cron: str = "0 9 * * *"
+    digest_unprocessed_after: timedelta = Field(
+        default=timedelta(hours=24), description="an after-sales case undecided this long counts in the digest"
+    )
+    session_secret: str = Field(default="", description="signs board session cookies; empty: a random one per process")
+    session_ttl: timedelta = Field(default=timedelta(hours=12), description="how long a board login lasts")
+    board_refresh: timedelta = Field(default=timedelta(seconds=30), description="how often the board refreshes")
     log_level: str = "INFO"
     log_format: str = Field(default="auto", description="json, console, or auto (console on a terminal)")
     codec_keys: SecretStr = Field(
@@ -95,18 +101,18 @@ class Settings(Policy, BaseSettings):
             return json.loads(value) if value.strip() else {}
         return value
 
-    @field_validator("robot_throttle_wait", mode="before")
+    @field_validator("robot_throttle_wait", "digest_unprocessed_after", "session_ttl", "board_refresh", mode="before")
     @classmethod
     def _written_duration(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.startswith("P"):
             return parse_duration(value)
         return value
 
-    @field_validator("robot_throttle_wait")
+    @field_validator("robot_throttle_wait", "digest_unprocessed_after", "session_ttl", "board_refresh")
     @classmethod
     def _positive_wait(cls, value: timedelta) -> timedelta:
         if value <= timedelta():
-            raise ValueError("robot_throttle_wait must be positive")
+            raise ValueError("must be positive")
         return value
 
     @field_validator(

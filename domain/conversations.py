@@ -27,6 +27,7 @@ from domain.sla import BREACH, SlaClock, StepLevel, StepSpec
 
 REPLY = "reply"
 RECENT_MESSAGES = 100  # message ids remembered to answer a retried message without acting twice
+KEPT_HISTORY = 500  # history entries a long conversation carries into its next run (the read model has the rest)
 
 
 class Sender(StrEnum):
@@ -77,6 +78,7 @@ class ConversationState(BaseModel):
     clocks: dict[str, SlaClock] = Field(default_factory=dict)
     recent_message_ids: list[str] = Field(default_factory=list)
     history: list[HistoryEntry] = Field(default_factory=list)
+    history_offset: int = Field(default=0, description="entries let go at continue-as-new, before ``history``")
     revision: int = 0
     runs: int = 1
     closed: bool = False
@@ -127,6 +129,8 @@ class ConversationRecord(BaseModel):
     deadline_at: datetime | None
     opened_at: datetime
     revision: int
+    history: list[HistoryEntry] = Field(default_factory=list)
+    history_offset: int = 0
 
 
 def reply_clock(policy: Policy, calendar: BusinessCalendar) -> SlaClock:
@@ -165,6 +169,11 @@ def status_of(state: ConversationState) -> ConversationStatus:
 def first_reply_seconds(calendar: BusinessCalendar, waiting_since: datetime, replied_at: datetime) -> int:
     """How long the customer waited for the first reply, in the merchant's business time."""
     return int(business_time_between(calendar, waiting_since, replied_at) / timedelta(seconds=1))
+
+
+def first_reply_detail(agent_id: str, seconds: int) -> str:
+    """The ``replied`` entry of the first reply (the SLA facts read the seconds from it)."""
+    return f"{agent_id}, first reply after {seconds}s"
 
 
 def remember_message(recent: list[str], message_id: str | None) -> list[str]:

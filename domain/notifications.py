@@ -78,6 +78,8 @@ class Template(StrEnum):
     WORK_ORDER_UNASSIGNED = "work_order_unassigned"
     WORK_ORDER_NOT_ACCEPTED = "work_order_not_accepted"
     WORK_ORDER_APPEALED = "work_order_appealed"
+    DAILY_DIGEST = "daily_digest"
+    DIGEST_SUMMARY = "digest_summary"
 
 
 class Notification(BaseModel):
@@ -217,6 +219,22 @@ SPECS: dict[Template, MessageSpec] = {
         body="会话 {conversation_id} 的顾客已等待 {waited} 无人回复（{agent_id}），请主管跟进。\n"
         "Nobody answered the customer in chat {conversation_id} for {waited} ({agent_id}); supervisor, "
         "please step in.",
+    ),
+    Template.DAILY_DIGEST: MessageSpec(
+        title="每日时效日报 Daily digest",
+        body="{merchant_name} {date}：超时未发货 {overdue_shipments} 单，超时或未处理售后 {overdue_after_sales} 单，"
+        "超时工单 {breached_work_orders} 单。\n"
+        "{merchant_name} on {date}: {overdue_shipments} shipments overdue, {overdue_after_sales} after-sales overdue "
+        "or undecided, {breached_work_orders} work orders breached.",
+        sms="{date} 超时未发货 {overdue_shipments} 单，超时或未处理售后 {overdue_after_sales} 单，"
+        "超时工单 {breached_work_orders} 单，详见 {link}",
+    ),
+    Template.DIGEST_SUMMARY: MessageSpec(
+        title="每日时效汇总 Daily digest summary",
+        body="{date}：{merchants} 家商户有超时，共超时未发货 {overdue_shipments} 单，"
+        "超时或未处理售后 {overdue_after_sales} 单，超时工单 {breached_work_orders} 单。\n{lines}\n"
+        "{date}: {merchants} merchants with something overdue: {overdue_shipments} shipments, "
+        "{overdue_after_sales} after-sales, {breached_work_orders} work orders.",
     ),
 }
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, func
-from sqlmodel import Session, col, select
+from sqlmodel import Session, SQLModel, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from domain.cases import FINAL, CaseStatus
 from domain.orders import OrderStatus
@@ -14,38 +17,82 @@ from readmodel.tables import CaseWatch, OrderWatch, WorkOrderWatch
 
 UNSHIPPED = OrderStatus.AWAITING_SHIPMENT.value
 CLOSED_CASES = [status.value for status in (*FINAL, CaseStatus.REJECTED)]
+PENDING_REVIEW = CaseStatus.PENDING_REVIEW.value
+
+Row = TypeVar("Row", bound=SQLModel)
 
 
-def overdue_shipments(engine: Engine, *, merchant_id: str | None = None, limit: int = 500) -> Sequence[OrderWatch]:
+class Page(list[Row]):
+    """One page of a monitoring list (a list of its rows) and how many rows the whole list holds."""
+
+    def __init__(self, rows: Iterable[Row], total: int) -> None:
+        super().__init__(rows)
+        self.total = total
+
+
+def _page(engine: Engine, query: SelectOfScalar[Row], order: Any, limit: int, offset: int) -> Page[Row]:
+    """The rows of ``query`` from ``offset`` (at most ``limit``) in ``order``, and their true total.
+
+    The order ends with the primary key, so pages never overlap or skip a row when times tie.
+    """
+    with Session(engine) as session:
+        total = session.exec(select(func.count()).select_from(query.subquery())).one()
+        rows = session.exec(query.order_by(*order).offset(offset).limit(limit)).all()
+    return Page(rows, total)
+
+
+def overdue_shipments(
+    engine: Engine, *, merchant_id: str | None = None, limit: int = 500, offset: int = 0
+) -> Page[OrderWatch]:
     """Orders still unshipped past their ship deadline, the longest overdue first."""
     query = select(OrderWatch).where(OrderWatch.status == UNSHIPPED, col(OrderWatch.overdue).is_(True))
     if merchant_id is not None:
         query = query.where(OrderWatch.merchant_id == merchant_id)
-    with Session(engine) as session:
-        return session.exec(query.order_by(col(OrderWatch.ship_deadline_at)).limit(limit)).all()
+    order = (col(OrderWatch.ship_deadline_at), col(OrderWatch.workflow_id))
+    return _page(engine, query, order, limit, offset)
 
 
-def logistics_anomalies(engine: Engine, *, merchant_id: str | None = None, limit: int = 500) -> Sequence[OrderWatch]:
+def logistics_anomalies(
+    engine: Engine, *, merchant_id: str | None = None, limit: int = 500, offset: int = 0
+) -> Page[OrderWatch]:
     """Shipments with an open logistics anomaly, the oldest first."""
     query = select(OrderWatch).where(col(OrderWatch.logistics_anomaly).is_not(None))
     if merchant_id is not None:
         query = query.where(OrderWatch.merchant_id == merchant_id)
-    with Session(engine) as session:
-        return session.exec(query.order_by(col(OrderWatch.anomaly_since)).limit(limit)).all()
+    return _page(engine, query, (col(OrderWatch.anomaly_since), col(OrderWatch.workflow_id)), limit, offset)
 
 
-def overdue_after_sales(engine: Engine, *, merchant_id: str | None = None, limit: int = 500) -> Sequence[CaseWatch]:
+def overdue_after_sales(
+    engine: Engine, *, merchant_id: str | None = None, limit: int = 500, offset: int = 0
+) -> Page[CaseWatch]:
     """Open after-sales cases past their merchant deadline (review, reshipment, offline refund)."""
     query = select(CaseWatch).where(col(CaseWatch.overdue).is_(True), col(CaseWatch.status).not_in(CLOSED_CASES))
     if merchant_id is not None:
         query = query.where(CaseWatch.merchant_id == merchant_id)
-    with Session(engine) as session:
-        return session.exec(query.order_by(col(CaseWatch.overdue_since)).limit(limit)).all()
+    return _page(engine, query, (col(CaseWatch.overdue_since), col(CaseWatch.workflow_id)), limit, offset)
+
+
+def unprocessed_after_sales(
+    engine: Engine,
+    *,
+    opened_before: datetime,
+    merchant_id: str | None = None,
+    limit: int = 500,
+    offset: int = 0,
+) -> Page[CaseWatch]:
+    """Cases still awaiting the merchant's decision (``pending_review``) opened before ``opened_before``.
+
+    Breached or not: a merchant whose review deadline is 48 h is listed after 24 h too. The oldest first.
+    """
+    query = select(CaseWatch).where(CaseWatch.status == PENDING_REVIEW, col(CaseWatch.opened_at) <= opened_before)
+    if merchant_id is not None:
+        query = query.where(CaseWatch.merchant_id == merchant_id)
+    return _page(engine, query, (col(CaseWatch.opened_at), col(CaseWatch.workflow_id)), limit, offset)
 
 
 def overdue_work_orders(
-    engine: Engine, *, merchant_id: str | None = None, limit: int = 500
-) -> Sequence[WorkOrderWatch]:
+    engine: Engine, *, merchant_id: str | None = None, limit: int = 500, offset: int = 0
+) -> Page[WorkOrderWatch]:
     """Open work orders with a clock past its budget, the longest overdue first."""
     open_statuses = [status.value for status in OPEN_WORK_ORDERS]
     query = select(WorkOrderWatch).where(
@@ -53,8 +100,8 @@ def overdue_work_orders(
     )
     if merchant_id is not None:
         query = query.where(WorkOrderWatch.merchant_id == merchant_id)
-    with Session(engine) as session:
-        return session.exec(query.order_by(col(WorkOrderWatch.overdue_since)).limit(limit)).all()
+    order = (col(WorkOrderWatch.overdue_since), col(WorkOrderWatch.workflow_id))
+    return _page(engine, query, order, limit, offset)
 
 
 def open_counts_by_merchant(engine: Engine) -> dict[str, dict[str, int]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column
+from sqlalchemy import JSON, Column, Index
 from sqlmodel import Field, SQLModel
 
 from readmodel.db import UTCDateTime
@@ -159,3 +159,23 @@ class WorkOrderWatch(SQLModel, table=True):
     case_id: str | None = Field(default=None, max_length=64)
     revision: int = 0
     updated_at: datetime = _utc(nullable=False)
+
+
+class SlaFact(SQLModel, table=True):
+    """One SLA fact (:class:`domain.facts.Fact`): append-only, keyed so a replayed write adds nothing."""
+
+    __tablename__ = "sla_fact"
+    # The KPIs of one merchant over a period read by (merchant_id, at); all merchants' by (kind, at).
+    __table_args__ = (Index("ix_sla_fact_merchant_at", "merchant_id", "at"), Index("ix_sla_fact_kind_at", "kind", "at"))
+
+    key: str = Field(primary_key=True, max_length=300)
+    workflow_id: str = Field(index=True, max_length=80)
+    seq: int
+    process: str = Field(max_length=32)
+    merchant_id: str = Field(max_length=64)
+    kind: str = Field(max_length=32)
+    clock: str | None = Field(default=None, max_length=40)
+    at: datetime = _utc(nullable=False)
+    value: float | None = None
+    outcome: str | None = Field(default=None, max_length=40)
+    event: str = Field(max_length=64)

@@ -71,6 +71,7 @@ DOCUMENTED_SETTINGS = frozenset(
         "AFTERSALES_CALLBACK_URL",
         "AFTERSALES_CODEC_KEYS",
         "AFTERSALES_CODEC_UI_ORIGINS",
+        "AFTERSALES_SESSION_SECRET",
     }
 )
 
@@ -82,6 +83,7 @@ ONE_SHOTS = ("temporal-schema", "temporal-setup")
 OPERATOR_ENV = {
     "AFTERSALES_API_KEYS": '{"a-long-random-key": "admin"}',
     "AFTERSALES_CODEC_KEYS": "2026-11:8XbgaPEMr1yGHRpBvWfCeUrhCYZgPgMmiGlNe6ONxD0=",
+    "AFTERSALES_SESSION_SECRET": "a-long-random-session-secret",
 }
 
 # The names `temporal operator search-attribute create --type` takes.
@@ -447,6 +449,13 @@ def test_compose_refuses_to_start_without_api_keys() -> None:
 def test_compose_refuses_to_start_without_payload_keys() -> None:
     with pytest.raises(MissingVariableError, match="AFTERSALES_CODEC_KEYS"):
         load_compose({"AFTERSALES_API_KEYS": OPERATOR_ENV["AFTERSALES_API_KEYS"]})
+
+
+def test_compose_refuses_to_start_without_a_board_session_secret() -> None:
+    # Every API replica must sign and read the board's cookies with the same secret.
+    keys = {name: OPERATOR_ENV[name] for name in ("AFTERSALES_API_KEYS", "AFTERSALES_CODEC_KEYS")}
+    with pytest.raises(MissingVariableError, match="AFTERSALES_SESSION_SECRET"):
+        load_compose(keys)
 
 
 def test_api_and_worker_share_the_payload_keys_and_the_web_ui_decodes_through_the_api(

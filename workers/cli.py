@@ -1,4 +1,5 @@
-"""The ``aftersales`` command: ``dev``, ``worker``, ``api``, ``migrate``, ``codec-key``, ``demo``, ``bench``."""
+"""The ``aftersales`` command: ``dev``, ``worker``, ``api``, ``migrate``, ``schedules``, ``codec-key``, ``demo``,
+``bench``."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("worker", help="run a worker on AFTERSALES_TASK_QUEUE")
     commands.add_parser("api", help="migrate the database, then serve the API")
     commands.add_parser("migrate", help="upgrade the read model's database to the newest schema")
+    schedules = commands.add_parser("schedules", help="create or update the daily digest's Temporal Schedule")
+    schedules.add_argument("--trigger", action="store_true", help="also run the digest now (once per day)")
     codec_key = commands.add_parser("codec-key", help="print a new id:key item for AFTERSALES_CODEC_KEYS")
     codec_key.add_argument("id", help="the key's id, e.g. the month it is made: 2026-11")
     demo = commands.add_parser("demo", help="drive a few realistic orders against a running stack")
@@ -61,6 +64,10 @@ def main(argv: list[str] | None = None) -> int:
 
         upgrade(settings.database_url)
         return 0
+    if args.command == "schedules":
+        from workers.schedules import run_schedules
+
+        return asyncio.run(run_schedules(settings, trigger=args.trigger))
     if args.command == "demo":
         from workers.demo import run_demo
 

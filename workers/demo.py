@@ -180,4 +180,6 @@ async def run_demo(settings: Settings, *, base_url: str | None = None) -> int:
         await open_work_orders(call, run, merchant_key if merchant_key in keys else None)
     print(f"\nWeb UI: http://localhost:{settings.ui_port}/namespaces/{settings.temporal_namespace}/workflows")
     print('Filter e.g.: MerchantId="m-demo" AND Overdue=true')
+    print(f"SLA board: {base_url}/board (log in with the admin key), the demo merchant: ?merchant_id={MERCHANT}")
+    print("Daily digest now: aftersales schedules --trigger")
     return 0

@@ -49,6 +49,17 @@ def dev_keys(settings: Settings) -> dict[str, str]:
     return keys
 
 
+def dev_session_secret(settings: Settings) -> str:
+    """The board's cookie-signing secret: AFTERSALES_SESSION_SECRET if set, else one kept in .temporal/."""
+    if settings.session_secret:
+        return settings.session_secret
+    path = STATE_DIR / "dev-session-secret"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
 def dev_codec_keys(settings: Settings) -> str:
     """The payload keys of the dev stack: AFTERSALES_CODEC_KEYS if set, else a key kept in .temporal/.
 
@@ -112,7 +123,12 @@ def run_dev(settings: Settings) -> int:
     ]
     for key in search_attributes.ALL:
         temporal += ["--search-attribute", f"{key.name}={_type_name(key.indexed_value_type)}"]
-    env = {**os.environ, "AFTERSALES_API_KEYS": json.dumps(keys), "AFTERSALES_CODEC_KEYS": codec_keys}
+    env = {
+        **os.environ,
+        "AFTERSALES_API_KEYS": json.dumps(keys),
+        "AFTERSALES_CODEC_KEYS": codec_keys,
+        "AFTERSALES_SESSION_SECRET": dev_session_secret(settings),
+    }
     # The Web UI calls the codec from its own origin, on whichever port this stack gave it.
     env.setdefault(
         "AFTERSALES_CODEC_UI_ORIGINS", f"http://localhost:{settings.ui_port},http://127.0.0.1:{settings.ui_port}"
@@ -171,8 +187,10 @@ def _banner(settings: Settings, keys: dict[str, str]) -> None:
         "",
         "aftersales dev stack is up",
         f"  API           http://localhost:{settings.api_port}  (docs: /docs, board of lists: /v1/monitoring/…)",
+        f"  SLA board     http://localhost:{settings.api_port}/board  (log in with the admin or merchant key)",
         f"  Temporal UI   http://localhost:{settings.ui_port}"
-        f"  (to read payloads, log in once at http://localhost:{settings.api_port}/codec/login with the admin key)",
+        f"  (to read payloads, log in once at http://localhost:{settings.api_port}/codec/login with the admin key;"
+        f" Schedules: the daily digest, {settings.digest_cron} {settings.timezone})",
         f"  Temporal gRPC {settings.temporal_address}",
         "  API keys:",
         *(f"    {role:<20} {key}" for key, role in keys.items()),

@@ -17,6 +17,7 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 from activities.channels import AliyunSms, LogSms, RobotRateLimiter, SmsSender
+from activities.digest import Digests
 from activities.notify import Notifier
 from activities.partners import Partners
 from activities.records import Records
@@ -25,15 +26,24 @@ from config.temporal import connect
 from readmodel.db import make_engine
 from readmodel.migrate import upgrade
 from workers.interceptors import LogContextInterceptor
+from workers.schedules import ensure_digest_schedule
 from workflows.aftersale import AfterSaleWorkflow
 from workflows.conversation import ConversationWorkflow
+from workflows.digest import DigestWorkflow
 from workflows.order import OrderWorkflow
 from workflows.pickup import PickupWorkflow
 from workflows.work_order import WorkOrderWorkflow
 
 log = structlog.get_logger(__name__)
 
-WORKFLOWS: Sequence[type] = (OrderWorkflow, AfterSaleWorkflow, PickupWorkflow, WorkOrderWorkflow, ConversationWorkflow)
+WORKFLOWS: Sequence[type] = (
+    OrderWorkflow,
+    AfterSaleWorkflow,
+    PickupWorkflow,
+    WorkOrderWorkflow,
+    DigestWorkflow,
+    ConversationWorkflow,
+)
 
 
 def make_sms(settings: Settings, http: httpx.AsyncClient) -> SmsSender:
@@ -63,6 +73,7 @@ def activities(settings: Settings, *, engine: Engine, http: httpx.AsyncClient) -
         limiter=RobotRateLimiter(settings.robot_max_per_minute),
     )
     partners = Partners(http=http, engine=engine, settings=settings)
+    digests = Digests(engine, settings)
     return [
         records.project_order,
         records.project_case,
@@ -75,6 +86,7 @@ def activities(settings: Settings, *, engine: Engine, http: httpx.AsyncClient) -
         partners.book_pickup,
         partners.cancel_pickup,
         partners.claim_insurance,
+        digests.overdue_by_merchant,
     ]
 
 
@@ -110,6 +122,7 @@ async def run_worker(settings: Settings) -> None:
     """Migrates the read model, then polls the task queue until cancelled."""
     await asyncio.to_thread(upgrade, settings.database_url)
     client = await connect(settings, runtime=runtime(settings))
+    await ensure_digest_schedule(client, settings)
     async with build_worker(client, settings) as worker:
         # SIGTERM (docker stop, systemd, make dev) drains the worker like Ctrl-C does.
         loop = asyncio.get_running_loop()

@@ -20,6 +20,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from activities.records import Records
     from domain.conversations import (
+        KEPT_HISTORY,
         REPLY,
         ChatMessage,
         ConversationInput,
@@ -29,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         ConversationView,
         Sender,
         first_agent,
+        first_reply_detail,
         first_reply_seconds,
         remember_message,
         reply_clock,
@@ -112,6 +114,10 @@ class ConversationWorkflow:
         self._leaving = True
         await self._journal.settle(project=False)
         self._s.revision = self._journal.revision
+        # The projection is at most a few entries behind, so what is let go is in the read model already.
+        dropped = max(len(self._s.history) - KEPT_HISTORY, 0)
+        self._s.history = self._s.history[dropped:]
+        self._s.history_offset += dropped
         workflow.logger.info("continuing as new after %s events", workflow.info().get_current_history_length())
         workflow.continue_as_new(self._input.model_copy(update={"state": self._s}))
 
@@ -167,11 +173,13 @@ class ConversationWorkflow:
             if took_over:
                 self._changed("agent_joined", Actor.MERCHANT, detail=agent_id)
             return
+        detail = agent_id
         if s.first_reply_seconds is None and s.first_waiting_since is not None:
             s.first_reply_seconds = first_reply_seconds(self._input.calendar, s.first_waiting_since, now)
+            detail = first_reply_detail(agent_id, s.first_reply_seconds)
         s.waiting_since = None
         self._timers.stop(REPLY)
-        self._changed("replied", Actor.MERCHANT, detail=agent_id)
+        self._changed("replied", Actor.MERCHANT, detail=detail)
 
     # --- the reply clock -----------------------------------------------------------------------------------
 
@@ -266,4 +274,6 @@ class ConversationWorkflow:
             deadline_at=self._deadline_at(),
             opened_at=s.opened_at,
             revision=self._journal.revision,
+            history=list(s.history),
+            history_offset=s.history_offset,
         )

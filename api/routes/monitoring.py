@@ -1,16 +1,21 @@
-"""Monitoring: live lists from the read model for supervisors and merchants."""
+"""Monitoring: live lists and per-supplier KPIs from the read model, for supervisors and merchants."""
 
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Annotated
 
-from fastapi import APIRouter, Query
-from pydantic import BaseModel
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
 
 from api.deps import Caller, CallerDep, EngineDep, Role, allow
 from api.errors import Problem
-from readmodel import queries
+from domain.durations import parse_duration
+from domain.model import Instant
+from readmodel import kpis, queries
 from readmodel.tables import CaseWatch, OrderWatch
 
 router = APIRouter(prefix="/v1/monitoring", tags=["monitoring"])
@@ -32,10 +37,30 @@ class WatchedOrder(BaseModel):
     anomaly_since: datetime | None
 
 
+class Paging(BaseModel):
+    """Which page of a list: at most ``limit`` rows from ``offset``."""
+
+    limit: int = Field(default=100, ge=1, le=500)
+    offset: int = Field(default=0, ge=0, le=1_000_000)
+
+
+def paging(
+    limit: Annotated[int, Query(ge=1, le=500, description="Rows per page.")] = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000, description="Rows to skip.")] = 0,
+) -> Paging:
+    return Paging(limit=limit, offset=offset)
+
+
+PagingDep = Annotated[Paging, Depends(paging)]
+
+
 class OrderList(BaseModel):
-    """A monitoring list and how many it holds."""
+    """A page of a monitoring list: ``count`` rows on it, ``total`` in the whole list."""
 
     count: int
+    total: int
+    limit: int
+    offset: int
     items: list[WatchedOrder]
 
 
@@ -48,26 +73,36 @@ def _scope(caller: Caller, merchant_id: str | None) -> str | None:
     return merchant_id
 
 
-def _list(rows: list[OrderWatch]) -> OrderList:
-    return OrderList(count=len(rows), items=[WatchedOrder.model_validate(row, from_attributes=True) for row in rows])
+def _list(rows: queries.Page[OrderWatch], paging: Paging) -> OrderList:
+    return OrderList(
+        count=len(rows),
+        total=rows.total,
+        limit=paging.limit,
+        offset=paging.offset,
+        items=[WatchedOrder.model_validate(row, from_attributes=True) for row in rows],
+    )
 
 
 @router.get("/overdue-shipments", response_model=OrderList, dependencies=[allow(Role.ADMIN, Role.MERCHANT)])
 async def overdue_shipments(
-    engine: EngineDep, caller: CallerDep, merchant_id: str | None = Query(default=None)
+    engine: EngineDep, caller: CallerDep, page: PagingDep, merchant_id: str | None = Query(default=None)
 ) -> OrderList:
     """Orders still unshipped past their ship deadline, the longest overdue first."""
-    rows = await asyncio.to_thread(queries.overdue_shipments, engine, merchant_id=_scope(caller, merchant_id))
-    return _list(list(rows))
+    rows = await asyncio.to_thread(
+        queries.overdue_shipments, engine, merchant_id=_scope(caller, merchant_id), **page.model_dump()
+    )
+    return _list(rows, page)
 
 
 @router.get("/logistics-anomalies", response_model=OrderList, dependencies=[allow(Role.ADMIN, Role.MERCHANT)])
 async def logistics_anomalies(
-    engine: EngineDep, caller: CallerDep, merchant_id: str | None = Query(default=None)
+    engine: EngineDep, caller: CallerDep, page: PagingDep, merchant_id: str | None = Query(default=None)
 ) -> OrderList:
     """Shipments with an open logistics anomaly (stalled, carrier exception, late), the oldest first."""
-    rows = await asyncio.to_thread(queries.logistics_anomalies, engine, merchant_id=_scope(caller, merchant_id))
-    return _list(list(rows))
+    rows = await asyncio.to_thread(
+        queries.logistics_anomalies, engine, merchant_id=_scope(caller, merchant_id), **page.model_dump()
+    )
+    return _list(rows, page)
 
 
 class WatchedCase(BaseModel):
@@ -86,18 +121,126 @@ class WatchedCase(BaseModel):
 
 
 class CaseList(BaseModel):
-    """A monitoring list of cases and how many it holds."""
+    """A page of a monitoring list of cases: ``count`` rows on it, ``total`` in the whole list."""
 
     count: int
+    total: int
+    limit: int
+    offset: int
     items: list[WatchedCase]
+
+
+def _cases(rows: queries.Page[CaseWatch], paging: Paging) -> CaseList:
+    return CaseList(
+        count=len(rows),
+        total=rows.total,
+        limit=paging.limit,
+        offset=paging.offset,
+        items=[WatchedCase.model_validate(row, from_attributes=True) for row in rows],
+    )
 
 
 @router.get("/overdue-after-sales", response_model=CaseList, dependencies=[allow(Role.ADMIN, Role.MERCHANT)])
 async def overdue_after_sales(
-    engine: EngineDep, caller: CallerDep, merchant_id: str | None = Query(default=None)
+    engine: EngineDep, caller: CallerDep, page: PagingDep, merchant_id: str | None = Query(default=None)
 ) -> CaseList:
     """Open after-sales cases past their merchant deadline, the longest overdue first."""
-    rows: list[CaseWatch] = list(
-        await asyncio.to_thread(queries.overdue_after_sales, engine, merchant_id=_scope(caller, merchant_id))
+    rows = await asyncio.to_thread(
+        queries.overdue_after_sales, engine, merchant_id=_scope(caller, merchant_id), **page.model_dump()
     )
-    return CaseList(count=len(rows), items=[WatchedCase.model_validate(row, from_attributes=True) for row in rows])
+    return _cases(rows, page)
+
+
+MAX_AGE = timedelta(days=366)
+
+
+def _age(older_than: str) -> timedelta:
+    try:
+        age = parse_duration(older_than)
+    except ValueError as error:
+        raise Problem("validation_error", f"older_than: {error}") from None
+    if not timedelta() <= age <= MAX_AGE:
+        raise Problem("validation_error", "older_than must be between 0s and 366d")
+    return age
+
+
+@router.get("/unprocessed-after-sales", response_model=CaseList, dependencies=[allow(Role.ADMIN, Role.MERCHANT)])
+async def unprocessed_after_sales(
+    engine: EngineDep,
+    caller: CallerDep,
+    page: PagingDep,
+    merchant_id: str | None = Query(default=None),
+    older_than: str = Query(default="24h", max_length=40, description="e.g. 24h, 90m, 2d"),
+) -> CaseList:
+    """Cases awaiting the merchant's decision for longer than ``older_than``, breached or not; oldest first."""
+    opened_before = datetime.now(UTC) - _age(older_than)
+    rows = await asyncio.to_thread(
+        queries.unprocessed_after_sales,
+        engine,
+        opened_before=opened_before,
+        merchant_id=_scope(caller, merchant_id),
+        **page.model_dump(),
+    )
+    return _cases(rows, page)
+
+
+# --- KPIs ------------------------------------------------------------------------------------------------------
+
+DEFAULT_PERIOD = timedelta(days=7)
+MAX_PERIOD = timedelta(days=366)
+
+
+class KpiFormat(StrEnum):
+    """How the KPIs are answered."""
+
+    JSON = "json"
+    CSV = "csv"
+
+
+class KpiReport(BaseModel):
+    """Per-supplier KPIs over ``[from, to)``."""
+
+    since: datetime = Field(serialization_alias="from")
+    until: datetime = Field(serialization_alias="to")
+    count: int
+    items: list[kpis.SupplierKpis]
+
+
+def _period(since: datetime | None, until: datetime | None) -> tuple[datetime, datetime]:
+    until = until or datetime.now(UTC)
+    since = since or until - DEFAULT_PERIOD
+    if since >= until:
+        raise Problem("validation_error", "`from` must be before `to`")
+    if until - since > MAX_PERIOD:
+        raise Problem("validation_error", "a KPI period is at most 366 days")
+    return since.astimezone(UTC), until.astimezone(UTC)
+
+
+@router.get(
+    "/kpis",
+    response_model=KpiReport,
+    response_model_by_alias=True,
+    dependencies=[allow(Role.ADMIN, Role.MERCHANT)],
+    responses={200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with `format=csv`"}},
+)
+async def supplier_kpis(
+    engine: EngineDep,
+    caller: CallerDep,
+    merchant_id: str | None = Query(default=None),
+    since: Instant | None = Query(default=None, alias="from", description="Start (inclusive); 7 days ago."),
+    until: Instant | None = Query(default=None, alias="to", description="End (exclusive); now."),
+    format: KpiFormat = Query(default=KpiFormat.JSON),
+) -> KpiReport | Response:
+    """Per supplier over a period: first-response, ship and handling times (median, p90), breaches, rates."""
+    start, end = _period(since, until)
+    rows = await asyncio.to_thread(
+        kpis.supplier_kpis, engine, since=start, until=end, merchant_id=_scope(caller, merchant_id)
+    )
+    if format is KpiFormat.CSV:
+        filename = f"kpis-{start:%Y%m%dT%H%M%SZ}-{end:%Y%m%dT%H%M%SZ}.csv"
+        return Response(
+            kpis.kpis_csv(rows, since=start, until=end),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        )
+    return KpiReport(since=start, until=end, count=len(rows), items=rows)

@@ -24,6 +24,8 @@ KEYS = {
     "k-acme": "merchant:m-acme",
     "k-other": "merchant:m-other",
     "k-slow": "merchant:m-slow",
+    "k-kpi": "merchant:m-kpi",
+    "k-kpi-patient": "merchant:m-kpi-patient",
 }
 METRICS_KEY = "k-prometheus"
 ROLE_KEYS = {role: key for key, role in KEYS.items()} | {"prometheus": METRICS_KEY}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -16,9 +17,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from temporalio.client import Client
+from temporalio.service import RPCError
 
 from tests.api.conftest import free_port
 from tests.factories import order_body
+from workers.schedules import DIGEST_SCHEDULE_ID
 
 
 def _children(pid: int) -> set[int]:
@@ -42,6 +46,15 @@ def _alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return "State:\tZ" not in status
+
+
+async def _digest_schedule_exists(temporal_port: int) -> bool:
+    client = await Client.connect(f"127.0.0.1:{temporal_port}")
+    try:
+        await client.get_schedule_handle(DIGEST_SCHEDULE_ID).describe()
+    except RPCError:
+        return False
+    return True
 
 
 def _wait_until(check: object, timeout: float, what: str) -> None:
@@ -102,6 +115,8 @@ def test_make_dev_runs_the_stack_keeps_its_workflows_and_stops_everything(tmp_pa
             headers={"Origin": f"http://localhost:{ui_port}", "Access-Control-Request-Method": "POST"},
         )
         assert preflight.headers["access-control-allow-origin"] == f"http://localhost:{ui_port}"
+        _wait_until(lambda: asyncio.run(_digest_schedule_exists(temporal_port)), 60, "the digest's Schedule")
+        assert httpx.get(f"{api}/board").headers["location"].startswith("/board/login")
 
         # make demo, in another terminal: it finds the API on AFTERSALES_API_PORT, not on :8000.
         demo = subprocess.run(

@@ -27,7 +27,7 @@ from domain.calendar import add_business_time
 from domain.conversations import ChatMessage, ConversationStatus, ConversationView
 from domain.merchants import MerchantConfig
 from readmodel.merchants import get_merchant, put_merchant
-from readmodel.tables import ConversationWatch
+from readmodel.tables import ConversationWatch, SlaFact
 from tests.factories import merchant_body
 from tests.peers.server import Peer
 from tests.workflows.cases import outcome, started, until
@@ -195,6 +195,20 @@ async def test_a_conversation_idle_for_a_day_completes_and_its_figures_reach_the
     assert row.first_reply_seconds == final.first_reply_seconds
     assert row.first_reply_seconds is not None
     assert 240 <= row.first_reply_seconds <= 240 + SLACK
+    with Session(engine) as session:
+        facts = session.exec(
+            select(SlaFact).where(SlaFact.workflow_id == row.watch_id).order_by(SlaFact.seq, SlaFact.key)
+        ).all()
+    assert [(fact.kind, fact.clock) for fact in facts] == [
+        ("clock_started", "chat_reply"),
+        ("clock_breached", "chat_reply"),  # the transfer: the agent's clock breached, the backup's started
+        ("clock_started", "chat_backup_reply"),
+        ("transfer", "chat_reply"),
+        ("clock_stopped", "chat_reply"),
+        ("first_response", None),
+    ]
+    assert {fact.process for fact in facts} == {"conversation"}
+    assert facts[-1].value == row.first_reply_seconds
 
 
 async def test_a_long_conversation_continues_as_new_with_its_state(

@@ -8,7 +8,7 @@ change that breaks replay goes behind ``workflow.patched``.
 from __future__ import annotations
 
 import os
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,8 @@ from temporalio.worker import Replayer
 from config.settings import Settings
 from domain import ids
 from domain.cases import CaseStatus
-from domain.orders import LogisticsEvent, OrderWatchInput, Shipment, WindowExtension
+from domain.digest import DigestInput
+from domain.orders import LogisticsEvent, OrderStatus, OrderView, OrderWatchInput, Shipment, WindowExtension
 from domain.pickups import CourierEvent, PickupPayment, PickupRequest, PickupStatus
 from domain.work_orders import (
     Accept,
@@ -35,6 +36,7 @@ from domain.work_orders import (
     Transfer,
     WorkOrderAppeal,
 )
+from readmodel.projection import upsert_order
 from tests.conftest import CODEC, DATA_CONVERTER
 from tests.factories import place_order
 from tests.payloads import decrypted
@@ -46,6 +48,7 @@ from workers.main import WORKFLOWS
 from workflows import search_attributes as sa
 from workflows.aftersale import AfterSaleWorkflow
 from workflows.conversation import ConversationWorkflow
+from workflows.digest import DigestWorkflow
 from workflows.order import OrderWorkflow
 from workflows.pickup import PickupWorkflow
 from workflows.work_order import WorkOrderWorkflow
@@ -204,3 +207,30 @@ async def test_record_conversation_history(
     ].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
     (HISTORIES / "ConversationWorkflow-first-run.json").write_text(await saved(first))
     (HISTORIES / "ConversationWorkflow-last-run.json").write_text(await saved(chat))
+
+
+async def test_record_digest_history(client: Client, settings: Settings, merchant_id: str, engine: Engine) -> None:
+    """A day's digest: one supplier with an overdue shipment told by SMS, then the platform's summary."""
+    paid_at = datetime.now(UTC) - timedelta(hours=80)
+    upsert_order(
+        engine,
+        workflow_id="order-O-digest-history",
+        view=OrderView(
+            order_id="O-digest-history",
+            merchant_id=merchant_id,
+            customer_id="c-1",
+            status=OrderStatus.AWAITING_SHIPMENT,
+            overdue=True,
+            paid_at=paid_at,
+            ship_deadline_at=paid_at + timedelta(hours=72),
+            deadline_at=paid_at + timedelta(hours=72),
+            lines=[],
+            revision=1,
+        ),
+    )
+    handle = await client.start_workflow(
+        DigestWorkflow.run, DigestInput(day="2026-11-26"), id="digest-history", task_queue=settings.task_queue
+    )
+    result = await handle.result()
+    assert merchant_id in result.merchants
+    (HISTORIES / "DigestWorkflow-one-day.json").write_text(await saved(handle))

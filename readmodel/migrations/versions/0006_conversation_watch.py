@@ -1,7 +1,7 @@
 """conversation watch
 
 Revision ID: 0006_conversation_watch
-Revises: 0004
+Revises: 0005_sla_fact
 Create Date: 2026-11-26 06:00:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from readmodel.db import UTCDateTime
 
 revision: str = "0006_conversation_watch"
-down_revision: str | None = "0004"
+down_revision: str | None = "0005_sla_fact"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
