@@ -215,6 +215,7 @@ async def test_record_conversation_history(
     (HISTORIES / "ConversationWorkflow-last-run.json").write_text(await saved(chat))
 
 
+@RECORDING
 async def test_record_calendar_change_histories(
     dev_client: Client, settings: Settings, merchant_id: str, engine: Engine
 ) -> None:
