@@ -93,6 +93,7 @@ class ConversationInput(BaseModel):
     backup_agent_id: str | None = None
     policy: Policy = Policy()
     calendar: BusinessCalendar = ROUND_THE_CLOCK
+    calendar_revision: int = Field(default=0, ge=0, description="the merchant's revision the calendar came with")
     board_url: str | None = None
     max_history_events: int = Field(default=5000, ge=20)
     state: ConversationState | None = None

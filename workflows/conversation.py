@@ -19,6 +19,14 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from activities.records import Records
+    from domain.calendar_change import (
+        SET_CALENDAR,
+        CalendarApplied,
+        CalendarOutcome,
+        CalendarUpdate,
+        fingerprint,
+        outcome,
+    )
     from domain.conversations import (
         KEPT_HISTORY,
         REPLY,
@@ -180,6 +188,30 @@ class ConversationWorkflow:
         s.waiting_since = None
         self._timers.stop(REPLY)
         self._changed("replied", Actor.MERCHANT, detail=detail)
+
+    @workflow.update(name=SET_CALENDAR)
+    def set_calendar(self, update: CalendarUpdate) -> CalendarApplied:
+        """The merchant's calendar changed: the reply clock counts on it from now, keeping what it consumed.
+
+        Idempotent: the calendar it runs on already answers ``unchanged``, an older change ``stale``.
+        """
+        current = fingerprint(self._input.calendar)
+        result = outcome(update, current=current, current_revision=self._input.calendar_revision)
+        if result is CalendarOutcome.STALE:
+            return CalendarApplied(outcome=result, fingerprint=current)
+        # Kept in the input, which continue-as-new carries.
+        self._input = self._input.model_copy(update={"calendar": update.calendar, "calendar_revision": update.revision})
+        if result is CalendarOutcome.CHANGED:
+            self._timers.set_calendar(update.calendar)
+            self._changed("calendar_changed", Actor.PLATFORM, detail=update.fingerprint)
+        return CalendarApplied(outcome=result, fingerprint=update.fingerprint)
+
+    @set_calendar.validator
+    def _validate_set_calendar(self, update: CalendarUpdate) -> None:
+        if self._s.closed:
+            raise refuse("invalid_state", "the conversation is over; its clock has stopped")
+        if fingerprint(update.calendar) != update.fingerprint:
+            raise refuse("validation_error", "the calendar does not match its fingerprint")
 
     # --- the reply clock -----------------------------------------------------------------------------------
 

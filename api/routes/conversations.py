@@ -19,6 +19,7 @@ from api.deps import CallerDep, ClientDep, EngineDep, Role, SettingsDep, allow, 
 from api.errors import Problem
 from config.settings import Settings
 from domain import ids
+from domain.calendar_change import revision
 from domain.conversations import ChatMessage, ConversationInput, ConversationStatus, ConversationView, Sender
 from readmodel.merchants import calendar_of, get_merchant, policy_of
 from readmodel.tables import Merchant
@@ -41,6 +42,7 @@ def conversation_input(
         backup_agent_id=merchant.backup_agent_id if merchant else None,
         policy=policy_of(merchant, settings.policy()),
         calendar=calendar_of(merchant, today=datetime.now(UTC).date()),
+        calendar_revision=revision(merchant.updated_at) if merchant else 0,
         board_url=settings.public_url,
         max_history_events=settings.chat_max_history_events,
     )

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlmodel import Session, create_engine, select
 from temporalio.testing import WorkflowEnvironment
 
 from config.settings import Settings
+from domain.calendar import WEEKDAYS
 from readmodel.tables import ConversationWatch
 from tests.api.conftest import web_ui_query
 from tests.api.test_orders import assert_problem
@@ -166,3 +168,29 @@ async def test_the_merchant_s_reply_time_reaches_the_workflow_and_the_transfer_t
         dev_env.client, f"MerchantId = '{merchant_id}' AND CaseKind = 'conversation' AND CaseStatus = 'open'"
     )
     assert found == [f"chat-{conversation_id}"]
+
+
+async def test_a_merchant_s_new_calendar_reaches_its_waiting_conversation(
+    api: Any, dev_env: WorkflowEnvironment
+) -> None:
+    merchant_id = await merchant(api)
+    conversation_id = chat_id()
+    waiting = (await post(api, conversation_id, sender="customer", merchant_id=merchant_id)).json()
+    await web_ui_query(dev_env.client, f"MerchantId = '{merchant_id}' AND CaseKind = 'conversation'")
+
+    shanghai = ZoneInfo("Asia/Shanghai")
+    day = (datetime.now(UTC).astimezone(shanghai) + timedelta(days=2)).weekday()
+    calendar = {"timezone": "Asia/Shanghai", "hours": {WEEKDAYS[day]: [["09:00", "18:00"]]}, "holidays": None}
+    put = await api("admin", "PUT", f"/v1/merchants/{merchant_id}", json=merchant_body(calendar=calendar))
+    assert put.status_code == 200, put.text
+
+    view: dict[str, Any] = {}
+    for _ in range(300):  # the fan-out lists the merchant's running processes, then updates each
+        view = (await api("mall", "GET", f"{PATH}/{conversation_id}")).json()
+        if "calendar_changed" in [entry["event"] for entry in view["history"]]:
+            break
+        await asyncio.sleep(0.1)
+    assert [entry["event"] for entry in view["history"]][-1] == "calendar_changed"
+    deadline = datetime.fromisoformat(view["deadline_at"]).astimezone(shanghai)
+    assert deadline.weekday() == day
+    assert deadline > datetime.fromisoformat(waiting["deadline_at"])

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -23,7 +23,8 @@ from temporalio.testing import WorkflowEnvironment
 from api.routes.conversations import conversation_input
 from config.settings import Settings
 from domain import ids
-from domain.calendar import add_business_time
+from domain.calendar import WEEKDAYS, BusinessCalendar, WeeklyHours, add_business_time
+from domain.calendar_change import CalendarOutcome, CalendarUpdate, revision
 from domain.conversations import ChatMessage, ConversationStatus, ConversationView
 from domain.merchants import MerchantConfig
 from readmodel.merchants import get_merchant, put_merchant
@@ -279,3 +280,31 @@ async def test_the_reply_clock_runs_on_the_merchant_calendar(
     assert (await chat.query(ConversationWorkflow.state)).transferred is False
     await ts_env.sleep(2 * MINUTE)
     assert (await chat.query(ConversationWorkflow.state)).transferred is True
+
+
+async def test_a_calendar_change_re_times_a_running_reply_clock_and_the_same_change_again_is_unchanged(
+    ts_env: WorkflowEnvironment, client: Client, settings: Settings, engine: Engine, merchant_id: str
+) -> None:
+    chat = await open_chat(client, settings, engine, merchant_id)
+    waiting = await chat.execute_update(ConversationWorkflow.post, customer(merchant_id))
+    assert waiting.deadline_at is not None
+    await ts_env.sleep(MINUTE)
+
+    now = await ts_env.get_current_time()
+    opens = (now.astimezone(ZoneInfo("Asia/Shanghai")).hour + 2) % 24
+    hours = [(f"{opens:02d}:00", f"{opens + 1:02d}:00" if opens < 23 else "24:00")]
+    calendar = BusinessCalendar(hours=WeeklyHours(**dict.fromkeys(WEEKDAYS, hours)))
+    update = CalendarUpdate.of(calendar, revision(datetime.now(UTC)))  # the merchant's newer revision
+    applied = await chat.execute_update(ConversationWorkflow.set_calendar, update)
+    assert applied.outcome is CalendarOutcome.CHANGED
+    assert (await chat.execute_update(ConversationWorkflow.set_calendar, update)).outcome is CalendarOutcome.UNCHANGED
+
+    view = await chat.query(ConversationWorkflow.state)
+    assert view.deadline_at is not None
+    local = view.deadline_at.astimezone(ZoneInfo("Asia/Shanghai"))
+    # the minute consumed before the change is kept: two minutes left, counted from the next opening
+    assert local.hour == opens
+    assert 120 - SLACK <= local.minute * 60 + local.second <= 120
+    assert events(view)[-1] == "calendar_changed"
+    await ts_env.sleep(2 * MINUTE)
+    assert (await chat.query(ConversationWorkflow.state)).transferred is False
