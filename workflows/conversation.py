@@ -87,6 +87,9 @@ class ConversationWorkflow:
             if self._history_is_long():
                 await self._continue_as_new()
             await self._wait_for_a_message()
+            if timers.done() and not self._s.closed:
+                # Reopened by a message that came while the ending settled: the clock runs again.
+                timers = asyncio.create_task(self._timers.run(until=lambda: self._s.closed or self._leaving))
         await timers
         await self._journal.settle()
         return self.state()
