@@ -1,7 +1,7 @@
 """conversation watch
 
-Revision ID: 0006_conversation_watch
-Revises: 0005_sla_fact
+Revision ID: 0007_conversation_watch
+Revises: 0006_case_work_order
 Create Date: 2026-11-26 06:00:00.000000
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 from readmodel.db import UTCDateTime
 
-revision: str = "0006_conversation_watch"
-down_revision: str | None = "0005_sla_fact"
+revision: str = "0007_conversation_watch"
+down_revision: str | None = "0006_case_work_order"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
