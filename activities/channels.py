@@ -334,8 +334,9 @@ def wecom_payload(message: Message) -> dict[str, Any]:
 class SmsSender(Protocol):
     """Sends one templated SMS."""
 
-    async def send(self, *, mobile: str, params: dict[str, str], out_id: str) -> None:
-        """Sends the template with ``params`` to ``mobile``; ``out_id`` is our reference for the message."""
+    async def send(self, *, mobile: str, params: dict[str, str], out_id: str, template_code: str = "") -> None:
+        """Sends the template ``template_code`` (empty: the sender's own) with ``params`` to ``mobile``;
+        ``out_id`` is our reference for the message."""
         ...
 
 
@@ -354,9 +355,9 @@ def mask_mobile(mobile: str) -> str:
 class LogSms:
     """The development SMS backend: logs what would be sent, with the mobile masked, and sends nothing."""
 
-    async def send(self, *, mobile: str, params: dict[str, str], out_id: str) -> None:
+    async def send(self, *, mobile: str, params: dict[str, str], out_id: str, template_code: str = "") -> None:
         """Logs the message as ``sms_logged``."""
-        log.info("sms_logged", mobile=mask_mobile(mobile), params=params, out_id=out_id)
+        log.info("sms_logged", mobile=mask_mobile(mobile), template_code=template_code, params=params, out_id=out_id)
 
 
 class AliyunSms:
@@ -368,7 +369,7 @@ class AliyunSms:
         access_key_id: the RAM user's AccessKey ID.
         access_key_secret: its secret; only ever used as the HMAC key.
         sign_name: the approved SMS signature (签名), e.g. the shop's name.
-        template_code: the approved template, e.g. ``SMS_123456789``.
+        template_code: the approved template used when a message names none, e.g. ``SMS_123456789``.
         clock: epoch seconds, for the request's ``Timestamp``.
         nonce: a fresh ``SignatureNonce`` per request (Aliyun refuses a reused one).
     """
@@ -393,8 +394,8 @@ class AliyunSms:
         self._clock = clock
         self._nonce = nonce
 
-    async def send(self, *, mobile: str, params: dict[str, str], out_id: str) -> None:
-        """Sends the template with ``params`` to ``mobile``.
+    async def send(self, *, mobile: str, params: dict[str, str], out_id: str, template_code: str = "") -> None:
+        """Sends the template ``template_code`` (empty: the adapter's own) with ``params`` to ``mobile``.
 
         Raises:
             RateLimited: Aliyun's per-mobile limit (``isv.BUSINESS_LIMIT_CONTROL``) or API throttling.
@@ -413,7 +414,7 @@ class AliyunSms:
             "RegionId": "cn-hangzhou",
             "PhoneNumbers": mobile,
             "SignName": self._sign_name,
-            "TemplateCode": self._template_code,
+            "TemplateCode": template_code or self._template_code,
             "TemplateParam": json.dumps(params, ensure_ascii=False),
             "OutId": out_id,
         }

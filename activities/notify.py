@@ -26,7 +26,7 @@ from activities.channels import (
 )
 from activities.directory import ChannelKind, Directory, Target
 from config.settings import Settings
-from domain.notifications import Notification, NotifyResult, render, sms_text
+from domain.notifications import Notification, NotifyResult, render, sms_of
 from readmodel.db import session_scope
 from readmodel.merchants import get_merchant
 from readmodel.tables import Merchant, SentNotification
@@ -172,9 +172,17 @@ class Notifier:
 
     def _sender(self, target: Target, notification: Notification, title: str, text: str) -> Send:
         if target.kind is ChannelKind.SMS:
-            params = {k: str(v) for k, v in notification.params.items() if v is not None}
-            params["content"] = sms_text(notification, self._settings.timezone)
-            return partial(self._sms.send, mobile=target.address, params=params, out_id=notification.key)
+            settings = self._settings
+            sms = sms_of(
+                notification, settings.timezone, codes=settings.sms_templates, generic=settings.sms_template_code
+            )
+            return partial(
+                self._sms.send,
+                mobile=target.address,
+                params=sms.params,
+                out_id=notification.key,
+                template_code=sms.template_code,
+            )
         message = Message(title, text, target.mentions)
         wait = self._settings.robot_throttle_wait.total_seconds()
         if target.kind is ChannelKind.DINGTALK:

@@ -12,6 +12,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.durations import parse_duration
+from domain.notifications import Template
 from domain.policy import Policy
 
 
@@ -78,7 +79,10 @@ class Settings(Policy, BaseSettings):
     sms_access_key_id: str = ""
     sms_access_key_secret: str = ""
     sms_sign_name: str = "美好生活"
-    sms_template_code: str = ""
+    sms_template_code: str = Field(default="", description="the generic template: its ${content} carries the text")
+    sms_templates: dict[str, str] = Field(
+        default_factory=dict, description='JSON {"message kind": "template code"}: kinds with a template of their own'
+    )
 
     payments_endpoint: str | None = None
     logistics_endpoint: str | None = None
@@ -91,11 +95,21 @@ class Settings(Policy, BaseSettings):
     http_timeout_seconds: float = 10.0
     max_body_bytes: int = Field(default=1024 * 1024, ge=1, description="larger request bodies are refused (413)")
 
-    @field_validator("api_keys", mode="before")
+    @field_validator("api_keys", "sms_templates", mode="before")
     @classmethod
     def _json_keys(cls, value: Any) -> Any:
         if isinstance(value, str):
             return json.loads(value) if value.strip() else {}
+        return value
+
+    @field_validator("sms_templates")
+    @classmethod
+    def _known_kinds(cls, value: dict[str, str]) -> dict[str, str]:
+        kinds = {kind.value for kind in Template}
+        if unknown := sorted(set(value) - kinds):
+            raise ValueError(f"no message kind {', '.join(unknown)} (kinds: {', '.join(sorted(kinds))})")
+        if blank := sorted(kind for kind, code in value.items() if not code.strip()):
+            raise ValueError(f"an empty template code for {', '.join(blank)}")
         return value
 
     @field_validator("robot_throttle_wait", "digest_unprocessed_after", "session_ttl", "board_refresh", mode="before")

@@ -105,6 +105,10 @@ def format_duration(value: timedelta, *, days: bool = True) -> str:
     return f"{seconds}s"
 
 
-def hours_left(value: timedelta) -> str:
-    """Time left as a reminder says it: whole hours, never negative (``24h``)."""
-    return f"{max(0, round(value.total_seconds() / 3600))}h"
+def time_left(value: timedelta) -> str:
+    """Time left as a reminder says it, never negative: minutes under two hours (``45min``), else whole
+    hours (``24h``). A short clock never reads ``0h``."""
+    minutes = max(0, round(value.total_seconds() / 60))
+    if minutes < 120:
+        return f"{minutes}min"
+    return f"{round(minutes / 60)}h"

@@ -8,6 +8,8 @@ notifier's directory (:mod:`activities.directory`) turns each into channels and 
 
 from __future__ import annotations
 
+import string
+from collections.abc import Mapping
 from datetime import datetime
 from enum import StrEnum
 from zoneinfo import ZoneInfo
@@ -124,8 +126,18 @@ TASKS = {
 }
 
 
+SMS_VARIABLE_MAX = 35
+"""Characters Aliyun takes in one variable of a template (a longer value is refused, not cut)."""
+
+
 class MessageSpec(BaseModel):
-    """One kind of message: its title, its markdown body and its SMS text (``{placeholders}`` from params)."""
+    """One kind of message: its title, its markdown body and its SMS text (``{placeholders}`` from params).
+
+    The SMS text is also the kind's own SMS template: registered with Aliyun as :attr:`sms_template` (the
+    same words, ``${variable}`` for each placeholder), its code set in ``AFTERSALES_SMS_TEMPLATES``, the SMS
+    carries just :attr:`sms_variables`. Without a code of its own, the kind's text travels whole in the
+    ``${content}`` of the one generic template ``AFTERSALES_SMS_TEMPLATE_CODE``.
+    """
 
     model_config = ConfigDict(frozen=True)
 
@@ -133,47 +145,69 @@ class MessageSpec(BaseModel):
     body: str
     sms: str = Field(default="", description="the short text an SMS carries; empty: the title")
 
+    @property
+    def sms_variables(self) -> tuple[str, ...]:
+        """The variables of the kind's SMS template, in the order they appear (each once)."""
+        names = [name for _, name, _, _ in string.Formatter().parse(self.sms or self.title) if name]
+        return tuple(dict.fromkeys(names))
+
+    @property
+    def sms_template(self) -> str:
+        """The kind's SMS template as Aliyun registers it: ``工单${work_order_id}…``."""
+        return "".join(
+            literal + (f"${{{name}}}" if name else "")
+            for literal, name, _, _ in string.Formatter().parse(self.sms or self.title)
+        )
+
 
 SPECS: dict[Template, MessageSpec] = {
     Template.SHIP_REMINDER: MessageSpec(
         title="发货提醒 Shipping reminder",
         body="订单 {order_id} 须在 {deadline_at} 前发货，剩余 {left}。\n"
         "Order {order_id} must ship by {deadline_at} ({left} left).",
+        sms="订单 {order_id} 须在 {deadline_at} 前发货，剩余 {left}",
     ),
     Template.SHIP_OVERDUE: MessageSpec(
         title="发货超时 Shipment overdue",
         body="订单 {order_id} 已超过发货时限 {deadline_at}，已记为超时。\n"
         "Order {order_id} missed its ship deadline {deadline_at} and is now overdue.",
+        sms="订单 {order_id} 已超过发货时限 {deadline_at}",
     ),
     Template.LOGISTICS_ANOMALY: MessageSpec(
         title="物流异常 Logistics anomaly",
         body="订单 {order_id}（{carrier} {tracking_no}）物流异常：{reason}。\n"
         "Order {order_id} ({carrier} {tracking_no}) has a logistics anomaly: {reason}.",
+        sms="订单 {order_id} 物流异常：{reason}",
     ),
     Template.CASE_REMINDER: MessageSpec(
         title="售后待处理 After-sales reminder",
         body="售后单 {case_id}（订单 {order_id}）待您{task}，截止 {deadline_at}，剩余 {left}。\n"
         "Case {case_id} (order {order_id}) awaits your {task_en} by {deadline_at} ({left} left).",
+        sms="售后单 {case_id} 待{task}，截止 {deadline_at}",
     ),
     Template.CASE_OVERDUE: MessageSpec(
         title="售后超时 After-sales overdue",
         body="售后单 {case_id}（订单 {order_id}）已超过{task}时限 {deadline_at}，已升级平台处理。\n"
         "Case {case_id} (order {order_id}) missed its {task_en} deadline {deadline_at}; the platform is told.",
+        sms="售后单 {case_id} {task}已超时，已升级平台",
     ),
     Template.CASE_DISPUTED: MessageSpec(
         title="售后申诉 After-sales dispute",
         body="售后单 {case_id}（订单 {order_id}）有争议：{reason}，请平台客服介入。\n"
         "Case {case_id} (order {order_id}) is disputed: {reason}. Platform CS, please step in.",
+        sms="售后单 {case_id} 有争议，请平台客服介入",
     ),
     Template.REFUND_FAILED: MessageSpec(
         title="退款失败 Refund failed",
         body="售后单 {case_id}（订单 {order_id}）线上退款被拒，请于 {deadline_at} 前线下退款 {amount}。\n"
         "The refund of case {case_id} (order {order_id}) was refused; refund {amount} offline by {deadline_at}.",
+        sms="售后单 {case_id} 退款被拒，请于 {deadline_at} 前线下退款 {amount}",
     ),
     Template.PICKUP_FAILED: MessageSpec(
         title="上门取件失败 Pickup failed",
         body="售后单 {case_id} 上门取件两次未成功（{waybill_no}），请客服跟进。\n"
         "The courier missed the pickup of case {case_id} twice ({waybill_no}); customer service, please follow up.",
+        sms="售后单 {case_id} 上门取件两次未成功，请跟进",
     ),
     Template.WORK_ORDER_REMINDER: MessageSpec(
         title="工单提醒 Work order reminder",
@@ -193,6 +227,7 @@ SPECS: dict[Template, MessageSpec] = {
         body="工单 {work_order_id}「{title}」（商户 {merchant_id}）创建后 {budget} 仍未分配，请电话督促商户。\n"
         "Work order {work_order_id} ({title}) of merchant {merchant_id} is still unassigned after {budget_en}; "
         "please call the merchant.",
+        sms="工单 {work_order_id}（商户 {merchant_id}）{budget} 未分配",
     ),
     Template.WORK_ORDER_NOT_ACCEPTED: MessageSpec(
         title="工单未接单 Work order not accepted",
@@ -204,6 +239,7 @@ SPECS: dict[Template, MessageSpec] = {
         title="工单申诉 Work order appealed",
         body="工单 {work_order_id}「{title}」客户申诉：{reason}，请平台客服于 {deadline_at} 前处理。\n"
         "The customer appealed work order {work_order_id} ({title}): {reason}. Platform CS, decide by {deadline_at}.",
+        sms="工单 {work_order_id} 客户申诉，请于 {deadline_at} 前处理",
     ),
     Template.DAILY_DIGEST: MessageSpec(
         title="每日时效日报 Daily digest",
@@ -239,6 +275,46 @@ def render(notification: Notification, timezone: str) -> tuple[str, str]:
     if notification.link:
         body += f"\n\n[查看 / Open]({notification.link})"
     return spec.title, body
+
+
+class Sms(BaseModel):
+    """One SMS as the gateway takes it: an approved template's code and its variables' values."""
+
+    model_config = ConfigDict(frozen=True)
+
+    template_code: str
+    params: dict[str, str]
+
+
+def sms_of(notification: Notification, timezone: str, *, codes: Mapping[str, str], generic: str) -> Sms:
+    """The SMS of a notification: the kind's own template (``codes[kind]``) with its variables, or else the
+    generic template ``generic`` with the whole text in ``content`` (and every parameter besides)."""
+    code = codes.get(notification.template.value)
+    if code:
+        params = _params(notification, timezone)
+        values = {
+            name: str(params.get(name) if params.get(name) is not None else "-")
+            for name in SPECS[notification.template].sms_variables
+        }
+        return Sms(template_code=code, params={name: _fit(name, value) for name, value in values.items()})
+    generic_params = {k: str(v) for k, v in notification.params.items() if v is not None}
+    generic_params["content"] = sms_text(notification, timezone)
+    return Sms(template_code=generic, params=generic_params)
+
+
+def _fit(name: str, value: str) -> str:
+    """A variable's value within Aliyun's limit: cut with an ellipsis rather than refused. A link is never
+    cut (it would lead nowhere); it belongs in a link variable, which Aliyun measures otherwise."""
+    if name == "link" or len(value) <= SMS_VARIABLE_MAX:
+        return value
+    return value[: SMS_VARIABLE_MAX - 1] + "…"
+
+
+def _params(notification: Notification, timezone: str) -> dict[str, object]:
+    params: dict[str, object] = dict(notification.params)
+    if notification.deadline_at is not None:
+        params["deadline_at"] = local_time(notification.deadline_at, timezone)
+    return params
 
 
 def sms_text(notification: Notification, timezone: str) -> str:

@@ -405,6 +405,7 @@ class WorkOrderInput(Model):
     request: OpenWorkOrder
     policy: Policy
     calendar: BusinessCalendar = ROUND_THE_CLOCK
+    calendar_revision: int = Field(default=0, ge=0, description="the merchant's revision the calendar came with")
     board_url: str = ""
     max_history_events: int = Field(default=5000, ge=20)
     state: WorkOrderState | None = None

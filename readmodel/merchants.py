@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -39,16 +40,16 @@ def put_merchant(engine: Engine, *, merchant_id: str, values: dict[str, Any]) ->
         return merchant
 
 
-def calendar_of(merchant: Merchant | None, *, today: date) -> BusinessCalendar:
+def calendar_of(merchant: Merchant | None, *, today: date, also: Iterable[int] = ()) -> BusinessCalendar:
     """The business calendar a process started ``today`` for ``merchant`` runs its clocks on.
 
     Holidays are resolved here, outside any workflow, for this year and the next, and travel into the
     workflow as data. A year the holiday package does not know yet counts without holidays, and says so in
     the log (and in the calendar's ``holiday_years``): upgrade ``chinesecalendar`` once the State Council
-    publishes it.
+    publishes it. ``also`` adds years a running process's clocks reach beyond those.
     """
     config = CalendarConfig.model_validate(merchant.calendar) if merchant and merchant.calendar else None
-    years = years_from(today)
+    years = tuple(sorted({*years_from(today), *also}))
     calendar = resolve_calendar(config, years=years)
     if config is not None and config.holidays is not None:
         missing = sorted(set(years) - set(calendar.holiday_years))

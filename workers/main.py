@@ -16,8 +16,10 @@ from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
+from activities.calendars import Calendars
 from activities.channels import AliyunSms, LogSms, RobotRateLimiter, SmsSender
 from activities.digest import Digests
+from activities.fanout import Fanout
 from activities.notify import Notifier
 from activities.partners import Partners
 from activities.records import Records
@@ -28,6 +30,7 @@ from readmodel.migrate import upgrade
 from workers.interceptors import LogContextInterceptor
 from workers.schedules import ensure_digest_schedule
 from workflows.aftersale import AfterSaleWorkflow
+from workflows.calendar_change import CalendarChangeWorkflow
 from workflows.digest import DigestWorkflow
 from workflows.order import OrderWorkflow
 from workflows.pickup import PickupWorkflow
@@ -35,7 +38,14 @@ from workflows.work_order import WorkOrderWorkflow
 
 log = structlog.get_logger(__name__)
 
-WORKFLOWS: Sequence[type] = (OrderWorkflow, AfterSaleWorkflow, PickupWorkflow, WorkOrderWorkflow, DigestWorkflow)
+WORKFLOWS: Sequence[type] = (
+    OrderWorkflow,
+    AfterSaleWorkflow,
+    PickupWorkflow,
+    WorkOrderWorkflow,
+    DigestWorkflow,
+    CalendarChangeWorkflow,
+)
 
 
 def make_sms(settings: Settings, http: httpx.AsyncClient) -> SmsSender:
@@ -54,8 +64,8 @@ def make_sms(settings: Settings, http: httpx.AsyncClient) -> SmsSender:
     return LogSms()
 
 
-def activities(settings: Settings, *, engine: Engine, http: httpx.AsyncClient) -> list[Any]:
-    """Every activity of the product, bound to its clients."""
+def activities(settings: Settings, *, engine: Engine, http: httpx.AsyncClient, client: Client) -> list[Any]:
+    """Every activity of the product, bound to its clients (``client``: the worker's own, for fan-outs)."""
     records = Records(engine)
     notifier = Notifier(
         http=http,
@@ -66,6 +76,8 @@ def activities(settings: Settings, *, engine: Engine, http: httpx.AsyncClient) -
     )
     partners = Partners(http=http, engine=engine, settings=settings)
     digests = Digests(engine, settings)
+    fanout = Fanout(client)
+    calendars = Calendars(engine)
     return [
         records.project_order,
         records.project_case,
@@ -78,6 +90,9 @@ def activities(settings: Settings, *, engine: Engine, http: httpx.AsyncClient) -
         partners.cancel_pickup,
         partners.claim_insurance,
         digests.overdue_by_merchant,
+        fanout.list_running,
+        fanout.set_calendars,
+        calendars.merchant_calendar,
     ]
 
 
@@ -94,7 +109,7 @@ async def build_worker(
                 client,
                 task_queue=task_queue or settings.task_queue,
                 workflows=list(WORKFLOWS),
-                activities=activities(settings, engine=engine, http=http),
+                activities=activities(settings, engine=engine, http=http, client=client),
                 activity_executor=executor,
                 interceptors=[LogContextInterceptor()],
             )

@@ -45,7 +45,7 @@ with workflow.unsafe.imports_passed_through():
         may_cancel,
         refund_cents,
     )
-    from domain.durations import horizon_problem, hours_left
+    from domain.durations import horizon_problem, time_left
     from domain.notifications import TASKS, Audience, Notification, Template
     from domain.orders import (
         FUTURE_TOLERANCE,
@@ -731,7 +731,7 @@ class AfterSaleWorkflow:
                 "order_id": request.order_id,
                 "task": task,
                 "task_en": task_en,
-                "left": hours_left(deadline - workflow.now()) if deadline else "",
+                "left": time_left(deadline - workflow.now()) if deadline else "",
                 **params,
             },
             deadline_at=deadline,

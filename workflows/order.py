@@ -34,7 +34,7 @@ with workflow.unsafe.imports_passed_through():
         is_whole_order,
         quantity_left,
     )
-    from domain.durations import horizon_problem, hours_left
+    from domain.durations import horizon_problem, time_left
     from domain.notifications import Audience, Notification, Template
     from domain.orders import (
         FUTURE_TOLERANCE,
@@ -381,7 +381,7 @@ class OrderWorkflow:
             (Audience.MERCHANT,),
             sent="reminder_sent",
             detail=f"ship {step.step.name} to {order.merchant_id}",
-            left=hours_left(self._ship_deadline_at() - workflow.now()),
+            left=time_left(self._ship_deadline_at() - workflow.now()),
         )
 
     async def _on_stall(self, step: PlannedStep) -> None:

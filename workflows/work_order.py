@@ -20,11 +20,23 @@ from typing import TypeVar
 
 from pydantic import BaseModel
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.calendars import Calendars
     from activities.records import Records
     from domain import ids
+    from domain.calendar_change import (
+        SET_CALENDAR,
+        CalendarApplied,
+        CalendarOutcome,
+        CalendarUpdate,
+        HolidayRequest,
+        fingerprint,
+        outcome,
+        years_uncovered,
+    )
     from domain.notifications import Notification, Template
     from domain.orders import Actor
     from domain.retries import Attempt
@@ -72,6 +84,8 @@ with workflow.unsafe.imports_passed_through():
 _PAUSED_WHILE_WAITING = (ClockName.FIRST_RESPONSE.value, ClockName.RESOLUTION.value)
 _A = WorkOrderAction
 Body = TypeVar("Body", bound=BaseModel | None)
+# Asking for a year's holidays is worth a few tries, not a work order stuck waiting on it.
+_HOLIDAYS_RETRY = RetryPolicy(initial_interval=timedelta(seconds=5), maximum_attempts=5)
 
 
 @workflow.defn
@@ -95,6 +109,7 @@ class WorkOrderWorkflow:
         self._changes = 0
         self._ended = False
         self._leaving = False
+        self._asked_years: set[int] = set()
         if input.state is None:
             # Here, not in run(): an Update may arrive with the first task and must find the clocks started.
             self._open()
@@ -110,6 +125,7 @@ class WorkOrderWorkflow:
         while not self._ended:
             if self._history_is_long():
                 await self._continue_as_new()
+            await self._cover_holidays()
             await self._wait()
         await timers
         await self._journal.settle()
@@ -155,6 +171,31 @@ class WorkOrderWorkflow:
             self._close(Actor.SYSTEM, "auto_closed", at=s.resolved_at + self._policy.wo_auto_close)
         else:
             self._ended = True
+
+    async def _cover_holidays(self) -> None:
+        """Asks once per run for the holidays of a year that now or a running clock's deadline reaches and
+        the calendar lacks (a work order that lives on past next year); the answer is recorded data."""
+        if self._input.calendar.holidays_source is None:
+            return  # round the clock, or working hours without holidays: nothing to ask for
+        deadlines = [at for clock in self._s.clocks.values() if (at := clock.deadline_at()) is not None]
+        missing = years_uncovered(self._input.calendar, [workflow.now(), *deadlines]) - self._asked_years
+        if not missing:
+            return
+        self._asked_years |= missing
+        request = HolidayRequest(merchant_id=self._input.request.merchant_id, years=tuple(sorted(missing)))
+        try:
+            update = await workflow.execute_activity_method(
+                Calendars.merchant_calendar,
+                request,
+                start_to_close_timeout=timedelta(seconds=30),
+                retry_policy=_HOLIDAYS_RETRY,
+                summary=f"holidays {', '.join(map(str, request.years))}",
+            )
+        except ActivityError:
+            workflow.logger.warning("holidays of %s not resolved; the clocks count those years without", missing)
+            return
+        years = ", ".join(map(str, update.calendar.holiday_years)) or "none"
+        self._apply_calendar(update, "holidays_resolved", Actor.SYSTEM, f"{update.fingerprint} (holidays {years})")
 
     def _history_is_long(self) -> bool:
         info = workflow.info()
@@ -478,6 +519,21 @@ class WorkOrderWorkflow:
     def _check_decide(self, body: Decision) -> None:
         self._require(_A.DECIDE)
 
+    @workflow.update(name=SET_CALENDAR)
+    def set_calendar(self, body: CalendarUpdate) -> CalendarApplied:
+        """The merchant's calendar changed: every clock counts on it from now, keeping the time it consumed.
+
+        Idempotent: the calendar it runs on already answers ``unchanged``, an older change ``stale``.
+        """
+        return self._apply_calendar(body, "calendar_changed", Actor.PLATFORM, body.fingerprint)
+
+    @set_calendar.validator
+    def _validate_set_calendar(self, body: CalendarUpdate) -> None:
+        if self._ended:
+            raise refuse("invalid_state", "the work order is over; its clocks have stopped")
+        if fingerprint(body.calendar) != body.fingerprint:
+            raise refuse("validation_error", "the calendar does not match its fingerprint")
+
     # --- views ---------------------------------------------------------------------------------------------
 
     @workflow.query
@@ -574,6 +630,19 @@ class WorkOrderWorkflow:
         self._s.closed_at = at or workflow.now()
         self._journal.record(event, actor, at=at, detail=detail)
         self._changed()
+
+    def _apply_calendar(self, update: CalendarUpdate, event: str, actor: Actor, detail: str) -> CalendarApplied:
+        current = fingerprint(self._input.calendar)
+        result = outcome(update, current=current, current_revision=self._input.calendar_revision)
+        if result is CalendarOutcome.STALE:
+            return CalendarApplied(outcome=result, fingerprint=current)
+        # Kept in the input, which continue-as-new carries, so the next run knows the calendar and revision.
+        self._input = self._input.model_copy(update={"calendar": update.calendar, "calendar_revision": update.revision})
+        if result is CalendarOutcome.CHANGED:
+            self._timers.set_calendar(update.calendar)
+            self._journal.record(event, actor, detail=detail)
+            self._changed()
+        return CalendarApplied(outcome=result, fingerprint=update.fingerprint)
 
     def _retry(self, action: WorkOrderAction, body: Body, check: Callable[[Body], None]) -> bool:
         """Whether ``action`` with ``body`` is a retry of the one applied last: ``check`` refuses it, and it

@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+import structlog
 from fastapi import APIRouter
+from temporalio.client import Client
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
-from api.deps import CallerDep, EngineDep, Role, allow
+from api.deps import CallerDep, ClientDep, EngineDep, Role, SettingsDep, allow
 from api.errors import NOT_FOUND, Problem
+from config.settings import Settings
+from domain.calendar_change import CalendarChange, CalendarUpdate, revision
 from domain.merchants import MerchantConfig, MerchantView
 from domain.orders import Id
-from readmodel.merchants import get_merchant, put_merchant
+from readmodel.merchants import calendar_of, get_merchant, put_merchant
 from readmodel.tables import Merchant
+from workflows.calendar_change import CalendarChangeWorkflow, workflow_id
+
+log = structlog.get_logger(__name__)
 
 MASKED = "***"
 ROBOTS = ("dingtalk", "wecom")
@@ -67,17 +77,52 @@ def _keep_stored(values: dict[str, Any], stored: Merchant | None) -> None:
 
 
 @router.put("/{merchant_id}", response_model=MerchantView, dependencies=[allow(Role.ADMIN)])
-async def put(merchant_id: Id, config: MerchantConfig, engine: EngineDep) -> MerchantView:
-    """Creates or replaces a merchant. Overrides apply to processes started afterwards.
+async def put(
+    merchant_id: Id, config: MerchantConfig, engine: EngineDep, client: ClientDep, settings: SettingsDep
+) -> MerchantView:
+    """Creates or replaces a merchant. Overrides apply to processes started afterwards; a changed
+    ``calendar`` also re-times the merchant's running work orders (in the background, by a workflow).
 
     Robots' credentials read back masked (``***``); sent back so, a webhook or DingTalk ``secret`` keeps the
     stored one.
     """
     values = config.model_dump(mode="json")
+    stored = await asyncio.to_thread(get_merchant, engine, merchant_id=merchant_id)
     if any(MASKED in str(values.get(robot)) for robot in ROBOTS):
-        _keep_stored(values, await asyncio.to_thread(get_merchant, engine, merchant_id=merchant_id))
+        _keep_stored(values, stored)
     merchant = await asyncio.to_thread(put_merchant, engine, merchant_id=merchant_id, values=values)
+    changed = (stored.calendar if stored else None) != merchant.calendar
+    if changed or merchant.calendar is not None:
+        await _retime(client, settings, merchant, changed=changed)
     return _view(merchant)
+
+
+async def _retime(client: Client, settings: Settings, merchant: Merchant, *, changed: bool) -> None:
+    """Starts the fan-out that gives the merchant's running processes its calendar, resolved now.
+
+    Stored first, fanned out after: a PUT that failed in between is retried with the same calendar, which
+    then is no change, so an unchanged calendar starts its fan-out too unless one for it (id: merchant and
+    calendar fingerprint) ever ran — a retry never fans out twice. A changed calendar always starts one
+    (A → B → A must reach the work orders again); one still running for the same calendar is joined.
+    """
+    calendar = calendar_of(merchant, today=datetime.now(UTC).date())
+    update = CalendarUpdate.of(calendar, revision(merchant.updated_at))
+    fanout_id = workflow_id(merchant.merchant_id, update.fingerprint)
+    try:
+        await client.start_workflow(
+            CalendarChangeWorkflow.run,
+            CalendarChange(merchant_id=merchant.merchant_id, update=update),
+            id=fanout_id,
+            task_queue=settings.task_queue,
+            id_reuse_policy=(
+                WorkflowIDReusePolicy.ALLOW_DUPLICATE if changed else WorkflowIDReusePolicy.REJECT_DUPLICATE
+            ),
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            static_summary=f"Calendar of {merchant.merchant_id} for its running work orders",
+        )
+    except WorkflowAlreadyStartedError:
+        return  # this calendar was fanned out before
+    log.info("calendar_fanout_started", merchant_id=merchant.merchant_id, workflow_id=fanout_id, changed=changed)
 
 
 @router.get("/{merchant_id}", response_model=MerchantView, dependencies=[allow(Role.ADMIN, Role.MERCHANT)])

@@ -16,6 +16,7 @@ from api.errors import Problem
 from api.idempotency import start_once
 from api.routes.monitoring import _scope
 from domain import ids
+from domain.calendar_change import revision
 from domain.policy import with_overrides
 from domain.work_orders import (
     Accept,
@@ -73,6 +74,7 @@ async def open_work_order(
             request=request,
             policy=policy,
             calendar=calendar,
+            calendar_revision=revision(merchant.updated_at) if merchant else 0,
             board_url=settings.public_url,
             max_history_events=settings.wo_max_history_events,
         ),

@@ -435,13 +435,16 @@ async def test_aliyun_sms_outage_is_transient(http: httpx.AsyncClient, sms_peer:
 
 async def test_log_sms_masks_the_mobile() -> None:
     with capture_logs() as logs:
-        await LogSms().send(mobile="13812345678", params={"order": "O-1"}, out_id="order:O-1:sms")
+        await LogSms().send(
+            mobile="13812345678", params={"order": "O-1"}, out_id="order:O-1:sms", template_code="SMS_1"
+        )
 
     assert logs == [
         {
             "event": "sms_logged",
             "log_level": "info",
             "mobile": "138****5678",
+            "template_code": "SMS_1",
             "params": {"order": "O-1"},
             "out_id": "order:O-1:sms",
         }

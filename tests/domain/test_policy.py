@@ -129,3 +129,21 @@ def test_a_deadline_may_be_moved_within_the_horizon_of_now_only() -> None:
     assert horizon_problem(now - HORIZON, now, "the deadline") is None
     assert "more than 730 days" in (horizon_problem(now + HORIZON + timedelta(seconds=1), now, "the deadline") or "")
     assert horizon_problem(now - HORIZON - timedelta(seconds=1), now, "the deadline")
+
+
+@pytest.mark.parametrize(
+    ("left", "said"),
+    [
+        (timedelta(seconds=-5), "0min"),
+        (timedelta(seconds=29), "0min"),
+        (timedelta(minutes=1), "1min"),
+        (timedelta(minutes=30), "30min"),
+        (timedelta(minutes=119), "119min"),
+        (timedelta(minutes=120), "2h"),
+        (timedelta(hours=24), "24h"),
+    ],
+)
+def test_time_left_reads_minutes_for_short_clocks_and_hours_for_long_ones(left: timedelta, said: str) -> None:
+    from domain.durations import time_left
+
+    assert time_left(left) == said

@@ -14,7 +14,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl, quote_plus
 
@@ -38,16 +38,19 @@ REQUIRED = (
     "Signature",
 )
 MAINLAND_MOBILE = re.compile(r"1\d{10}")
+VARIABLE_MAX = 35  # characters Aliyun takes in one template variable
 
 
 class SmsPeer(Peer):
-    """Aliyun SMS for one AccessKey, one approved signature (签名) and one approved template.
+    """Aliyun SMS for one AccessKey, one approved signature (签名) and its approved templates.
 
     Args:
         access_key_id: the AccessKey ID requests must carry.
         access_key_secret: the secret their signature must be made with.
         sign_name: the only approved SignName.
-        template_code: the only approved TemplateCode.
+        template_code: the generic approved TemplateCode (any variables).
+        templates: more approved TemplateCodes, each with its variables: a request must give every one of
+            them and no other, each at most 35 characters, as Aliyun checks.
         clock: epoch seconds, to judge the request's Timestamp.
 
     ``messages`` holds the accepted requests' form fields (``TemplateParam`` still a JSON string).
@@ -60,6 +63,7 @@ class SmsPeer(Peer):
         access_key_secret: str,
         sign_name: str = "美好生活",
         template_code: str = "SMS_123456789",
+        templates: Mapping[str, tuple[str, ...]] | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         super().__init__()
@@ -67,6 +71,7 @@ class SmsPeer(Peer):
         self.access_key_secret = access_key_secret
         self.sign_name = sign_name
         self.template_code = template_code
+        self.templates = dict(templates or {})
         self._clock = clock
         self._nonces: set[str] = set()
         self._biz_ids = itertools.count(900_000_000)
@@ -110,7 +115,7 @@ class SmsPeer(Peer):
         if canned is not None:
             self.reject(f"canned {canned.answer['Code']}", form)
             return JSONResponse(canned.answer, status_code=canned.status)
-        code, message = _business_problem(form, self.sign_name, self.template_code)
+        code, message = _business_problem(form, self.sign_name, self.template_code, self.templates)
         if code:
             return self._refuse(200, code, message, form)
         self.accept(form)
@@ -136,13 +141,16 @@ def _encode(value: str) -> str:
     return encoded.replace("+", "%20").replace("*", "%2A").replace("%7E", "~")
 
 
-def _business_problem(form: dict[str, str], sign_name: str, template_code: str) -> tuple[str, str]:
+def _business_problem(
+    form: dict[str, str], sign_name: str, template_code: str, templates: Mapping[str, tuple[str, ...]]
+) -> tuple[str, str]:
     numbers = form.get("PhoneNumbers", "")
     if not numbers or not all(MAINLAND_MOBILE.fullmatch(number) for number in numbers.split(",")):
         return "isv.MOBILE_NUMBER_ILLEGAL", "非法手机号"
     if form.get("SignName") != sign_name:
         return "isv.SMS_SIGNATURE_ILLEGAL", "该账号下找不到对应签名"
-    if form.get("TemplateCode") != template_code:
+    code = form.get("TemplateCode", "")
+    if code != template_code and code not in templates:
         return "isv.SMS_TEMPLATE_ILLEGAL", "该账号下找不到对应模板"
     try:
         params = json.loads(form.get("TemplateParam", "{}"))
@@ -150,6 +158,11 @@ def _business_problem(form: dict[str, str], sign_name: str, template_code: str) 
         params = None
     if not isinstance(params, dict) or not all(isinstance(value, str) for value in params.values()):
         return "isv.INVALID_JSON_PARAM", "JSON参数不合法，只接受字符串值"
+    if code in templates:
+        if set(params) != set(templates[code]):
+            return "isv.TEMPLATE_MISSING_PARAMETERS", "模板缺少变量"
+        if any(len(value) > VARIABLE_MAX for value in params.values()):
+            return "isv.PARAM_LENGTH_LIMIT", "参数超出长度限制"
     return "", ""
 
 

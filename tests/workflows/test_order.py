@@ -56,6 +56,27 @@ async def eventually(check: Any, attempts: int = 200) -> None:
     assert check()
 
 
+async def test_a_short_ship_clocks_reminder_reads_in_minutes_never_0h(
+    ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str, peers: Peers
+) -> None:
+    handle = await start_order(
+        ts_env,
+        client,
+        settings,
+        merchant_id,
+        ship_deadline=timedelta(minutes=3),
+        ship_reminders=(timedelta(seconds=150),),
+    )
+    order_id = (await handle.query(OrderWorkflow.state)).order_id
+
+    await ts_env.sleep(timedelta(seconds=40))
+    await eventually(lambda: len(about(peers.merchant_dingtalk, order_id)) == 1)
+    text = about(peers.merchant_dingtalk, order_id)[0]["markdown"]["text"]
+    assert "剩余 2min" in text  # 2 minutes left, said in minutes
+    assert "(2min left)" in text
+    assert "0h" not in text
+
+
 async def test_merchant_is_reminded_24h_and_4h_before_the_ship_deadline(
     ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str, peers: Peers
 ) -> None:

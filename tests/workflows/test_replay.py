@@ -20,8 +20,11 @@ from temporalio.worker import Replayer
 
 from config.settings import Settings
 from domain import ids
+from domain.calendar import CalendarConfig
+from domain.calendar_change import CalendarChange, CalendarUpdate, revision
 from domain.cases import CaseStatus
 from domain.digest import DigestInput
+from domain.holidays import resolve_calendar
 from domain.orders import LogisticsEvent, OrderStatus, OrderView, OrderWatchInput, Shipment, WindowExtension
 from domain.pickups import CourierEvent, PickupPayment, PickupRequest, PickupStatus
 from domain.work_orders import (
@@ -35,9 +38,10 @@ from domain.work_orders import (
     Transfer,
     WorkOrderAppeal,
 )
+from readmodel.merchants import put_merchant
 from readmodel.projection import upsert_order
 from tests.conftest import CODEC, DATA_CONVERTER
-from tests.factories import place_order
+from tests.factories import merchant_body, place_order
 from tests.payloads import decrypted
 from tests.workflows.cases import delivered_order, open_case, outcome, started, until
 from tests.workflows.test_money_and_pickup import ADDRESS
@@ -45,6 +49,8 @@ from tests.workflows.work_orders import open_work_order
 from workers.main import WORKFLOWS
 from workflows import search_attributes as sa
 from workflows.aftersale import AfterSaleWorkflow
+from workflows.calendar_change import CalendarChangeWorkflow
+from workflows.calendar_change import workflow_id as calendar_change_id
 from workflows.digest import DigestWorkflow
 from workflows.order import OrderWorkflow
 from workflows.pickup import PickupWorkflow
@@ -180,6 +186,40 @@ async def test_record_work_order_history(
     first = client.get_workflow_handle(handle.id, run_id=handle.first_execution_run_id)
     (HISTORIES / "WorkOrderWorkflow-first-run.json").write_text(await saved(first))
     (HISTORIES / "WorkOrderWorkflow-last-run.json").write_text(await saved(handle))
+
+
+@RECORDING
+async def test_record_calendar_change_histories(
+    dev_client: Client, settings: Settings, merchant_id: str, engine: Engine
+) -> None:
+    """A merchant's new calendar fanned out to its running work order (on the dev server: the fan-out lists
+    by visibility), which takes it by Update; and a work order that asks for a year's holidays it lacks."""
+    office = [["09:00", "18:00"]]
+    config = {"timezone": "Asia/Shanghai", "hours": {"mon": office, "tue": office, "wed": office}, "holidays": "CN"}
+    put_merchant(engine, merchant_id=merchant_id, values=merchant_body(calendar=config))
+    calendar = resolve_calendar(CalendarConfig.model_validate(config), years=(2024,))
+    handle = await open_work_order(dev_client, settings, merchant_id, assignee_id="a-1", calendar=calendar)
+
+    async def holidays_resolved() -> bool:
+        return any(e.event == "holidays_resolved" for e in (await handle.query(WorkOrderWorkflow.state)).history)
+
+    await until(holidays_resolved)
+
+    async def visible() -> bool:
+        return bool([e async for e in dev_client.list_workflows(f"WorkflowId = '{handle.id}'")])
+
+    await until(visible, attempts=500)
+    update = CalendarUpdate.of(resolve_calendar(None, years=()), revision(datetime.now(UTC)))
+    fanout = await dev_client.start_workflow(
+        CalendarChangeWorkflow.run,
+        CalendarChange(merchant_id=merchant_id, update=update, settle_seconds=1),
+        id=calendar_change_id(merchant_id, update.fingerprint),
+        task_queue=settings.task_queue,
+    )
+    result = await fanout.result()
+    assert result.changed == (handle.id,)
+    (HISTORIES / "CalendarChangeWorkflow-one-work-order.json").write_text(await saved(fanout))
+    (HISTORIES / "WorkOrderWorkflow-calendar-changed.json").write_text(await saved(handle))
 
 
 @RECORDING

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -17,12 +17,15 @@ from sqlalchemy import Engine
 from sqlmodel import Session
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
-from temporalio.testing import WorkflowEnvironment
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activities.fanout import Fanout, SetCalendars
 from config.settings import Settings, SmsBackend
 from domain import ids
-from domain.calendar import BusinessCalendar
+from domain.calendar import BusinessCalendar, CalendarConfig
+from domain.calendar_change import CalendarOutcome, CalendarUpdate
+from domain.holidays import known_years, resolve_calendar
 from domain.work_orders import (
     Accept,
     Assign,
@@ -38,7 +41,9 @@ from domain.work_orders import (
     WorkOrderStatus,
     WorkOrderView,
 )
+from readmodel.merchants import put_merchant
 from readmodel.tables import WorkOrderWatch
+from tests.factories import merchant_body
 from tests.peers.dingtalk import DingTalkPeer
 from tests.peers.sms import SmsPeer
 from tests.workflows.case_probe import CaseProbe
@@ -279,6 +284,84 @@ async def test_a_business_calendar_skips_a_holiday_week(
     assert supervisor
 
 
+async def test_a_new_calendar_by_update_re_arms_the_running_clocks_and_keeps_the_time_consumed(
+    ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str
+) -> None:
+    shanghai = ZoneInfo("Asia/Shanghai")
+    handle = await open_work_order(client, settings, merchant_id, assignee_id="a-1")
+    await handle.execute_update(WorkOrderWorkflow.accept, Accept(assignee_id="a-1"))
+    opened = clock(await view(handle), "resolution")
+    await ts_env.sleep(HOUR)
+
+    # The merchant's calendar now has today and the six days after it off (a holiday week from now).
+    now = await ts_env.get_current_time()
+    today = now.astimezone(shanghai).date()
+    calendar = BusinessCalendar(timezone="Asia/Shanghai", days_off=tuple(today + timedelta(days=n) for n in range(7)))
+    update = CalendarUpdate.of(calendar, revision=1)
+    applied = await handle.execute_update(WorkOrderWorkflow.set_calendar, update)
+    assert applied.outcome is CalendarOutcome.CHANGED
+
+    state = await view(handle)
+    resolution = clock(state, "resolution")
+    assert 3590 <= int(resolution["consumed_seconds"]) <= 3610  # type: ignore[call-overload]  # the hour is kept
+    # The 23 hours left count from the first working day, a week on.
+    expected = datetime.combine(today + timedelta(days=7), time(), tzinfo=shanghai) + 23 * HOUR
+    assert abs(resolution["due_at"] - expected) < timedelta(seconds=5)  # type: ignore[operator]
+    assert resolution["due_at"] > opened["due_at"] + 5 * 24 * HOUR  # type: ignore[operator]
+    assert clock(state, "first_response")["due_at"] is not None
+    assert any(e.startswith(f"calendar_changed {update.fingerprint}") for e in events(state))
+
+    # The same calendar again (a second fan-out) changes nothing; an older change never overrides a newer one.
+    again = await handle.execute_update(WorkOrderWorkflow.set_calendar, update)
+    assert again.outcome is CalendarOutcome.UNCHANGED
+    older = await handle.execute_update(WorkOrderWorkflow.set_calendar, CalendarUpdate.of(BusinessCalendar(), 0))
+    assert older.outcome is CalendarOutcome.STALE
+    assert clock(await view(handle), "resolution")["due_at"] == resolution["due_at"]
+    assert [e for e in events(await view(handle)) if e.startswith("calendar_changed")] == [
+        f"calendar_changed {update.fingerprint}"
+    ]
+
+    # The old deadline passes quietly; the breach comes at the new one.
+    await ts_env.sleep(24 * HOUR)
+    assert not any("resolution breach" in e for e in events(await view(handle)))
+    await ts_env.sleep(expected - await ts_env.get_current_time() + MINUTE)
+
+    async def breached() -> bool:
+        return "escalated resolution breach (generation 0, level 1)" in events(await view(handle))
+
+    await until(breached)
+    breach_at = next(e.at for e in (await view(handle)).history if "resolution breach" in e.detail)
+    assert abs(breach_at - expected) < timedelta(seconds=5)
+
+
+async def test_a_work_order_living_into_a_year_its_calendar_lacks_asks_for_that_years_holidays_once(
+    ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str, engine: Engine
+) -> None:
+    office = [["09:00", "18:00"]]
+    config = {"timezone": "Asia/Shanghai", "hours": {"mon": office, "tue": office, "wed": office}, "holidays": "CN"}
+    put_merchant(engine, merchant_id=merchant_id, values=merchant_body(calendar=config))
+    this_year = (await ts_env.get_current_time()).astimezone(ZoneInfo("Asia/Shanghai")).year
+    # Resolved long ago: it knows the holidays of an earlier year only, as if opened then and still open.
+    old = resolve_calendar(CalendarConfig.model_validate(config), years=(this_year - 1,))
+    assert old.holiday_years == (this_year - 1,)
+    handle = await open_work_order(client, settings, merchant_id, assignee_id="a-1", calendar=old)
+
+    async def resolved() -> list[str]:
+        return [e for e in events(await view(handle)) if e.startswith("holidays_resolved")]
+
+    async def asked() -> bool:
+        return bool(await resolved())
+
+    await until(asked)
+    [entry] = await resolved()
+    # This year and next, as far as the installed holiday package knows them.
+    years = ", ".join(str(year) for year in sorted({this_year, this_year + 1} & known_years())) or "none"
+    assert entry.endswith(f"(holidays {years})")
+    await handle.execute_update(WorkOrderWorkflow.accept, Accept(assignee_id="a-1"))
+    await ts_env.sleep(HOUR)
+    assert len(await resolved()) == 1  # asked once, not at every wake-up
+
+
 async def test_a_transfer_rearms_the_accept_clock_for_the_new_assignee(
     ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str, sms: SmsPeer
 ) -> None:
@@ -478,3 +561,27 @@ async def test_reopen_and_appeal_after_the_reopen_window_are_refused_with_window
     state = await view(handle)
     assert state.status is WorkOrderStatus.RESOLVED
     assert "reopened" not in events(state)
+
+
+async def test_a_calendar_whose_fingerprint_does_not_match_is_refused_and_the_fan_out_goes_on(
+    dev_client: Client, settings: Settings, merchant_id: str
+) -> None:
+    """On the dev server: a refused Update stalls the time-skipping server's clock."""
+    handle = await open_work_order(dev_client, settings, merchant_id, assignee_id="a-1")
+    forged = CalendarUpdate(calendar=BusinessCalendar(timezone="UTC"), fingerprint="0" * 16, revision=1)
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await handle.execute_update(WorkOrderWorkflow.set_calendar, forged)
+    assert isinstance(refused.value.cause, ApplicationError)
+    assert refused.value.cause.type == "validation_error"
+
+    fair = CalendarUpdate.of(BusinessCalendar(timezone="UTC", days_off=(date(2099, 1, 1),)), revision=1)
+    batch = SetCalendars(workflow_ids=(handle.id,), update=forged)
+    fanout = Fanout(dev_client)
+    assert [a.outcome for a in await ActivityEnvironment().run(fanout.set_calendars, batch)] == [
+        CalendarOutcome.REFUSED
+    ]
+    batch = SetCalendars(workflow_ids=(handle.id,), update=fair)
+    assert [a.outcome for a in await ActivityEnvironment().run(fanout.set_calendars, batch)] == [
+        CalendarOutcome.CHANGED
+    ]
+    assert "calendar_changed" in [e.event for e in (await view(handle)).history]
