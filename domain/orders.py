@@ -69,6 +69,7 @@ class Actor(StrEnum):
     MERCHANT = "merchant"
     PLATFORM = "platform"
     SYSTEM = "system"
+    MALL = "mall"  # the mall's own key acting for a merchant's agent (a work order's staff steps)
 
 
 class Address(Model):
