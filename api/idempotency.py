@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel
@@ -65,7 +64,6 @@ async def act(
     action: str,
     already_applied: Any,
     state: Any,
-    extra: Sequence[Any] = (),
 ) -> Any:
     """Runs the action ``update`` (with ``body``); a retry of it after the workflow ended answers its state.
 
@@ -76,11 +74,8 @@ async def act(
         action: the action's name in the workflow's record of applied actions.
         already_applied: the workflow's ``already_applied`` query method.
         state: the workflow's ``state`` query method.
-        extra: the Update's arguments after the body (who acts, for a work order), not part of the retry.
     """
     try:
-        if extra:
-            return await handle.execute_update(update, args=[*([] if body is None else [body]), *extra])
         if body is None:
             return await handle.execute_update(update)
         return await handle.execute_update(update, body)

@@ -13,12 +13,13 @@ from enum import StrEnum
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 
 from domain.calendar import ROUND_THE_CLOCK, BusinessCalendar
 from domain.ids import fingerprint
 from domain.model import Flag, LongText, Model
 from domain.notifications import Recipient, RecipientKind
-from domain.orders import HistoryEntry, Id, Text
+from domain.orders import Actor, HistoryEntry, Id, Text
 from domain.policy import Policy
 from domain.retries import Attempt
 from domain.sla import BREACH, ClockView, SlaClock, StepLevel, StepSpec, fraction_steps
@@ -118,14 +119,21 @@ class OpenWorkOrder(Model):
     assignee_id: Id | None = Field(default=None, description="An agent of the merchant to assign it to at once.")
 
 
-class Assign(Model):
+class Acting(Model):
+    """A staff step's body, with who takes it: ``actor`` is set by the API from the caller's key (the mall, a
+    merchant's agent, the platform), never by the client, which the API refuses; not in the API's schema."""
+
+    actor: SkipJsonSchema[Actor | None] = None
+
+
+class Assign(Acting):
     """Gives an unassigned work order to an agent; ``assigned_by`` (an agent) hears if it is not accepted."""
 
     assignee_id: Id
     assigned_by: Id | None = None
 
 
-class Accept(Model):
+class Accept(Acting):
     """The assignee takes the work order on."""
 
     assignee_id: Id
@@ -138,14 +146,14 @@ class ReplyBy(StrEnum):
     CUSTOMER = "customer"
 
 
-class Reply(Model):
+class Reply(Acting):
     """A message on the work order; the assignee's first one is the first response."""
 
     by: ReplyBy
     message: Text
 
 
-class Transfer(Model):
+class Transfer(Acting):
     """Hands the work order to another agent, who must accept it in turn."""
 
     assignee_id: Id
@@ -156,13 +164,13 @@ class NoBody(Model):
     """An action without parameters (``wait-customer``, ``customer-replied``)."""
 
 
-class ChangePriority(Model):
+class ChangePriority(Acting):
     """A new priority: the resolution clock gets the new budget and keeps the time consumed."""
 
     priority: Priority
 
 
-class Resolve(Model):
+class Resolve(Acting):
     """The assignee's resolution (or preliminary solution)."""
 
     resolution: Text
@@ -348,8 +356,11 @@ every reply is a new message."""
 
 
 def body_print(body: BaseModel | None) -> str:
-    """What :attr:`WorkOrderState.applied` keeps of a body: its fingerprint ("" for an action without one)."""
-    return fingerprint(body) if body is not None else ""
+    """What :attr:`WorkOrderState.applied` keeps of a body: its fingerprint ("" for an action without one).
+
+    Who acted is not part of it: the same step retried through another key is the same step.
+    """
+    return fingerprint(body.model_dump(mode="json", exclude={"actor"})) if body is not None else ""
 
 
 def repeats_attempt(applied: dict[str, str], attempt: Attempt) -> bool:

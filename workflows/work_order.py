@@ -46,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
         TASKS,
         WORK_ORDER_DECIDED,
         Accept,
+        Acting,
         Assign,
         ChangePriority,
         ClockName,
@@ -83,6 +84,12 @@ with workflow.unsafe.imports_passed_through():
 
 _PAUSED_WHILE_WAITING = (ClockName.FIRST_RESPONSE.value, ClockName.RESOLUTION.value)
 _A = WorkOrderAction
+
+
+def _actor(acting: Acting | None) -> Actor:
+    return acting.actor if acting is not None and acting.actor is not None else Actor.MERCHANT
+
+
 Body = TypeVar("Body", bound=BaseModel | None)
 # Asking for a year's holidays is worth a few tries, not a work order stuck waiting on it.
 _HOLIDAYS_RETRY = RetryPolicy(initial_interval=timedelta(seconds=5), maximum_attempts=5)
@@ -262,39 +269,39 @@ class WorkOrderWorkflow:
 
     # --- actions -------------------------------------------------------------------------------------------
 
-    # Each Update takes the caller's ``actor`` after its body, set by the API from the key that called (the
-    # mall, a merchant's agent, the platform), never by the client; the default is who acted before it did.
+    # A staff step's body carries the caller's ``actor``, set by the API from the key that called (the mall, a
+    # merchant's agent, the platform), never by the client; without one (a story, an old history) the merchant.
     # A refused action that repeats the body it was last applied with is a retry: answered with the work order
     # as it stands, no new event (:meth:`_retry`).
 
     @workflow.update
-    def assign(self, body: Assign, actor: Actor = Actor.MERCHANT) -> WorkOrderView:
+    def assign(self, body: Assign) -> WorkOrderView:
         """Gives the work order to an agent, who must accept it within ``AFTERSALES_WO_ACCEPT``."""
         if self._retry(_A.ASSIGN, body, self._check_assign):
             return self.state()
-        self._assign(body.assignee_id, body.assigned_by, actor)
+        self._assign(body.assignee_id, body.assigned_by, _actor(body))
         return self._acted(_A.ASSIGN, body)
 
     @assign.validator
-    def _validate_assign(self, body: Assign, actor: Actor = Actor.MERCHANT) -> None:
+    def _validate_assign(self, body: Assign) -> None:
         self._retry(_A.ASSIGN, body, self._check_assign)
 
     def _check_assign(self, body: Assign) -> None:
         self._require(_A.ASSIGN)
 
     @workflow.update
-    def accept(self, body: Accept, actor: Actor = Actor.MERCHANT) -> WorkOrderView:
+    def accept(self, body: Accept) -> WorkOrderView:
         """The assignee takes the work order on."""
         if self._retry(_A.ACCEPT, body, self._check_accept):
             return self.state()
         self._s.status = WorkOrderStatus.IN_PROGRESS
         self._s.accepted_at = workflow.now()
         self._timers.stop(ClockName.ACCEPT)
-        self._journal.record("accepted", actor, detail=body.assignee_id)
+        self._journal.record("accepted", _actor(body), detail=body.assignee_id)
         return self._acted(_A.ACCEPT, body)
 
     @accept.validator
-    def _validate_accept(self, body: Accept, actor: Actor = Actor.MERCHANT) -> None:
+    def _validate_accept(self, body: Accept) -> None:
         self._retry(_A.ACCEPT, body, self._check_accept)
 
     def _check_accept(self, body: Accept) -> None:
@@ -305,7 +312,7 @@ class WorkOrderWorkflow:
             )
 
     @workflow.update
-    def reply(self, body: Reply, actor: Actor = Actor.MERCHANT) -> WorkOrderView:
+    def reply(self, body: Reply) -> WorkOrderView:
         """A message; the assignee's first one is the first response and stops its clock.
 
         Every reply is a new message, so a reply is never taken for a retry.
@@ -314,18 +321,18 @@ class WorkOrderWorkflow:
         if body.by is ReplyBy.CUSTOMER:
             self._journal.record("customer_message", Actor.CUSTOMER)
         else:
-            self._journal.record("replied", actor, detail=s.assignee_id or "")
+            self._journal.record("replied", _actor(body), detail=s.assignee_id or "")
             self._first_response()
         return self._acted()
 
     @reply.validator
-    def _validate_reply(self, body: Reply, actor: Actor = Actor.MERCHANT) -> None:
+    def _validate_reply(self, body: Reply) -> None:
         self._require(_A.REPLY)
         if body.by is ReplyBy.ASSIGNEE and self._s.assignee_id is None:
             raise refuse("invalid_state", "the work order is unassigned; nobody can reply as its assignee")
 
     @workflow.update
-    def transfer(self, body: Transfer, actor: Actor = Actor.MERCHANT) -> WorkOrderView:
+    def transfer(self, body: Transfer) -> WorkOrderView:
         """Hands the work order to another agent: a new generation of the accept clock, reminders to them."""
         if self._retry(_A.TRANSFER, body, self._check_transfer):
             return self.state()
@@ -335,11 +342,11 @@ class WorkOrderWorkflow:
         s.status = WorkOrderStatus.ASSIGNED
         s.accepted_at = None
         self._timers.restart(ClockName.ACCEPT)
-        self._journal.record("transferred", actor, detail=f"{previous} → {body.assignee_id}: {body.reason}")
+        self._journal.record("transferred", _actor(body), detail=f"{previous} → {body.assignee_id}: {body.reason}")
         return self._acted(_A.TRANSFER, body)
 
     @transfer.validator
-    def _validate_transfer(self, body: Transfer, actor: Actor = Actor.MERCHANT) -> None:
+    def _validate_transfer(self, body: Transfer) -> None:
         self._retry(_A.TRANSFER, body, self._check_transfer)
 
     def _check_transfer(self, body: Transfer) -> None:
@@ -348,18 +355,18 @@ class WorkOrderWorkflow:
             raise refuse("invalid_state", f"the work order is assigned to {body.assignee_id} already")
 
     @workflow.update
-    def wait_customer(self, actor: Actor = Actor.MERCHANT) -> WorkOrderView:
+    def wait_customer(self, acting: Acting | None = None) -> WorkOrderView:
         """Waiting on the customer: the first-response and resolution clocks pause."""
         if self._retry(_A.WAIT_CUSTOMER, None, self._check_wait_customer):
             return self.state()
         self._s.status = WorkOrderStatus.WAITING_CUSTOMER
         for name in _PAUSED_WHILE_WAITING:
             self._timers.pause(name)
-        self._journal.record("waiting_customer", actor)
+        self._journal.record("waiting_customer", _actor(acting))
         return self._acted(_A.WAIT_CUSTOMER)
 
     @wait_customer.validator
-    def _validate_wait_customer(self, actor: Actor = Actor.MERCHANT) -> None:
+    def _validate_wait_customer(self, acting: Acting | None = None) -> None:
         self._retry(_A.WAIT_CUSTOMER, None, self._check_wait_customer)
 
     def _check_wait_customer(self, body: None) -> None:
@@ -384,18 +391,18 @@ class WorkOrderWorkflow:
         self._require(_A.CUSTOMER_REPLIED)
 
     @workflow.update
-    def change_priority(self, body: ChangePriority, actor: Actor = Actor.MERCHANT) -> WorkOrderView:
+    def change_priority(self, body: ChangePriority) -> WorkOrderView:
         """A new priority: the resolution clock takes its budget and keeps the time consumed."""
         if self._retry(_A.PRIORITY, body, self._check_priority):
             return self.state()
         previous = self._s.priority
         self._s.priority = body.priority
         self._timers.set_budget(ClockName.RESOLUTION, resolution_budget(self._policy, body.priority))
-        self._journal.record("priority_changed", actor, detail=f"{previous.value} → {body.priority.value}")
+        self._journal.record("priority_changed", _actor(body), detail=f"{previous.value} → {body.priority.value}")
         return self._acted(_A.PRIORITY, body)
 
     @change_priority.validator
-    def _validate_priority(self, body: ChangePriority, actor: Actor = Actor.MERCHANT) -> None:
+    def _validate_priority(self, body: ChangePriority) -> None:
         self._retry(_A.PRIORITY, body, self._check_priority)
 
     def _check_priority(self, body: ChangePriority) -> None:
@@ -404,7 +411,7 @@ class WorkOrderWorkflow:
             raise refuse("invalid_state", f"the work order is {body.priority.value} already")
 
     @workflow.update
-    def resolve(self, body: Resolve, actor: Actor = Actor.MERCHANT) -> WorkOrderView:
+    def resolve(self, body: Resolve) -> WorkOrderView:
         """The assignee's resolution; the customer confirms it, or it closes itself after ``WO_AUTO_CLOSE``."""
         if self._retry(_A.RESOLVE, body, self._check_resolve):
             return self.state()
@@ -415,11 +422,11 @@ class WorkOrderWorkflow:
         s.status = WorkOrderStatus.RESOLVED
         s.resolved_at = s.last_resolved_at = now
         s.resolution = body.resolution
-        self._journal.record("resolved", actor, detail=body.resolution)
+        self._journal.record("resolved", _actor(body), detail=body.resolution)
         return self._acted(_A.RESOLVE, body)
 
     @resolve.validator
-    def _validate_resolve(self, body: Resolve, actor: Actor = Actor.MERCHANT) -> None:
+    def _validate_resolve(self, body: Resolve) -> None:
         self._retry(_A.RESOLVE, body, self._check_resolve)
 
     def _check_resolve(self, body: Resolve) -> None:

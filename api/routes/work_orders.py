@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel
@@ -22,6 +22,7 @@ from domain.orders import Actor
 from domain.policy import with_overrides
 from domain.work_orders import (
     Accept,
+    Acting,
     Assign,
     ChangePriority,
     Confirm,
@@ -170,13 +171,8 @@ async def get_work_order(work_order_id: str, client: ClientDep, caller: CallerDe
     return await _visible(handle, caller, work_order_id)
 
 
-async def _act(
-    handle: WorkOrder, update: Any, body: BaseModel | None, action: WorkOrderAction, *extra: Any
-) -> WorkOrderView:
-    """An action on the work order; a retry of the one it applied last answers its state, also once it ended.
-
-    ``extra`` follows the body: the caller's :class:`~domain.orders.Actor` for the staff's steps.
-    """
+async def _act(handle: WorkOrder, update: Any, body: BaseModel | None, action: WorkOrderAction) -> WorkOrderView:
+    """An action on the work order; a retry of the one it applied last answers its state, also once it ended."""
     view: WorkOrderView = await act(
         handle,
         update,
@@ -184,9 +180,18 @@ async def _act(
         action=action.value,
         already_applied=WorkOrderWorkflow.already_applied,
         state=WorkOrderWorkflow.state,
-        extra=extra,
     )
     return view
+
+
+Step = TypeVar("Step", bound=Acting)
+
+
+def _by(body: Step, caller: Caller) -> Step:
+    """``body`` with who takes the step: the key that called. A client naming the actor itself is refused."""
+    if body.actor is not None:
+        raise Problem("validation_error", "actor: set from the API key, not by the client")
+    return body.model_copy(update={"actor": ACTORS[caller.role]})
 
 
 async def _with_agent(
@@ -209,14 +214,14 @@ async def assign(
     """Assigns an unassigned work order to one of the merchant's agents; they must accept within
     AFTERSALES_WO_ACCEPT."""
     handle = await _with_agent(client, caller, engine, work_order_id, body.assignee_id)
-    return await _act(handle, WorkOrderWorkflow.assign, body, WorkOrderAction.ASSIGN, ACTORS[caller.role])
+    return await _act(handle, WorkOrderWorkflow.assign, _by(body, caller), WorkOrderAction.ASSIGN)
 
 
 @router.post("/{work_order_id}/accept", response_model=WorkOrderView, dependencies=[allow(*STAFF)])
 async def accept(work_order_id: str, body: Accept, client: ClientDep, caller: CallerDep) -> WorkOrderView:
     """The assignee accepts the work order."""
     handle = await _work_order(client, caller, work_order_id)
-    return await _act(handle, WorkOrderWorkflow.accept, body, WorkOrderAction.ACCEPT, ACTORS[caller.role])
+    return await _act(handle, WorkOrderWorkflow.accept, _by(body, caller), WorkOrderAction.ACCEPT)
 
 
 @router.post("/{work_order_id}/reply", response_model=WorkOrderView, dependencies=[allow(*STAFF)])
@@ -233,7 +238,7 @@ async def reply(work_order_id: str, body: Reply, client: ClientDep, caller: Call
             "forbidden", "a mall key relays the customer's messages; the assignee replies with a merchant key"
         )
     handle = await _work_order(client, caller, work_order_id)
-    return await handle.execute_update(WorkOrderWorkflow.reply, args=[body, ACTORS[caller.role]])
+    return await handle.execute_update(WorkOrderWorkflow.reply, _by(body, caller))
 
 
 @router.post("/{work_order_id}/transfer", response_model=WorkOrderView, dependencies=[allow(*STAFF)])
@@ -242,14 +247,14 @@ async def transfer(
 ) -> WorkOrderView:
     """Hands the work order to another of the merchant's agents, who must accept it in turn."""
     handle = await _with_agent(client, caller, engine, work_order_id, body.assignee_id)
-    return await _act(handle, WorkOrderWorkflow.transfer, body, WorkOrderAction.TRANSFER, ACTORS[caller.role])
+    return await _act(handle, WorkOrderWorkflow.transfer, _by(body, caller), WorkOrderAction.TRANSFER)
 
 
 @router.post("/{work_order_id}/wait-customer", response_model=WorkOrderView, dependencies=[allow(*STAFF)])
 async def wait_customer(work_order_id: str, client: ClientDep, caller: CallerDep) -> WorkOrderView:
     """Waits on the customer: the first-response and resolution clocks pause."""
     handle = await _work_order(client, caller, work_order_id)
-    return await _act(handle, WorkOrderWorkflow.wait_customer, None, WorkOrderAction.WAIT_CUSTOMER, ACTORS[caller.role])
+    return await _act(handle, WorkOrderWorkflow.wait_customer, _by(Acting(), caller), WorkOrderAction.WAIT_CUSTOMER)
 
 
 @router.post("/{work_order_id}/customer-replied", response_model=WorkOrderView, dependencies=[allow(*CUSTOMER)])
@@ -265,14 +270,14 @@ async def change_priority(
 ) -> WorkOrderView:
     """A new priority: the resolution clock takes the new budget and keeps the time consumed."""
     handle = await _work_order(client, caller, work_order_id)
-    return await _act(handle, WorkOrderWorkflow.change_priority, body, WorkOrderAction.PRIORITY, ACTORS[caller.role])
+    return await _act(handle, WorkOrderWorkflow.change_priority, _by(body, caller), WorkOrderAction.PRIORITY)
 
 
 @router.post("/{work_order_id}/resolve", response_model=WorkOrderView, dependencies=[allow(*STAFF)])
 async def resolve(work_order_id: str, body: Resolve, client: ClientDep, caller: CallerDep) -> WorkOrderView:
     """The assignee's resolution; the customer confirms, or it closes after AFTERSALES_WO_AUTO_CLOSE."""
     handle = await _work_order(client, caller, work_order_id)
-    return await _act(handle, WorkOrderWorkflow.resolve, body, WorkOrderAction.RESOLVE, ACTORS[caller.role])
+    return await _act(handle, WorkOrderWorkflow.resolve, _by(body, caller), WorkOrderAction.RESOLVE)
 
 
 @router.post("/{work_order_id}/confirm", response_model=WorkOrderView, dependencies=[allow(*CUSTOMER)])

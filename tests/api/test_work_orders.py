@@ -371,6 +371,8 @@ async def test_an_identical_retry_answers_200_with_the_work_order_and_no_new_eve
 
 async def test_the_history_names_the_caller_and_only_the_merchant_answers_as_the_assignee(api: Any) -> None:
     wo = (await opened(api))["work_order_id"]
+    posing = await act(api, "mall", wo, "assign", {"assignee_id": "a-1", "actor": "platform"})
+    assert_problem(posing, 422, "validation_error")  # who acts is the key's, not the client's to say
     assert (await act(api, "mall", wo, "assign", {"assignee_id": "a-1"})).status_code == 200
     assert (await act(api, "mall", wo, "priority", {"priority": "urgent"})).status_code == 200
     assert (await act(api, "merchant:m-acme", wo, "accept", {"assignee_id": "a-1"})).status_code == 200
