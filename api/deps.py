@@ -17,6 +17,7 @@ from temporalio.client import Client, WorkflowHandle
 from api.errors import NOT_FOUND, Problem
 from config.settings import Settings
 from domain.orders import Id
+from workflows.search_attributes import MERCHANT_ID
 
 
 class Role(StrEnum):
@@ -143,7 +144,18 @@ State = TypeVar("State", bound=_Owned)
 
 
 async def owned_state(handle: WorkflowHandle[Any, Any], query: Callable[[Any], State], caller: Caller) -> State:
-    """The workflow's state if ``caller`` may see it; if not, the very 404 a missing workflow gets."""
+    """The workflow's state if ``caller`` may see it; if not, the very 404 a missing workflow gets.
+
+    For a merchant key, ownership is read first from the server alone (the ``MerchantId`` search
+    attribute, by a describe), so a foreign id and a missing one cost the same round trip: a query of a
+    foreign workflow would go on to a worker and answer measurably later than a missing one. The query's
+    own ``merchant_id`` still decides (a workflow started without the attribute is checked by it alone).
+    """
+    if caller.role is Role.MERCHANT:
+        described = await handle.describe()
+        owner = described.typed_search_attributes.get(MERCHANT_ID)
+        if owner is not None and not caller.sees(owner):
+            raise Problem("not_found", NOT_FOUND)
     state = await handle.query(query)
     if not caller.sees(state.merchant_id):
         raise Problem("not_found", NOT_FOUND)

@@ -61,6 +61,10 @@ class Settings(Policy, BaseSettings):
     platform_dingtalk_secret: str | None = None
     platform_wecom_webhook: str | None = None
     platform_mobiles: str = Field(default="", description="Comma-separated mobiles to @ in the platform group")
+    allow_insecure_webhooks: bool = Field(
+        default=False,
+        description="accept http:// robot webhooks in merchants' configuration (dev stack, tests); else https only",
+    )
     robot_max_per_minute: int = 20
     robot_throttle_wait: timedelta = Field(
         default=timedelta(seconds=60), description='how long a robot that answered "too many" is left alone'

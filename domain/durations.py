@@ -112,3 +112,16 @@ def time_left(value: timedelta) -> str:
     if minutes < 120:
         return f"{minutes}min"
     return f"{round(minutes / 60)}h"
+
+
+def shifted_deadline_problem(at: datetime, now: datetime, what: str) -> str | None:
+    """Why an admin's shift cannot move a running deadline to ``at`` (``now``), or None.
+
+    The deadline must stay ahead of now (and so after its clock's start, which is never ahead of now for
+    the clocks an admin shifts) and within :data:`HORIZON`. A shift that would pull it into the past is
+    refused rather than breaching at once: a breach dated before the shift would rewrite history (an
+    overdue entry a year before the order was paid), and one dated now would not be what the admin asked.
+    """
+    if at <= now:
+        return f"{what} would be {at.isoformat()}, not after now: a shift must leave it ahead of now"
+    return horizon_problem(at, now, what)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, HttpUrl, StringConstraints, field_validator, model_validator
+from pydantic import AfterValidator, Field, HttpUrl, StringConstraints, field_validator, model_validator
 
 from domain.calendar import CalendarConfig
 from domain.model import Model
@@ -14,17 +14,28 @@ from domain.policy import Policy, PolicyError, with_overrides
 Written = Annotated[str, StringConstraints(max_length=200)]  # ``72h`` or a ladder of at most 10 offsets
 
 
+def _no_fragment(url: HttpUrl) -> HttpUrl:
+    # A fragment never reaches the robot's server, so one in a webhook is a pasted mistake at best and a
+    # token that GET would have to hide at worst: refused.
+    if url.fragment is not None:
+        raise ValueError("a webhook URL has no #fragment (it is never sent to the robot)")
+    return url
+
+
+WebhookUrl = Annotated[HttpUrl, AfterValidator(_no_fragment)]
+
+
 class DingTalkRobotConfig(Model):
     """A DingTalk custom robot: its webhook (with access_token) and its signing secret."""
 
-    webhook_url: HttpUrl
+    webhook_url: WebhookUrl
     secret: str | None = Field(default=None, max_length=200)
 
 
 class WeComRobotConfig(Model):
     """A WeCom group robot: its webhook (with key)."""
 
-    webhook_url: HttpUrl
+    webhook_url: WebhookUrl
 
 
 class Agent(Model):
@@ -63,6 +74,14 @@ class MerchantConfig(Model):
         except PolicyError as error:
             raise ValueError(str(error)) from error
         return policy
+
+    @field_validator("agents")
+    @classmethod
+    def _unique_agents(cls, agents: list[Agent]) -> list[Agent]:
+        ids = [agent.agent_id for agent in agents]
+        if duplicates := sorted({agent_id for agent_id in ids if ids.count(agent_id) > 1}):
+            raise ValueError(f"agent_id values must be unique: {', '.join(duplicates)} appear more than once")
+        return agents
 
     @model_validator(mode="after")
     def _backup_is_an_agent(self) -> MerchantConfig:

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, StringConstraints, model_validator
+from pydantic import AfterValidator, Field, StringConstraints, field_validator, model_validator
 
 from domain.durations import LONGEST, format_duration
 from domain.model import MAX_LINES, Flag, Instant, Model, PriceCents, Quantity
@@ -136,11 +136,28 @@ class WindowExtension(Model):
     )
 
 
+SHORTEST_SHIFT_HOURS = 0.02
+"""The smallest move of a deadline, in hours, either way: at least a minute (0.02 h is 72 s); less is a typo."""
+
+
 class DeadlineShift(Model):
-    """Moves the running deadlines of a case by ``hours`` (negative to pull them in)."""
+    """Moves the running deadlines of a case by ``hours`` (negative to pull them in).
+
+    ``hours`` has at most two decimals (0.01 h is 36 s) and moves the deadline by at least a minute either
+    way: ``0`` or ``1e-300`` would record a move that moved nothing.
+    """
 
     hours: float = Field(strict=True, allow_inf_nan=False, ge=-LONGEST.days * 24, le=LONGEST.days * 24)
     reason: Text
+
+    @field_validator("hours")
+    @classmethod
+    def _whole_minutes_or_more(cls, hours: float) -> float:
+        if round(hours, 2) != hours:  # exact for a JSON number written with two decimals
+            raise ValueError("hours has at most two decimals (e.g. 1.5 or -0.25)")
+        if abs(hours) < SHORTEST_SHIFT_HOURS:
+            raise ValueError(f"hours must move the deadline by at least {SHORTEST_SHIFT_HOURS} (about a minute)")
+        return hours
 
 
 class HistoryEntry(Model):

@@ -7,14 +7,14 @@ force is resolved when a process starts and travels in its input, so a running w
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
-from domain.durations import check_bounds, check_ladder, parse_duration, parse_ladder
+from domain.durations import check_bounds, check_ladder, format_duration, parse_duration, parse_ladder
 
 
 class ReviewTimeoutAction(StrEnum):
@@ -108,3 +108,34 @@ def with_overrides(base: Policy, overrides: Mapping[str, str]) -> Policy:
     except ValidationError as error:
         details = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
         raise PolicyError(details) from error
+
+
+LADDERS = {"ship_reminders": "ship_deadline", "review_reminders": "review_deadline"}
+"""Each reminder ladder and the clock whose deadline its offsets count back from."""
+
+
+def check_ladders(policy: Policy, fields: Iterable[str]) -> Policy:
+    """``policy`` if each ladder among ``fields`` reminds strictly after its clock starts.
+
+    An offset as long as its deadline or longer would remind at (or before) the clock's start: a reminder
+    nobody could act on. The ladders a merchant overrode are checked against the merged policy (the
+    platform's defaults with the overrides), so its own deadline or the platform's bounds them. A merchant
+    that overrides only a deadline keeps the platform's ladder, even one longer than its deadline (a 1 s
+    deadline for tests, say): the offsets already due when the clock starts are then skipped but the
+    latest, which reminds at once, as for a clock started late.
+
+    Raises:
+        PolicyError: naming the ladder, its offset and the deadline.
+    """
+    touched = set(fields)
+    for ladder, deadline in LADDERS.items():
+        if ladder not in touched:
+            continue
+        offsets: tuple[timedelta, ...] = getattr(policy, ladder)
+        budget: timedelta = getattr(policy, deadline)
+        if offsets and max(offsets) >= budget:
+            raise PolicyError(
+                f"{ladder}: the offset {format_duration(max(offsets))} is not shorter than "
+                f"{deadline} ({format_duration(budget)}); a reminder must fall after the clock starts"
+            )
+    return policy

@@ -129,6 +129,8 @@ def run_dev(settings: Settings) -> int:
         "AFTERSALES_CODEC_KEYS": codec_keys,
         "AFTERSALES_SESSION_SECRET": dev_session_secret(settings),
     }
+    # The dev stack's robots (and tests' fake ones) answer plain http on this machine.
+    env.setdefault("AFTERSALES_ALLOW_INSECURE_WEBHOOKS", "true")
     # The Web UI calls the codec from its own origin, on whichever port this stack gave it.
     env.setdefault(
         "AFTERSALES_CODEC_UI_ORIGINS", f"http://localhost:{settings.ui_port},http://127.0.0.1:{settings.ui_port}"

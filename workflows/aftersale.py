@@ -45,7 +45,7 @@ with workflow.unsafe.imports_passed_through():
         may_cancel,
         refund_cents,
     )
-    from domain.durations import horizon_problem, time_left
+    from domain.durations import shifted_deadline_problem, time_left
     from domain.notifications import TASKS, Audience, Notification, Template
     from domain.orders import (
         FUTURE_TOLERANCE,
@@ -505,7 +505,7 @@ class AfterSaleWorkflow:
         if deadline is None or self._ended:
             raise refuse("invalid_state", "no deadline of this case is running")
         moved = deadline + timedelta(hours=shift.hours)
-        if problem := horizon_problem(moved, workflow.now(), "the deadline"):
+        if problem := shifted_deadline_problem(moved, workflow.now(), "the deadline"):
             raise refuse("validation_error", problem)
 
     @workflow.query
@@ -536,7 +536,9 @@ class AfterSaleWorkflow:
             replacement_carrier=self._replacement.carrier if self._replacement else None,
             replacement_tracking_no=self._replacement.tracking_no if self._replacement else None,
             replacement_address=self._replacement_address() if request.kind is CaseKind.EXCHANGE else None,
-            pickup_id=self._pickup_id,
+            # The id ``/v1/pickups/{pickup_id}`` takes: the case's own (a pickup belongs to one case), not the
+            # pickup workflow's id, which stays internal.
+            pickup_id=request.case_id if self._pickup_id else None,
             rejection_reason=self._rejection_reason,
             history=list(self._journal.history),
             revision=self._journal.revision,

@@ -34,7 +34,7 @@ with workflow.unsafe.imports_passed_through():
         is_whole_order,
         quantity_left,
     )
-    from domain.durations import horizon_problem, time_left
+    from domain.durations import horizon_problem, shifted_deadline_problem, time_left
     from domain.notifications import Audience, Notification, Template
     from domain.orders import (
         FUTURE_TOLERANCE,
@@ -224,7 +224,7 @@ class OrderWorkflow:
         if self._status is not OrderStatus.AWAITING_SHIPMENT or self._overdue:
             raise refuse("invalid_state", "no deadline of this order is running")
         moved = self._ship_deadline_at() + timedelta(hours=shift.hours)
-        if problem := horizon_problem(moved, workflow.now(), "the ship deadline"):
+        if problem := shifted_deadline_problem(moved, workflow.now(), "the ship deadline"):
             raise refuse("validation_error", problem)
 
     # --- after-sales requests ------------------------------------------------------------------------------

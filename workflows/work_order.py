@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.sla import PlannedStep, StepLevel
     from domain.work_orders import (
         OPEN,
+        RECORD_HISTORY_TAIL,
         TASKS,
         WORK_ORDER_DECIDED,
         Accept,
@@ -584,8 +585,9 @@ class WorkOrderWorkflow:
         return self._s.runs
 
     def record(self) -> WorkOrderRecord:
-        """The slim snapshot the read model is written from (no history)."""
+        """The slim snapshot the read model is written from (only the history's tail, for the SLA facts)."""
         s, request = self._s, self._input.request
+        tail_from = max(len(s.history) - RECORD_HISTORY_TAIL, 0)
         return WorkOrderRecord(
             work_order_id=request.work_order_id,
             merchant_id=request.merchant_id,
@@ -603,6 +605,8 @@ class WorkOrderWorkflow:
             satisfaction=s.satisfaction,
             case_id=request.case_id,
             revision=self._journal.revision,
+            history_from=tail_from,
+            history_tail=s.history[tail_from:],
         )
 
     # --- helpers -------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -19,6 +20,7 @@ from config.settings import Settings
 from domain.calendar_change import CalendarChange, CalendarUpdate, revision
 from domain.merchants import MerchantConfig, MerchantView
 from domain.orders import Id
+from domain.policy import PolicyError, check_ladders, with_overrides
 from readmodel.merchants import calendar_of, get_merchant, put_merchant
 from readmodel.tables import Merchant
 from workflows.calendar_change import CalendarChangeWorkflow, workflow_id
@@ -31,15 +33,48 @@ ROBOTS = ("dingtalk", "wecom")
 router = APIRouter(prefix="/v1/merchants", tags=["merchants"])
 
 
+_WORD = re.compile(r"[A-Za-z][A-Za-z_.-]{0,31}")  # a path segment that names something (``robot``, ``cgi-bin``)
+
+
+def _masked_segment(segment: str) -> str:
+    """A path segment as GET shows it: a word stays; anything else (a token, an id) and the value of every
+    matrix parameter (``;access_token=…``) is ``***``."""
+    name, *params = segment.split(";")
+    shown = name if not name or _WORD.fullmatch(name) else MASKED
+    return ";".join([shown, *(f"{param.partition('=')[0]}={MASKED}" for param in params)])
+
+
 def masked_webhook(url: str) -> str:
-    """A robot's webhook with its credentials hidden: every query value (DingTalk's ``access_token``,
-    WeCom's ``key``) and a password in the URL, each written as ``***``."""
+    """A robot's webhook with its credentials hidden, each written as ``***``: every query value (DingTalk's
+    ``access_token``, WeCom's ``key``), a password in the URL, every path segment that is not a plain word
+    and every matrix parameter's value (a token in the path), and a fragment (refused today, masked if an
+    older configuration holds one). Scheme, host and port stay, so an admin sees where it points."""
     parts = urlsplit(url)
     netloc = parts.netloc
     if parts.password is not None:
         netloc = f"{parts.username or ''}:{MASKED}@{netloc.rpartition('@')[2]}"
+    path = "/".join(_masked_segment(segment) for segment in parts.path.split("/"))
     query = urlencode([(name, MASKED) for name, _ in parse_qsl(parts.query, keep_blank_values=True)], safe="*")
-    return urlunsplit(parts._replace(netloc=netloc, query=query))
+    fragment = MASKED if parts.fragment else ""
+    return urlunsplit(parts._replace(netloc=netloc, path=path, query=query, fragment=fragment))
+
+
+def _check(config: MerchantConfig, settings: Settings) -> None:
+    """Refuses what a merchant's configuration cannot be, given the platform's settings.
+
+    A robot's webhook is https: the platform posts to it with the merchant's customers' order ids, and an
+    admin's typo or a pasted internal address (``http://127.0.0.1:6379``) must not become a request from
+    inside. AFTERSALES_ALLOW_INSECURE_WEBHOOKS lets the dev stack and the tests use local http robots.
+    Reminder ladders are checked against the policy in force, the platform's defaults with the overrides.
+    """
+    for robot in ROBOTS:
+        robot_config = getattr(config, robot)
+        if robot_config and robot_config.webhook_url.scheme != "https" and not settings.allow_insecure_webhooks:
+            raise Problem("validation_error", f"{robot}.webhook_url: a robot's webhook must be https")
+    try:
+        check_ladders(with_overrides(settings.policy(), config.policy), config.policy)
+    except PolicyError as error:
+        raise Problem("validation_error", f"policy.{error}") from None
 
 
 def _view(merchant: Merchant) -> MerchantView:
@@ -86,6 +121,7 @@ async def put(
     Robots' credentials read back masked (``***``); sent back so, a webhook or DingTalk ``secret`` keeps the
     stored one.
     """
+    _check(config, settings)
     values = config.model_dump(mode="json")
     stored = await asyncio.to_thread(get_merchant, engine, merchant_id=merchant_id)
     if any(MASKED in str(values.get(robot)) for robot in ROBOTS):

@@ -15,7 +15,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.deps import Caller, CallerDep, ClientDep, EngineDep, Role, SettingsDep, allow, owned_state
 from api.errors import Problem
 from api.idempotency import act, start_once
-from api.routes.monitoring import _scope
+from api.routes.monitoring import PagingDep, _scope
 from domain import ids
 from domain.calendar_change import revision
 from domain.orders import Actor
@@ -77,14 +77,23 @@ def _require_agent(merchant: Merchant, assignee_id: str) -> None:
 
 
 async def _owned_by(client: Client, workflow_id: str, query: Any, merchant_id: str) -> bool:
-    """Whether the workflow ``workflow_id`` exists and belongs to ``merchant_id`` (its state says so)."""
+    """Whether the workflow ``workflow_id`` exists and belongs to ``merchant_id``.
+
+    Read from the server alone first (its ``MerchantId`` search attribute, by a describe), as
+    :func:`~api.deps.owned_state` does: another merchant's id then costs what a missing one does. A workflow
+    started without the attribute is asked its state.
+    """
+    handle = client.get_workflow_handle(workflow_id)
     try:
-        state = await client.get_workflow_handle(workflow_id).query(query)
+        described = await handle.describe()
+        owner = described.typed_search_attributes.get(sa.MERCHANT_ID)
+        if owner is None:
+            owner = (await handle.query(query)).merchant_id
     except RPCError as error:
         if error.status is RPCStatusCode.NOT_FOUND:
             return False
         raise
-    return bool(state.merchant_id == merchant_id)
+    return bool(owner == merchant_id)
 
 
 async def _require_links(client: Client, request: OpenWorkOrder) -> None:
@@ -325,20 +334,27 @@ class WatchedWorkOrder(BaseModel):
 
 
 class WorkOrderList(BaseModel):
-    """A monitoring list of work orders and how many it holds."""
+    """A page of a monitoring list of work orders: ``count`` rows on it, ``total`` in the whole list."""
 
     count: int
+    total: int
+    limit: int
+    offset: int
     items: list[WatchedWorkOrder]
 
 
 @monitoring.get("/overdue-work-orders", response_model=WorkOrderList, dependencies=[allow(Role.ADMIN, Role.MERCHANT)])
 async def overdue_work_orders(
-    engine: EngineDep, caller: CallerDep, merchant_id: str | None = Query(default=None)
+    engine: EngineDep, caller: CallerDep, page: PagingDep, merchant_id: str | None = Query(default=None)
 ) -> WorkOrderList:
     """Open work orders with a clock past its budget, the longest overdue first."""
-    rows: list[Any] = list(
-        await asyncio.to_thread(queries.overdue_work_orders, engine, merchant_id=_scope(caller, merchant_id))
+    rows = await asyncio.to_thread(
+        queries.overdue_work_orders, engine, merchant_id=_scope(caller, merchant_id), **page.model_dump()
     )
     return WorkOrderList(
-        count=len(rows), items=[WatchedWorkOrder.model_validate(row, from_attributes=True) for row in rows]
+        count=len(rows),
+        total=rows.total,
+        limit=page.limit,
+        offset=page.offset,
+        items=[WatchedWorkOrder.model_validate(row, from_attributes=True) for row in rows],
     )

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 from sqlalchemy import Engine
+from sqlmodel import Session
 from temporalio.exceptions import ApplicationError
 
 from activities.partners import REFUSED, Partners
 from config.settings import Settings
 from domain import ids
 from domain.cases import Refund, RefundLine
+from domain.orders import Address
+from domain.pickups import Booking
+from readmodel.tables import PartnerCall
 from tests.peers.partners import PartnersPeer
 
 
@@ -58,6 +64,37 @@ async def test_the_simulator_answers_a_repeated_refund_and_refuses_its_key_with_
             await partners.refund(first.model_copy(update={"order_id": "O-2", "amount_cents": 7000}))
         assert refused(error)
         assert "idempotency_key_reused" in str(error.value)
+
+
+async def test_the_simulator_keeps_no_pickup_contact_in_clear_yet_tells_another_address_from_a_retry(
+    any_engine: Engine, any_db_url: str
+) -> None:
+    case_id = f"C-{uuid.uuid4().hex[:8]}"
+    slot = datetime(2026, 11, 27, 9, tzinfo=UTC)
+    booking = Booking(
+        booking_id=f"{case_id}-1",
+        case_id=case_id,
+        order_id="O-1",
+        address=Address(name="王小明", phone="13800138000", address="上海市浦东新区世纪大道 100 号"),
+        slot_start=slot,
+        slot_end=slot + timedelta(hours=2),
+    )
+    async with httpx.AsyncClient() as http:
+        partners = Partners(http=http, engine=any_engine, settings=Settings(database_url=any_db_url))
+        booked = await partners.book_pickup(booking)
+        assert await partners.book_pickup(booking) == booked  # a retry: the first answer
+        moved = booking.model_copy(update={"address": booking.address.model_copy(update={"address": "北京市"})})
+        with pytest.raises(ApplicationError) as error:
+            await partners.book_pickup(moved)  # same key, another address: refused, though both read back masked
+        assert refused(error)
+
+    with Session(any_engine) as session:
+        call = session.get(PartnerCall, f"logistics:{booking.booking_id}")
+    assert call is not None
+    stored = json.dumps([call.request, call.response], ensure_ascii=False)
+    for personal in ("王小明", "13800138000", "世纪大道", "北京"):
+        assert personal not in stored
+    assert (call.request["case_id"], call.request["address"]) == (case_id, "***")
 
 
 async def test_a_partner_over_http_refuses_a_key_reused_with_another_body(

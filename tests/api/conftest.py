@@ -73,6 +73,7 @@ def api_settings(sqlite_url: str) -> Settings:
         api_keys=KEYS,
         public_url="http://board.test",
         metrics_key=METRICS_KEY,
+        allow_insecure_webhooks=True,  # the fake robots (tests/peers) answer plain http on 127.0.0.1
     )
 
 

@@ -198,6 +198,21 @@ async def test_the_merchant_decides_on_its_own_cases_only(api: Any) -> None:
     assert [e["actor"] for e in upheld.json()["history"]][-3:] == ["merchant", "customer", "platform"]
 
 
+async def test_a_cases_pickup_id_is_the_id_the_pickups_endpoint_takes(api: Any) -> None:
+    order_id = await delivered(api)
+    case_id = (await api("mall", "POST", "/v1/after-sales", json=case_body(order_id, "pid"))).json()["case_id"]
+    await api("merchant:m-acme", "POST", f"/v1/after-sales/{case_id}/approve", json={})
+    assert (await api("mall", "GET", f"/v1/after-sales/{case_id}")).json()["pickup_id"] is None
+    start = datetime.now(UTC) + timedelta(hours=2)
+    slot = {"address": ADDRESS, "slot_start": start.isoformat(), "slot_end": (start + timedelta(hours=2)).isoformat()}
+    booked = await api("mall", "POST", f"/v1/after-sales/{case_id}/pickup", json=slot)
+    assert booked.status_code == 201, booked.text
+    pickup_id = (await api("mall", "GET", f"/v1/after-sales/{case_id}")).json()["pickup_id"]
+    pickup = await api("mall", "GET", f"/v1/pickups/{pickup_id}")
+    assert pickup.status_code == 200, pickup.text
+    assert pickup.json()["case_id"] == case_id
+
+
 async def test_a_return_collected_door_to_door_is_received_and_refunded(api: Any, dev_env: WorkflowEnvironment) -> None:
     order_id = await delivered(api)
     case_id = (await api("mall", "POST", "/v1/after-sales", json=case_body(order_id, "p"))).json()["case_id"]

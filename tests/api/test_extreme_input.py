@@ -152,6 +152,38 @@ async def test_deadline_shifts_cannot_push_a_ship_deadline_beyond_two_years_from
     assert order["ship_deadline_at"] == first.json()["ship_deadline_at"]
 
 
+async def test_a_deadline_shift_moves_by_a_minute_or_more_and_never_into_the_past(api: Any) -> None:
+    body = order_body(paid_at=now_iso())
+    await api("mall", "POST", "/v1/orders", json=body)
+    path = f"/v1/orders/{body['order_id']}/deadline-shifts"
+    for hours in (0, 1e-300, 0.001, -8760, -72):  # nothing, a typo, before payment, at payment (past by now)
+        assert_problem(await api("admin", "POST", path, json={"hours": hours, "reason": "x"}), 422, "validation_error")
+    pulled = await api("admin", "POST", path, json={"hours": -71.5, "reason": "x"})
+    assert pulled.status_code == 200, pulled.text
+    order = (await api("admin", "GET", f"/v1/orders/{body['order_id']}")).json()
+    assert (pulled.json()["overdue"], order["overdue"]) == (False, False)
+    assert order["ship_deadline_at"] == pulled.json()["ship_deadline_at"] > order["paid_at"]
+    events = [entry["event"] for entry in order["history"]]  # the reminders now due follow the move
+    assert events[:2] == ["order_paid", "deadline_moved"]
+    assert "ship_overdue" not in events
+    assert order["history"][1]["detail"] == "-71.5h: x"
+
+
+async def test_a_case_deadline_cannot_be_pulled_into_the_past(api: Any) -> None:
+    order_id = await delivered(api)
+    case_id = (await api("mall", "POST", "/v1/after-sales", json=case_body(order_id, "p"))).json()["case_id"]
+    path = f"/v1/after-sales/{case_id}/deadline-shifts"
+    before = (await api("admin", "GET", f"/v1/after-sales/{case_id}")).json()
+    for hours in (0, -8760, -48):  # the review clock runs 48 h: -48 h is its start, past by now
+        assert_problem(await api("admin", "POST", path, json={"hours": hours, "reason": "x"}), 422, "validation_error")
+    after = (await api("admin", "GET", f"/v1/after-sales/{case_id}")).json()
+    assert (after["deadline_at"], after["overdue"], after["history"]) == (
+        before["deadline_at"],
+        False,
+        before["history"],
+    )
+
+
 @pytest.mark.parametrize(
     ("role", "path", "body"),
     [

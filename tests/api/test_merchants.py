@@ -1,127 +1,87 @@
-"""A merchant's business calendar through the API: stored, shown, validated, handed to running work orders."""
+"""Merchant configuration at the door: agents, robots' webhooks and reminder ladders (PUT /v1/merchants)."""
 
 from __future__ import annotations
 
-import asyncio
-import uuid
-from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
-import pytest
+import httpx
 from temporalio.testing import WorkflowEnvironment
 
-from domain.calendar import WEEKDAYS
-from domain.calendar_change import CalendarChangeResult
-from tests.api.conftest import web_ui_query
+from api.main import create_app
+from config.settings import Settings
+from readmodel.db import make_engine
+from readmodel.merchants import get_merchant
+from tests.api.conftest import KEYS, ServedApp
 from tests.api.test_orders import assert_problem
-from tests.api.test_work_orders import opened
 from tests.factories import merchant_body
-from workflows.calendar_change import CalendarChangeWorkflow
-
-OFFICE = [["09:00", "12:00"], ["13:00", "18:00"]]
-CALENDAR = {
-    "timezone": "Asia/Shanghai",
-    "hours": {"mon": OFFICE, "tue": OFFICE, "wed": OFFICE, "thu": OFFICE, "fri": OFFICE, "sat": [["10:00", "16:00"]]},
-    "holidays": "CN",
-}
 
 
-async def test_an_admin_sets_a_merchants_calendar_and_reads_it_back(api: Any) -> None:
-    saved = await api("admin", "PUT", "/v1/merchants/m-calendar", json=merchant_body(calendar=CALENDAR))
-    assert saved.status_code == 200, saved.text
-    shown = {**CALENDAR, "hours": {**CALENDAR["hours"], "sun": []}}  # a day left out is a day off
-    assert saved.json()["calendar"] == shown
-
-    fetched = await api("admin", "GET", "/v1/merchants/m-calendar")
-    assert fetched.json()["calendar"] == shown
-
-    cleared = await api("admin", "PUT", "/v1/merchants/m-calendar", json=merchant_body())
-    assert cleared.json()["calendar"] is None  # round the clock again
-    assert (await api("admin", "GET", "/v1/merchants/m-calendar")).json()["calendar"] is None
+async def test_two_agents_with_one_agent_id_are_refused(api: Any) -> None:
+    body = merchant_body()
+    body["agents"].append({"agent_id": "a-1", "name": "小王", "mobile": "13900000013"})
+    refused = await api("admin", "PUT", "/v1/merchants/m-twins", json=body)
+    assert_problem(refused, 422, "validation_error")
+    assert "a-1" in refused.text
+    assert (await api("admin", "GET", "/v1/merchants/m-twins")).status_code == 404
 
 
-async def test_the_time_zone_defaults_to_shanghai(api: Any) -> None:
-    body = merchant_body(calendar={"hours": {"mon": OFFICE}, "holidays": None})
-    saved = await api("admin", "PUT", "/v1/merchants/m-calendar-tz", json=body)
-    assert saved.status_code == 200, saved.text
-    assert saved.json()["calendar"]["timezone"] == "Asia/Shanghai"
+async def test_a_webhook_with_a_fragment_is_refused(api: Any) -> None:
+    body = merchant_body(dingtalk=("http://127.0.0.1:9/robot/send?access_token=T#access_token=FRAG", "SEC"))
+    assert_problem(await api("admin", "PUT", "/v1/merchants/m-frag", json=body), 422, "validation_error")
+    assert (await api("admin", "GET", "/v1/merchants/m-frag")).status_code == 404
 
 
-@pytest.mark.parametrize(
-    "calendar",
-    [
-        {"hours": {}},
-        {"hours": {"mon": [["18:00", "09:00"]]}},
-        {"hours": {"mon": OFFICE}, "timezone": "Beijing"},
-        {"hours": {"mon": OFFICE}, "holidays": "JP"},
-        {"hours": {"funday": OFFICE}},
-        {"timezone": "Asia/Shanghai"},
-        {"hours": {"mon": [[f"{hour:02d}:00", f"{hour:02d}:30"] for hour in range(13)]}},
-        {"hours": {"mon": OFFICE}, "timezone": "x" * 10_000},
-    ],
-)
-async def test_a_calendar_that_cannot_be_counted_on_is_refused_and_nothing_is_stored(
-    api: Any, calendar: dict[str, Any]
+async def test_tokens_in_a_webhooks_path_and_matrix_parameters_read_back_masked(
+    api: Any, api_settings: Settings
 ) -> None:
-    response = await api("admin", "PUT", "/v1/merchants/m-bad-calendar", json=merchant_body(calendar=calendar))
-    problem = assert_problem(response, 422, "validation_error")
-    assert problem["errors"]
-    assert_problem(await api("admin", "GET", "/v1/merchants/m-bad-calendar"), 404, "not_found")
+    webhook = "http://127.0.0.1:9/robot/PATHtok3n42/send;access_token=MATRIXTOKEN?access_token=QUERYTOKEN"
+    saved = await api("admin", "PUT", "/v1/merchants/m-mask", json=merchant_body(wecom=webhook))
+    assert saved.status_code == 200, saved.text
+    fetched = await api("admin", "GET", "/v1/merchants/m-mask")
+    for shown in (saved, fetched):
+        assert shown.json()["wecom"]["webhook_url"] == (
+            "http://127.0.0.1:9/robot/***/send;access_token=***?access_token=***"
+        )
+        assert "TOKEN" not in shown.text
+        assert "tok3n" not in shown.text
+    edited = {key: value for key, value in fetched.json().items() if key != "merchant_id"}
+    assert (await api("admin", "PUT", "/v1/merchants/m-mask", json=edited)).status_code == 200
+    stored = get_merchant(make_engine(api_settings.database_url), merchant_id="m-mask")
+    assert stored is not None
+    assert stored.wecom == {"webhook_url": webhook}
 
 
-def due(work_order: dict[str, Any]) -> dict[str, str]:
-    return {c["name"]: c["due_at"] for c in work_order["clocks"] if c["due_at"]}
+async def test_a_reminder_offset_as_long_as_its_deadline_is_refused_naming_the_ladder(api: Any) -> None:
+    path = "/v1/merchants/m-ladder"
+    for policy in (
+        {"ship_reminders": "100h"},  # the platform's ship deadline is 72h
+        {"ship_reminders": "72h"},
+        {"ship_deadline": "48h", "ship_reminders": "24h,48h"},
+        {"review_reminders": "2d"},  # the platform's review deadline is 48h
+    ):
+        refused = await api("admin", "PUT", path, json=merchant_body(policy=policy))
+        assert_problem(refused, 422, "validation_error")
+        assert next(name for name in policy if name.endswith("_reminders")) in refused.json()["detail"]
+    assert (await api("admin", "GET", path)).status_code == 404
+    fitting = merchant_body(policy={"ship_deadline": "48h", "ship_reminders": "24h,1h", "review_reminders": "47h"})
+    assert (await api("admin", "PUT", path, json=fitting)).status_code == 200
 
 
-async def test_changing_a_merchants_calendar_re_times_its_running_work_orders_once(
-    api: Any, dev_env: WorkflowEnvironment
+async def test_robot_webhooks_must_be_https_unless_insecure_ones_are_allowed(
+    dev_env: WorkflowEnvironment, api_settings: Settings
 ) -> None:
-    shanghai = ZoneInfo("Asia/Shanghai")
-    mine, other = f"m-retime-{uuid.uuid4().hex[:6]}", f"m-keep-{uuid.uuid4().hex[:6]}"
-    for merchant in (mine, other):
-        assert (await api("admin", "PUT", f"/v1/merchants/{merchant}", json=merchant_body())).status_code == 200
-    wo = (await opened(api, mine, assignee_id="a-1"))["work_order_id"]
-    untouched = await opened(api, other, assignee_id="a-1")
-    before = due((await api("admin", "GET", f"/v1/work-orders/{wo}")).json())
-    assert set(before) == {"first_response", "resolution", "accept"}
-    await web_ui_query(dev_env.client, f"MerchantId = '{mine}' AND CaseKind = 'work_order'")
-
-    # Working hours only on the day after tomorrow: every running clock now falls due on that day.
-    day = (datetime.now(UTC).astimezone(shanghai) + timedelta(days=2)).weekday()
-    calendar = {"timezone": "Asia/Shanghai", "hours": {WEEKDAYS[day]: [["09:00", "18:00"]]}, "holidays": None}
-    body = merchant_body(calendar=calendar)
-    assert (await api("admin", "PUT", f"/v1/merchants/{mine}", json=body)).status_code == 200
-
-    fanouts = [e async for e in dev_env.client.list_workflows(f"WorkflowId STARTS_WITH 'calendar-{mine}-'")]
-    for _ in range(100):
-        if fanouts:
-            break
-        await asyncio.sleep(0.1)
-        fanouts = [e async for e in dev_env.client.list_workflows(f"WorkflowId STARTS_WITH 'calendar-{mine}-'")]
-    assert len(fanouts) == 1
-    fanout = dev_env.client.get_workflow_handle_for(CalendarChangeWorkflow.run, fanouts[0].id)
-    result: CalendarChangeResult = await asyncio.wait_for(fanout.result(), timeout=60)
-    assert result.changed == (f"workorder-{wo}",)
-
-    after_change = (await api("admin", "GET", f"/v1/work-orders/{wo}")).json()
-    moved = due(after_change)
-    assert set(moved) == set(before)
-    for name, at in moved.items():
-        local = datetime.fromisoformat(at).astimezone(shanghai)
-        assert local.weekday() == day, (name, local)
-        assert datetime.fromisoformat(at) > datetime.fromisoformat(before[name])
-    assert [e["event"] for e in after_change["history"]].count("calendar_changed") == 1
-
-    # Another merchant's work order keeps its clocks.
-    kept = (await api("admin", "GET", f"/v1/work-orders/{untouched['work_order_id']}")).json()
-    assert due(kept) == due(untouched)
-    assert "calendar_changed" not in [e["event"] for e in kept["history"]]
-
-    # The same PUT again (a retry) fans out nothing new: the fan-out of this calendar ran already.
-    first_run = (await fanout.describe()).run_id
-    assert (await api("admin", "PUT", f"/v1/merchants/{mine}", json=body)).status_code == 200
-    assert (await fanout.describe()).run_id == first_run
-    again = (await api("admin", "GET", f"/v1/work-orders/{wo}")).json()
-    assert due(again) == moved
-    assert [e["event"] for e in again["history"]].count("calendar_changed") == 1
+    strict = api_settings.model_copy(update={"allow_insecure_webhooks": False})
+    async with ServedApp(create_app(strict, client=dev_env.client)) as served:
+        admin = {"Authorization": f"Bearer {next(key for key, role in KEYS.items() if role == 'admin')}"}
+        async with httpx.AsyncClient(base_url=served.url, headers=admin) as http:
+            for robot in (
+                {"dingtalk": ("http://127.0.0.1:6379/robot/send?access_token=T", "SEC")},
+                {"wecom": "http://127.0.0.1:6379/cgi-bin/webhook/send?key=K"},
+            ):
+                body = merchant_body(**robot)
+                refused = await http.put("/v1/merchants/m-ssrf", json=body)
+                assert_problem(refused, 422, "validation_error")
+                assert f"{next(iter(robot))}.webhook_url" in refused.json()["detail"]
+            assert (await http.get("/v1/merchants/m-ssrf")).status_code == 404
+            safe = merchant_body(wecom="https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=K")
+            assert (await http.put("/v1/merchants/m-ssrf", json=safe)).status_code == 200

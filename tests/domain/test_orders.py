@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from domain.durations import shifted_deadline_problem
 from domain.orders import (
     FUTURE_TOLERANCE,
     PAID_AT_PAST,
@@ -73,6 +74,21 @@ def test_a_deadline_shift_is_a_finite_json_number_within_a_year(hours: Any) -> N
 def test_a_deadline_shift_takes_whole_and_fractional_hours() -> None:
     assert DeadlineShift.model_validate({"hours": 24, "reason": "holiday"}).hours == 24
     assert DeadlineShift.model_validate({"hours": -1.5, "reason": "holiday"}).hours == -1.5
+
+
+@pytest.mark.parametrize("hours", [0, 0.0, 1e-300, -1e-300, 0.01, -0.01, 1.005, 24.123])
+def test_a_deadline_shift_moves_by_at_least_a_minute_in_hundredths_of_an_hour(hours: float) -> None:
+    with pytest.raises(ValidationError, match="hours"):
+        DeadlineShift.model_validate({"hours": hours, "reason": "holiday"})
+    assert DeadlineShift.model_validate({"hours": 0.02, "reason": "holiday"}).hours == 0.02
+    assert DeadlineShift.model_validate({"hours": -167.75, "reason": "holiday"}).hours == -167.75
+
+
+def test_a_shifted_deadline_must_stay_ahead_of_now_and_within_the_horizon() -> None:
+    assert "not after now" in (shifted_deadline_problem(NOW, NOW, "the ship deadline") or "")
+    assert "not after now" in (shifted_deadline_problem(NOW - timedelta(days=365), NOW, "the ship deadline") or "")
+    assert shifted_deadline_problem(NOW + timedelta(minutes=1), NOW, "the ship deadline") is None
+    assert "days from now" in (shifted_deadline_problem(NOW + timedelta(days=731), NOW, "the deadline") or "")
 
 
 @pytest.mark.parametrize("days", ["3", 3.0, True, 0, 366])

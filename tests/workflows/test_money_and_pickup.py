@@ -115,8 +115,8 @@ async def test_a_paid_pickup_uploads_its_waybill_to_the_case(
         {"address": ADDRESS, "slot_start": now + 2 * HOUR, "slot_end": now + 4 * HOUR}
     )
     booked = await case.execute_update(AfterSaleWorkflow.book_pickup, request)
-    assert booked.pickup_id == ids.pickup(booked.case_id)
-    pickup = client.get_workflow_handle_for(PickupWorkflow.run, booked.pickup_id)
+    assert booked.pickup_id == booked.case_id  # the id /v1/pickups/{pickup_id} takes
+    pickup = client.get_workflow_handle_for(PickupWorkflow.run, ids.pickup(booked.pickup_id))
     await started(pickup)
 
     async def status_is(status: PickupStatus) -> bool:
@@ -166,7 +166,7 @@ async def test_an_unpaid_pickup_is_dropped_and_the_return_clock_runs_on(
     request = PickupRequest.model_validate({"address": ADDRESS, "slot_start": now + DAY, "slot_end": now + DAY + HOUR})
     booked = await case.execute_update(AfterSaleWorkflow.book_pickup, request)
     assert booked.pickup_id is not None
-    pickup = client.get_workflow_handle_for(PickupWorkflow.run, booked.pickup_id)
+    pickup = client.get_workflow_handle_for(PickupWorkflow.run, ids.pickup(booked.pickup_id))
     await started(pickup)
     await ts_env.sleep(HOUR)
 
@@ -214,7 +214,7 @@ async def test_a_courier_who_misses_twice_is_rebooked_once_then_cs_is_told(
     request = PickupRequest.model_validate({"address": ADDRESS, "slot_start": now + HOUR, "slot_end": now + 3 * HOUR})
     booked = await case.execute_update(AfterSaleWorkflow.book_pickup, request)
     assert booked.pickup_id is not None
-    pickup = client.get_workflow_handle_for(PickupWorkflow.run, booked.pickup_id)
+    pickup = client.get_workflow_handle_for(PickupWorkflow.run, ids.pickup(booked.pickup_id))
     await started(pickup)
 
     async def status_is(status: PickupStatus) -> bool:
@@ -269,7 +269,7 @@ async def test_a_return_deadline_passed_while_a_pickup_was_booked_cancels_the_ca
     deadline = approved.deadline_at - timedelta(hours=7 * 24 - 0.25)
     assert pulled.deadline_at == deadline
     assert booked.pickup_id is not None
-    pickup = client.get_workflow_handle_for(PickupWorkflow.run, booked.pickup_id)
+    pickup = client.get_workflow_handle_for(PickupWorkflow.run, ids.pickup(booked.pickup_id))
     await started(pickup)
     await ts_env.sleep(HOUR)  # the deadline passes while the pickup is booked; its postage is never paid
 
