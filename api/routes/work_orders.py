@@ -141,6 +141,7 @@ async def open_work_order(
             calendar_revision=revision(merchant.updated_at),
             board_url=settings.public_url,
             max_history_events=settings.wo_max_history_events,
+            callbacks=settings.callback_url is not None,
         ),
         id=ids.work_order(request.work_order_id),
         body=request,
@@ -312,7 +313,8 @@ async def appeal(work_order_id: str, body: WorkOrderAppeal, client: ClientDep, c
 
 @router.post("/{work_order_id}/decide", response_model=WorkOrderView, dependencies=[allow(Role.ADMIN)])
 async def decide(work_order_id: str, body: Decision, client: ClientDep, caller: CallerDep) -> WorkOrderView:
-    """Platform customer service decides an appealed work order."""
+    """Platform customer service decides an appealed work order, or a case's platform work order in any open
+    status; a linked case settles as decided."""
     handle = await _work_order(client, caller, work_order_id)
     return await _act(handle, WorkOrderWorkflow.decide, body, WorkOrderAction.DECIDE)
 
