@@ -82,6 +82,9 @@ class Settings(Policy, BaseSettings):
     wo_max_history_events: int = Field(
         default=5000, ge=20, description="a work order continues as new before its Temporal history grows past this"
     )
+    chat_max_history_events: int = Field(
+        default=5000, ge=20, description="a conversation continues as new before its Temporal history grows past this"
+    )
 
     sms_backend: SmsBackend = SmsBackend.LOG
     sms_endpoint: str | None = None
@@ -167,7 +170,10 @@ class Settings(Policy, BaseSettings):
 
     def policy(self) -> Policy:
         """The platform's default policy, before any merchant's overrides."""
-        return Policy.model_validate({name: getattr(self, name) for name in Policy.model_fields})
+        policy = Policy.model_validate({name: getattr(self, name) for name in Policy.model_fields})
+        if policy.quiet_hours is not None:  # the platform's quiet hours are read in the platform's zone
+            policy = policy.model_copy(update={"quiet_hours": policy.quiet_hours.in_zone(self.timezone)})
+        return policy
 
     def link_signer(self) -> LinkSigner | None:
         """The signer of action links, or None while ``AFTERSALES_LINK_SECRET`` is unset (links are off)."""

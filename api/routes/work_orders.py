@@ -19,7 +19,6 @@ from api.routes.monitoring import PagingDep, _scope
 from domain import ids
 from domain.calendar_change import revision
 from domain.orders import Actor
-from domain.policy import with_overrides
 from domain.work_orders import (
     Accept,
     Acting,
@@ -40,7 +39,7 @@ from domain.work_orders import (
     WorkOrderView,
 )
 from readmodel import queries
-from readmodel.merchants import calendar_of, get_merchant
+from readmodel.merchants import calendar_of, get_merchant, policy_of
 from readmodel.tables import Merchant
 from workflows import search_attributes as sa
 from workflows.aftersale import AfterSaleWorkflow
@@ -128,7 +127,7 @@ async def open_work_order(
     if request.assignee_id:
         _require_agent(merchant, request.assignee_id)
     await _require_links(client, request)
-    policy = with_overrides(settings.policy(), merchant.policy)
+    policy = policy_of(merchant, settings.policy())
     calendar = calendar_of(merchant, today=datetime.now(UTC).date())
     status_now = WorkOrderStatus.ASSIGNED if request.assignee_id else WorkOrderStatus.UNASSIGNED
     handle, created = await start_once(
