@@ -81,7 +81,7 @@ class OrderWorkflow:
         self._status = OrderStatus.AWAITING_SHIPMENT
         self._overdue = False
         self._clocks: dict[str, SlaClock] = {}  # every deadline of the order, one serialisable mapping
-        self._timers = SlaTimers(self._clocks, self._on_step)
+        self._timers = SlaTimers(self._clocks, self._on_step, quiet=input.policy.quiet_hours)
         # From payment exactly (also a paid_at a little ahead of our clock): the view the API answers a new
         # order with (domain.orders.opening_view) is computed from the same clock.
         self._timers.put(ship_clock(input))

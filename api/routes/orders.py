@@ -24,8 +24,7 @@ from domain.orders import (
     check_paid_at,
     opening_view,
 )
-from domain.policy import with_overrides
-from readmodel.merchants import get_merchant
+from readmodel.merchants import get_merchant, policy_of
 from workflows import search_attributes as sa
 from workflows.order import LOGISTICS, SHIPMENT, OrderWorkflow
 
@@ -61,7 +60,7 @@ async def report_order(
     the same id is a 409 ``duplicate``.
     """
     merchant = await asyncio.to_thread(get_merchant, engine, merchant_id=order.merchant_id)
-    policy = with_overrides(settings.policy(), merchant.policy if merchant else {})
+    policy = policy_of(merchant, settings.policy())
     watch = OrderWatchInput(
         order=order, policy=policy, board_url=settings.public_url, callbacks=settings.callback_url is not None
     )
@@ -73,6 +72,7 @@ async def report_order(
         id=ids.order(order.order_id),
         body=order,
         task_queue=settings.task_queue,
+        named=f"order {order.order_id}",
         search_attributes=sa.initial_order_attributes(order, ship_deadline_at=opening.ship_deadline_at),
         static_summary=f"Order {order.order_id} of {order.merchant_id}",
     )
