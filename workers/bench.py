@@ -7,9 +7,10 @@ queue of its own (:mod:`workers.bench_raw`: one timer, one Update, no codec) on 
 - throughput and p50/p99 of each API call, the start and the Update beside a raw ``start_workflow`` and a
   raw Update round trip (the ratio is the project's throughput over raw);
 - a burst: ``--burst`` order watches whose ship deadline falls due in the same second, and as many raw
-  timers due then. Lateness is read from Temporal's own event times: for the project the search-attribute
-  upsert that marks the order overdue (the workflow task that acted on the deadline), for raw the
-  ``TimerFired`` event; each minus the deadline. Workflow-task timeouts are counted across the histories;
+  timers due then; a spread (``--spread``): as many deadlines, falling due at 20 per second. Lateness is
+  read from Temporal's own event times: for the project the search-attribute upsert that marks the order
+  overdue (the workflow task that acted on the deadline), for raw the ``TimerFired`` event; each minus the
+  deadline. Workflow-task timeouts are counted across the histories;
 - the Temporal history (events and bytes) of one full return-refund, driven through the API;
 - worker and server RSS per 1,000 open workflows (``--scale N`` opens N more order watches for it).
 """
@@ -178,8 +179,8 @@ def _timeouts(histories: list[list[HistoryEvent]]) -> int:
     return sum(1 for events in histories for event in events if event.event_type == timed_out)
 
 
-def _lateness(name: str, due: datetime, times: list[datetime | None]) -> None:
-    late = sorted((at - due).total_seconds() for at in times if at is not None)
+def _lateness(name: str, dues: list[datetime], times: list[datetime | None]) -> None:
+    late = sorted((at - due).total_seconds() for at, due in zip(times, dues, strict=True) if at is not None)
     missing = sum(1 for at in times if at is None)
     if not late:
         print(f"  {name:<44} none recorded ({missing} missing)", flush=True)
@@ -278,11 +279,14 @@ class Bench:
     async def _get(self, path: str, key: str = "bench-mall") -> bool:
         return (await self.http.get(path, headers={"Authorization": f"Bearer {key}"})).status_code < 400
 
-    async def burst(self, count: int, lead: float) -> None:
-        """``count`` ship deadlines and ``count`` raw timers, all due at the same instant ``lead`` s from now."""
-        merchant = f"m-burst-{self.run}"
+    async def deadlines(self, count: int, lead: float, rate: float | None = None) -> None:
+        """``count`` ship deadlines and as many raw timers: all due ``lead`` s from now (a burst), or from then
+        on at ``rate`` per second (a spread). Each order's deadline is its paid_at plus a merchant's ship
+        deadline of ``lead``; each raw timer is due at the same instant as its order."""
+        merchant = f"m-{'spread' if rate else 'burst'}-{self.run}"
         started = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
-        due = started + timedelta(seconds=lead)
+        offsets = [timedelta(seconds=i / rate if rate else 0) for i in range(count)]
+        dues = [started + timedelta(seconds=lead) + offset for offset in offsets]
         config = {
             "name": "bench",
             "head_mobile": "13800000001",
@@ -293,23 +297,24 @@ class Bench:
             f"/v1/merchants/{merchant}", json=config, headers={"Authorization": "Bearer bench-admin"}
         )
         put.raise_for_status()
-        orders = [f"D{self.run}-{i}" for i in range(count)]
-        raws = [f"rawd-{self.run}-{i}" for i in range(count)]
-        print(f"burst: {count} ship deadlines and {count} raw timers due at {due:%H:%M:%S} UTC", flush=True)
-        intake = await _measure(count, self.concurrency, lambda i: self.report(_order(orders[i], merchant, started)))
+        orders = [f"{merchant[2]}{self.run}-{i}" for i in range(count)]
+        raws = [f"raw{merchant[2]}-{self.run}-{i}" for i in range(count)]
+        what = f"at {rate:g}/s from" if rate else "all at"
+        print(f"{count} ship deadlines and {count} raw timers due {what} {dues[0]:%H:%M:%S} UTC", flush=True)
+        intake = await _measure(
+            count, self.concurrency, lambda i: self.report(_order(orders[i], merchant, started + offsets[i]))
+        )
 
         async def raw_start(i: int) -> bool:
-            await self.raw.start_workflow(RawWorkflow.run, due.timestamp(), id=raws[i], task_queue=RAW_QUEUE)
+            await self.raw.start_workflow(RawWorkflow.run, dues[i].timestamp(), id=raws[i], task_queue=RAW_QUEUE)
             return True
 
         await _measure(count, self.concurrency, raw_start)
-        if datetime.now(UTC) >= due:
-            print(
-                f"  warning: intake ({intake.per_second:.1f}/s) did not finish before the deadline; raise --burst-lead"
-            )
-        # Wait for the deadline, then until every order is marked overdue (or two minutes have passed).
+        if datetime.now(UTC) >= dues[0]:
+            print(f"  warning: intake ({intake.per_second:.1f}/s) ended after the first deadline; raise --burst-lead")
+        # Wait for the last deadline, then until every order is marked overdue (or two minutes have passed).
         query = f"MerchantId = '{merchant}' AND Overdue = true"
-        await asyncio.sleep(max(0.0, (due - datetime.now(UTC)).total_seconds()))
+        await asyncio.sleep(max(0.0, (dues[-1] - datetime.now(UTC)).total_seconds()))
         for _ in range(240):
             if (await self.env.client.count_workflows(query)).count >= count:
                 break
@@ -317,9 +322,9 @@ class Bench:
         project = await _histories(self.env.client, [f"order-{o}" for o in orders])
         raw = await _histories(self.raw, raws)
         marked = [_overdue_marked(events) for events in project]
-        _lateness("project: marked overdue (upsert event)", due, [m for m, _ in marked])
-        _lateness("project: its ship timer fired (TimerFired)", due, [f for _, f in marked])
-        _lateness("raw: timer fired (TimerFired)", due, [_timer_fired(events) for events in raw])
+        _lateness("project: marked overdue (upsert event)", dues, [m for m, _ in marked])
+        _lateness("project: its ship timer fired (TimerFired)", dues, [f for _, f in marked])
+        _lateness("raw: timer fired (TimerFired)", dues, [_timer_fired(events) for events in raw])
         print(
             f"  workflow-task timeouts: project {_timeouts(project)} in {count} histories,"
             f" raw {_timeouts(raw)} in {count}",
@@ -425,7 +430,13 @@ class Bench:
 
 
 async def run_bench(
-    *, count: int = 300, concurrency: int = 20, burst: int = 500, burst_lead: float | None = None, scale: int = 0
+    *,
+    count: int = 300,
+    concurrency: int = 20,
+    burst: int = 500,
+    spread: int = 0,
+    burst_lead: float | None = None,
+    scale: int = 0,
 ) -> int:
     """Runs the benchmark and prints its figures."""
     with tempfile.TemporaryDirectory(prefix="aftersales-bench-") as workdir:
@@ -483,11 +494,13 @@ async def run_bench(
                 rss = _rss_kib(worker.pid), _rss_kib(_server_pid())
                 await bench.throughput(count)
                 if burst:
-                    await bench.burst(burst, burst_lead if burst_lead is not None else 15 + burst / 12)
+                    await bench.deadlines(burst, burst_lead if burst_lead is not None else 15 + burst / 12)
+                if spread:
+                    await bench.deadlines(spread, burst_lead if burst_lead is not None else 15 + spread / 12, rate=20)
                 await bench.lifecycle()
                 await bench.intake_cost()
-                opened = 3 * count + burst * 2  # orders, cases and raw workflows still open on the server
-                worker_growth = (_rss_kib(worker.pid) - rss[0]) / 1024 / (2 * count + burst) * 1000
+                opened = 3 * count + (burst + spread) * 2  # orders, cases and raw workflows still open on the server
+                worker_growth = (_rss_kib(worker.pid) - rss[0]) / 1024 / (2 * count + burst + spread) * 1000
                 server_growth = (_rss_kib(_server_pid()) - rss[1]) / 1024 / opened * 1000
                 print(
                     f"RSS: worker {_rss_kib(worker.pid) / 1024:.0f} MiB, +{worker_growth:.1f} MiB per 1,000 project"

@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--count", type=int, default=300, help="operations of each kind")
     bench.add_argument("--concurrency", type=int, default=20, help="requests in flight at once")
     bench.add_argument("--burst", type=int, default=500, help="ship deadlines (and raw timers) due in one second")
+    bench.add_argument("--spread", type=int, default=0, help="ship deadlines (and raw timers) due at 20 per second")
     bench.add_argument("--burst-lead", type=float, default=None, help="seconds until the burst is due (15 + burst/12)")
     bench.add_argument("--scale", type=int, default=0, help="open this many more order watches; report RSS per 1,000")
     args = parser.parse_args(argv)
@@ -88,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
                 count=args.count,
                 concurrency=args.concurrency,
                 burst=args.burst,
+                spread=args.spread,
                 burst_lead=args.burst_lead,
                 scale=args.scale,
             )
