@@ -120,7 +120,10 @@ def with_overrides(base: Policy, overrides: Mapping[str, str], *, timezone: str 
     try:
         policy = Policy.model_validate({**base.model_dump(), **overrides})
     except ValidationError as error:
-        details = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        # Pydantic's "Value error, " once, where the outer model reports this error, not twice.
+        details = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}" for e in error.errors()
+        )
         raise PolicyError(details) from error
     zone = timezone or (base.quiet_hours.timezone if base.quiet_hours else None)
     if policy.quiet_hours is not None and zone:

@@ -69,6 +69,7 @@ async def report_order(
         id=ids.order(order.order_id),
         body=order,
         task_queue=settings.task_queue,
+        named=f"order {order.order_id}",
         search_attributes=sa.initial_order_attributes(order, ship_deadline_at=order.paid_at + policy.ship_deadline),
         static_summary=f"Order {order.order_id} of {order.merchant_id}",
     )
