@@ -14,17 +14,12 @@ from sqlmodel import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.channels import (
-    Button,
-    DingTalkRobot,
-    Message,
-    PermanentFailure,
-    RateLimited,
-    RobotRateLimiter,
-    SmsSender,
-    TransientFailure,
-    WeComRobot,
-)
+from activities.channels.dingtalk import DingTalkRobot
+from activities.channels.errors import PermanentFailure, RateLimited, TransientFailure
+from activities.channels.limiter import RobotRateLimiter
+from activities.channels.messages import Button, Message
+from activities.channels.sms import SmsSender
+from activities.channels.wecom import WeComRobot
 from activities.directory import ChannelKind, Directory, Target
 from config.settings import Settings
 from domain.action_links import SPECS as LINK_SPECS

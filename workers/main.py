@@ -19,7 +19,8 @@ from temporalio.worker import Worker
 
 from activities.calendars import Calendars
 from activities.callbacks import Callbacks
-from activities.channels import AliyunSms, LogSms, RobotRateLimiter, SmsSender
+from activities.channels.limiter import RobotRateLimiter
+from activities.channels.sms import AliyunSms, LogSms, SmsSender
 from activities.digest import Digests
 from activities.fanout import Fanout
 from activities.notify import Notifier

@@ -13,21 +13,12 @@ import httpx
 import pytest
 from structlog.testing import capture_logs
 
-from activities.channels import (
-    AliyunSms,
-    Button,
-    DingTalkRobot,
-    LogSms,
-    Message,
-    PermanentFailure,
-    RateLimited,
-    RobotRateLimiter,
-    TransientFailure,
-    WeComRobot,
-    dingtalk_payload,
-    dingtalk_sign,
-    mask_mobile,
-)
+from activities.channels.dingtalk import DingTalkRobot, dingtalk_payload, dingtalk_sign
+from activities.channels.errors import PermanentFailure, RateLimited, TransientFailure
+from activities.channels.limiter import RobotRateLimiter
+from activities.channels.messages import Button, Message
+from activities.channels.sms import AliyunSms, LogSms, mask_mobile
+from activities.channels.wecom import WeComRobot
 from tests.activities.conftest import DINGTALK_SECRET
 from tests.peers import dingtalk as dingtalk_wire
 from tests.peers import wecom as wecom_wire

@@ -10,7 +10,7 @@ import httpx
 from sqlalchemy import Engine
 from temporalio.testing import ActivityEnvironment
 
-from activities.channels import AliyunSms
+from activities.channels.sms import AliyunSms
 from activities.directory import ChannelKind, Directory, Target
 from config.settings import Settings
 from domain.merchants import MerchantConfig

@@ -13,7 +13,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.channels import AliyunSms, LogSms, RobotRateLimiter, TransientFailure
+from activities.channels.errors import TransientFailure
+from activities.channels.limiter import RobotRateLimiter
+from activities.channels.sms import AliyunSms, LogSms
 from activities.notify import Notifier
 from config.settings import Settings
 from domain.merchants import MerchantConfig
