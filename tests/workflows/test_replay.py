@@ -26,7 +26,7 @@ from domain.calendar_change import CalendarChange, CalendarUpdate, revision
 from domain.cases import Appeal, CaseStatus, Rejection
 from domain.digest import DigestInput
 from domain.holidays import resolve_calendar
-from domain.orders import LogisticsEvent, OrderStatus, OrderView, OrderWatchInput, Shipment, WindowExtension
+from domain.orders import LogisticsEvent, OrderWatchInput, Shipment, WindowExtension
 from domain.pickups import CourierEvent, PickupPayment, PickupRequest, PickupStatus
 from domain.work_orders import (
     Accept,
@@ -40,9 +40,8 @@ from domain.work_orders import (
     WorkOrderAppeal,
 )
 from readmodel.merchants import put_merchant
-from readmodel.projection import upsert_order
 from tests.conftest import CODEC, DATA_CONVERTER
-from tests.factories import merchant_body, place_order
+from tests.factories import merchant_body, place_order, project_order
 from tests.payloads import decrypted
 from tests.workflows.cases import delivered_order, open_case, outcome, started, until
 from tests.workflows.test_conversation import agent, customer, open_chat
@@ -274,22 +273,7 @@ async def test_record_calendar_change_histories(
 async def test_record_digest_history(client: Client, settings: Settings, merchant_id: str, engine: Engine) -> None:
     """A day's digest: one supplier with an overdue shipment told by SMS, then the platform's summary."""
     paid_at = datetime.now(UTC) - timedelta(hours=80)
-    upsert_order(
-        engine,
-        workflow_id="order-O-digest-history",
-        view=OrderView(
-            order_id="O-digest-history",
-            merchant_id=merchant_id,
-            customer_id="c-1",
-            status=OrderStatus.AWAITING_SHIPMENT,
-            overdue=True,
-            paid_at=paid_at,
-            ship_deadline_at=paid_at + timedelta(hours=72),
-            deadline_at=paid_at + timedelta(hours=72),
-            lines=[],
-            revision=1,
-        ),
-    )
+    project_order(engine, order_id="O-digest-history", merchant_id=merchant_id, paid_at=paid_at, overdue=True)
     handle = await client.start_workflow(
         DigestWorkflow.run, DigestInput(day="2026-11-26"), id="digest-history", task_queue=settings.task_queue
     )
