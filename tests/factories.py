@@ -9,7 +9,8 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from domain.orders import OrderStatus, OrderView, PlaceOrder
+from domain.cases import CaseKind, CaseLine, CaseStatus, CaseView
+from domain.orders import HistoryEntry, OrderStatus, OrderView, PlaceOrder
 from readmodel.projection import upsert_order
 
 _numbers = itertools.count(1)
@@ -98,3 +99,32 @@ def project_order(
     )
     upsert_order(engine, workflow_id=f"order-{order_id}", view=view)
     return order_id
+
+
+def completed_case(
+    kind: CaseKind,
+    history: list[HistoryEntry],
+    *,
+    opened_at: datetime,
+    case_id: str = "C1",
+    order_id: str = "O1",
+    merchant_id: str = "m-1",
+    refund_cents: int = 100,
+    reason: str = "r",
+) -> CaseView:
+    """A closed one-line after-sales case that went through ``history``."""
+    return CaseView(
+        case_id=case_id,
+        order_id=order_id,
+        merchant_id=merchant_id,
+        customer_id="c-1",
+        kind=kind,
+        status=CaseStatus.COMPLETED,
+        reason=reason,
+        lines=[CaseLine(line_id="L1", quantity=1)],
+        refund_cents=refund_cents,
+        deadline_at=None,
+        history=history,
+        revision=len(history),
+        opened_at=opened_at,
+    )
