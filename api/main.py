@@ -18,7 +18,7 @@ from api import errors, problems
 from api.deps import Caller, InvalidKeysError, parse_role
 from api.limits import RequestLimits
 from api.metrics import Metrics, method_label
-from api.routes import board, cases, codec, health, merchants, monitoring, orders, work_orders
+from api.routes import board, cases, codec, deadline_shifts, health, merchants, monitoring, orders, work_orders
 from config.codec import EncryptionCodec
 from config.settings import Settings, get_settings
 from config.temporal import connect
@@ -71,6 +71,7 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
     errors.install(app)
     problems.document(app)
     routers = (orders.router, cases.router, cases.pickups, merchants.router, monitoring.router, health.router)
+    routers = (*routers, deadline_shifts.router)
     for router in (*routers, codec.router):
         app.include_router(router)
     app.include_router(work_orders.router)

@@ -329,6 +329,9 @@ class WorkOrderState(BaseModel):
     appealed: bool = False
     decision: bool | None = None
     runs: int = Field(default=0, description="how many times the workflow continued as new")
+    shifts: dict[str, list[str]] = Field(
+        default_factory=dict, description="platform deadline shifts applied (id → clocks moved): a repeat is a no-op"
+    )
 
 
 class WorkOrderInput(Model):

@@ -31,6 +31,7 @@ from workers.interceptors import LogContextInterceptor
 from workers.schedules import ensure_digest_schedule
 from workflows.aftersale import AfterSaleWorkflow
 from workflows.calendar_change import CalendarChangeWorkflow
+from workflows.deadline_shift import DeadlineShiftWorkflow
 from workflows.digest import DigestWorkflow
 from workflows.order import OrderWorkflow
 from workflows.pickup import PickupWorkflow
@@ -45,6 +46,7 @@ WORKFLOWS: Sequence[type] = (
     WorkOrderWorkflow,
     DigestWorkflow,
     CalendarChangeWorkflow,
+    DeadlineShiftWorkflow,
 )
 
 
@@ -92,6 +94,8 @@ def activities(settings: Settings, *, engine: Engine, http: httpx.AsyncClient, c
         digests.overdue_by_merchant,
         fanout.list_running,
         fanout.set_calendars,
+        fanout.list_matching,
+        fanout.shift_deadlines,
         calendars.merchant_calendar,
     ]
 
