@@ -71,12 +71,12 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
     errors.install(app)
     problems.document(app)
     routers = (orders.router, cases.router, cases.pickups, merchants.router, monitoring.router, health.router)
-    routers = (*routers, deadline_shifts.router)
     for router in (*routers, codec.router):
         app.include_router(router)
     app.include_router(work_orders.router)
     app.include_router(work_orders.monitoring)
     app.include_router(board.router)
+    app.include_router(deadline_shifts.router)
     app.mount("/board/static", StaticFiles(directory=board.STATIC_DIR), name="board-static")
 
     # Added before ``observe``, so it runs inside it: its refusals are logged and counted like any answer.
