@@ -42,6 +42,19 @@ TRUNCATION_NOTE = "\n\n……（内容过长，已截断）"
 _JSON_UTF8 = {"Content-Type": "application/json; charset=utf-8"}
 
 
+WECOM_CARD_TITLE_MAX_CHARS = 26  # WeCom's limits for a text_notice card's title, text and links
+WECOM_CARD_TEXT_MAX_CHARS = 112
+WECOM_CARD_MAX_LINKS = 3
+
+
+@dataclass(frozen=True)
+class Button:
+    """A link a message carries: what it says and where it goes (a signed action link)."""
+
+    title: str
+    url: str
+
+
 @dataclass(frozen=True)
 class Message:
     """One notification as every robot shows it.
@@ -50,11 +63,13 @@ class Message:
         title: a short headline (DingTalk shows it in the chat list).
         text: the markdown body.
         mention_mobiles: mobiles of the group members to @mention.
+        buttons: the actions its reader may take, as links.
     """
 
     title: str
     text: str
     mention_mobiles: tuple[str, ...] = ()
+    buttons: tuple[Button, ...] = ()
 
 
 class ChannelError(Exception):
@@ -248,24 +263,49 @@ def dingtalk_sign(secret: str, timestamp: str) -> str:
 
 
 def dingtalk_payload(message: Message) -> dict[str, Any]:
-    """The JSON body of a DingTalk markdown message.
+    """The JSON body of a DingTalk message: an ``actionCard`` with buttons, else markdown.
 
-    DingTalk only highlights and notifies a mention in markdown when the text itself contains
-    ``@<mobile>``, so the missing ones are appended after truncation, where they cannot be cut off.
+    DingTalk only highlights and notifies a mention in markdown (or text) when the text itself contains
+    ``@<mobile>``, so the missing ones are appended after truncation, where they cannot be cut off. An
+    ``actionCard`` cannot mention anyone (DingTalk ignores ``at`` there), so a message with buttons that
+    must reach people goes as markdown with the buttons as links: the @ matters more than the button's look.
     """
     mobiles = message.mention_mobiles
-    reserved = len(_mention_line(mobiles).encode())
-    text = truncate_utf8(message.text, DINGTALK_TEXT_MAX_BYTES - reserved)
+    title = truncate_utf8(message.title, DINGTALK_TITLE_MAX_BYTES)
+    if message.buttons and not mobiles:
+        return {
+            "msgtype": "actionCard",
+            "actionCard": {
+                "title": title,
+                "text": truncate_utf8(f"### {message.title}\n\n{message.text}", DINGTALK_TEXT_MAX_BYTES),
+                # Side by side for two buttons, stacked for more, as DingTalk lays them out best.
+                "btnOrientation": "1" if len(message.buttons) <= 2 else "0",
+                "btns": [{"title": button.title, "actionURL": button.url} for button in message.buttons],
+            },
+        }
+    links = _link_line(message.buttons)
+    reserved = len(_mention_line(mobiles).encode()) + len(links.encode())
+    text = truncate_utf8(message.text, DINGTALK_TEXT_MAX_BYTES - reserved) + links
     text += _mention_line([mobile for mobile in mobiles if f"@{mobile}" not in text])
     return {
         "msgtype": "markdown",
-        "markdown": {"title": truncate_utf8(message.title, DINGTALK_TITLE_MAX_BYTES), "text": text},
+        "markdown": {"title": title, "text": text},
         "at": {"atMobiles": list(message.mention_mobiles), "isAtAll": False},
     }
 
 
 def _mention_line(mobiles: Sequence[str]) -> str:
     return ("\n\n" + " ".join(f"@{mobile}" for mobile in mobiles)) if mobiles else ""
+
+
+def _link_line(buttons: Sequence[Button]) -> str:
+    """Buttons as markdown links, kept whole after the (possibly truncated) text."""
+    return ("\n\n" + " | ".join(f"[{button.title}]({button.url})" for button in buttons)) if buttons else ""
+
+
+def _url_lines(buttons: Sequence[Button]) -> str:
+    """Buttons in a plain text message: WeCom makes the bare URLs clickable."""
+    return "".join(f"\n{button.title}: {button.url}" for button in buttons)
 
 
 class WeComRobot:
@@ -317,18 +357,34 @@ def wecom_payload(message: Message) -> dict[str, Any]:
     """The JSON body of a WeCom robot message.
 
     WeCom markdown cannot mention anyone (it ignores ``mentioned_mobile_list``), so a message that must
-    reach people goes as text, losing the formatting but keeping the @.
+    reach people goes as text, losing the formatting but keeping the @ (its buttons as bare URLs, which
+    WeCom makes clickable). Buttons without mentions go as a ``template_card`` (``text_notice``: the
+    buttons in its ``jump_list``, the whole card opening the first); more buttons than a card holds go as
+    markdown links.
     """
-    if not message.mention_mobiles:
-        content = truncate_utf8(f"**{message.title}**\n{message.text}", WECOM_MARKDOWN_MAX_BYTES)
-        return {"msgtype": "markdown", "markdown": {"content": content}}
-    return {
-        "msgtype": "text",
-        "text": {
-            "content": truncate_utf8(f"{message.title}\n{message.text}", WECOM_TEXT_MAX_BYTES),
-            "mentioned_mobile_list": list(message.mention_mobiles),
-        },
-    }
+    buttons = message.buttons
+    if message.mention_mobiles:
+        urls = _url_lines(buttons)
+        text = truncate_utf8(f"{message.title}\n{message.text}", WECOM_TEXT_MAX_BYTES - len(urls.encode()))
+        return {
+            "msgtype": "text",
+            "text": {"content": text + urls, "mentioned_mobile_list": list(message.mention_mobiles)},
+        }
+    if buttons and len(buttons) <= WECOM_CARD_MAX_LINKS:
+        first_paragraph = message.text.strip().split("\n", 1)[0]
+        return {
+            "msgtype": "template_card",
+            "template_card": {
+                "card_type": "text_notice",
+                "main_title": {"title": message.title[:WECOM_CARD_TITLE_MAX_CHARS]},
+                "sub_title_text": first_paragraph[:WECOM_CARD_TEXT_MAX_CHARS],
+                "jump_list": [{"type": 1, "title": button.title, "url": button.url} for button in buttons],
+                "card_action": {"type": 1, "url": buttons[0].url},
+            },
+        }
+    links = _link_line(buttons)
+    content = truncate_utf8(f"**{message.title}**\n{message.text}", WECOM_MARKDOWN_MAX_BYTES - len(links.encode()))
+    return {"msgtype": "markdown", "markdown": {"content": content + links}}
 
 
 class SmsSender(Protocol):

@@ -15,6 +15,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.channels import (
+    Button,
     DingTalkRobot,
     Message,
     PermanentFailure,
@@ -26,7 +27,8 @@ from activities.channels import (
 )
 from activities.directory import ChannelKind, Directory, Target
 from config.settings import Settings
-from domain.notifications import Notification, NotifyResult, render, sms_of
+from domain.action_links import SPECS as LINK_SPECS
+from domain.notifications import Notification, NotifyResult, Recipient, render, sms_of
 from readmodel.db import session_scope
 from readmodel.merchants import get_merchant
 from readmodel.tables import Merchant, SentNotification
@@ -62,6 +64,7 @@ class Notifier:
         self._sms = sms
         self._limiter = limiter
         self._directory = Directory(settings)
+        self._links = settings.link_signer()
 
     @activity.defn
     async def channels(self, notification: Notification) -> list[str]:
@@ -167,10 +170,10 @@ class Notifier:
         deliveries: list[tuple[str, Send]] = []
         for recipient in notification.all_recipients():
             for target in self._directory.targets(recipient, merchant):
-                deliveries.append((target.channel, self._sender(target, notification, title, text)))
+                deliveries.append((target.channel, self._sender(target, recipient, notification, title, text)))
         return deliveries
 
-    def _sender(self, target: Target, notification: Notification, title: str, text: str) -> Send:
+    def _sender(self, target: Target, recipient: Recipient, notification: Notification, title: str, text: str) -> Send:
         if target.kind is ChannelKind.SMS:
             settings = self._settings
             sms = sms_of(
@@ -183,13 +186,29 @@ class Notifier:
                 out_id=notification.key,
                 template_code=sms.template_code,
             )
-        message = Message(title, text, target.mentions)
+        message = Message(title, text, target.mentions, self._buttons(notification, recipient))
         wait = self._settings.robot_throttle_wait.total_seconds()
         if target.kind is ChannelKind.DINGTALK:
             robot = DingTalkRobot(self._http, target.address, target.secret, self._limiter, throttle_wait=wait)
             return partial(robot.send, message)
         wecom_robot = WeComRobot(self._http, target.address, self._limiter, throttle_wait=wait)
         return partial(wecom_robot.send, message)
+
+    def _buttons(self, notification: Notification, recipient: Recipient) -> tuple[Button, ...]:
+        """The recipient's action links, signed now: their TTL runs from when the message goes out.
+
+        Without ``AFTERSALES_LINK_SECRET`` there are none; the message says the same without buttons.
+        """
+        if self._links is None:
+            return ()
+        return tuple(
+            Button(
+                LINK_SPECS[action.action].label,
+                self._links.url(workflow_id=action.workflow_id, action=action.action, person=action.person),
+            )
+            for action in notification.actions
+            if action.recipient == recipient
+        )
 
     def _already_handled(self, key: str) -> bool:
         with Session(self._engine) as session:

@@ -6,7 +6,7 @@ from sqlalchemy import Engine
 from temporalio import activity
 
 from domain.cases import CaseView
-from domain.facts import case_facts, order_facts
+from domain.facts import case_facts, order_facts, work_order_facts
 from domain.orders import OrderView
 from domain.work_orders import WorkOrderRecord
 from readmodel.facts import record_facts
@@ -43,7 +43,17 @@ class Records:
 
     @activity.defn
     def project_work_order(self, record: WorkOrderRecord) -> bool:
-        """Upserts a work order's slim snapshot; an older or repeated revision is ignored (safe to retry)."""
+        """Upserts a work order's slim snapshot and adds the SLA facts of its history's tail."""
         workflow_id = activity.info().workflow_id
         assert workflow_id is not None, "projections run inside workflows"
-        return upsert_work_order(self._engine, workflow_id=workflow_id, record=record)
+        changed = upsert_work_order(self._engine, workflow_id=workflow_id, record=record)
+        facts = work_order_facts(
+            workflow_id,
+            record.merchant_id,
+            record.history_tail,
+            first_index=record.history_from,
+            opened_at=record.opened_at,
+            first_response_at=record.first_response_at,
+        )
+        record_facts(self._engine, facts)
+        return changed

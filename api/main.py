@@ -18,7 +18,7 @@ from api import errors, problems
 from api.deps import Caller, InvalidKeysError, parse_role
 from api.limits import RequestLimits
 from api.metrics import Metrics, method_label
-from api.routes import board, cases, codec, deadline_shifts, health, merchants, monitoring, orders, work_orders
+from api.routes import actions, board, cases, codec, deadline_shifts, health, merchants, monitoring, orders, work_orders
 from config.codec import EncryptionCodec
 from config.settings import Settings, get_settings
 from config.temporal import connect
@@ -78,6 +78,7 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
     app.include_router(board.router)
     app.include_router(deadline_shifts.router)
     app.mount("/board/static", StaticFiles(directory=board.STATIC_DIR), name="board-static")
+    app.include_router(actions.router)
 
     # Added before ``observe``, so it runs inside it: its refusals are logged and counted like any answer.
     app.add_middleware(RequestLimits, max_body_bytes=settings.max_body_bytes)

@@ -9,6 +9,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from prometheus_client.registry import Collector
 from sqlalchemy import Engine
 
+from domain.facts import Process
 from readmodel.kpis import fact_totals
 from readmodel.queries import open_counts_by_merchant
 
@@ -75,8 +76,11 @@ class FactCollector(Collector):
         )
         for who in ("merchant", "clock"):
             decisions.add_metric([who], totals.decisions.get(who, 0))
-        transfers = CounterMetricFamily("aftersales_work_order_transfers", "Work orders handed to another agent")
-        transfers.add_metric([], totals.transfers)
+        transfers = CounterMetricFamily(
+            "aftersales_transfers", "Work orders and chats handed to another agent", labels=["process"]
+        )
+        for process in (Process.WORK_ORDER, Process.CONVERSATION):
+            transfers.add_metric([process.value], totals.transfers.get(process.value, 0))
         digests = CounterMetricFamily(
             "aftersales_digest_messages", "Daily digest messages by channel and outcome", labels=["channel", "outcome"]
         )

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from config.links import MIN_SECRET_CHARS, LinkSigner
 from domain.durations import parse_duration
 from domain.notifications import Template
 from domain.policy import Policy
@@ -53,6 +54,10 @@ class Settings(Policy, BaseSettings):
     codec_keys: SecretStr = Field(
         default=SecretStr(""), description="id:base64key,… encrypting Temporal payloads; the first encrypts"
     )
+    link_secret: SecretStr = Field(
+        default=SecretStr(""), description="signs action links (32+ characters); unset, messages carry none"
+    )
+    link_ttl: timedelta = Field(default=timedelta(hours=24), description="how long an action link may be used")
     codec_ui_origins: str = Field(
         default="http://localhost:8233", description="comma-separated Web UI origins allowed to call /codec"
     )
@@ -91,7 +96,12 @@ class Settings(Policy, BaseSettings):
     payments_endpoint: str | None = None
     logistics_endpoint: str | None = None
     insurance_endpoint: str | None = None
-    callback_url: str | None = None
+    callback_url: str | None = Field(
+        default=None, description="where the mall receives signed events (README: Callbacks)"
+    )
+    callback_secret: SecretStr = Field(
+        default=SecretStr(""), description="whsec_… secrets signing callbacks, comma-separated; every one signs"
+    )
 
     worker_metrics_address: str | None = Field(
         default=None, description="host:port where the worker serves Temporal SDK metrics for Prometheus"
@@ -116,18 +126,27 @@ class Settings(Policy, BaseSettings):
             raise ValueError(f"an empty template code for {', '.join(blank)}")
         return value
 
-    @field_validator("robot_throttle_wait", "digest_unprocessed_after", "session_ttl", "board_refresh", mode="before")
+    @field_validator(
+        "robot_throttle_wait", "digest_unprocessed_after", "session_ttl", "board_refresh", "link_ttl", mode="before"
+    )
     @classmethod
     def _written_duration(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.startswith("P"):
             return parse_duration(value)
         return value
 
-    @field_validator("robot_throttle_wait", "digest_unprocessed_after", "session_ttl", "board_refresh")
+    @field_validator("robot_throttle_wait", "digest_unprocessed_after", "session_ttl", "board_refresh", "link_ttl")
     @classmethod
     def _positive_wait(cls, value: timedelta) -> timedelta:
         if value <= timedelta():
             raise ValueError("must be positive")
+        return value
+
+    @field_validator("link_secret")
+    @classmethod
+    def _long_link_secret(cls, value: SecretStr) -> SecretStr:
+        if value.get_secret_value() and len(value.get_secret_value()) < MIN_SECRET_CHARS:
+            raise ValueError(f"link_secret must have at least {MIN_SECRET_CHARS} characters")
         return value
 
     @field_validator(
@@ -149,6 +168,13 @@ class Settings(Policy, BaseSettings):
     def policy(self) -> Policy:
         """The platform's default policy, before any merchant's overrides."""
         return Policy.model_validate({name: getattr(self, name) for name in Policy.model_fields})
+
+    def link_signer(self) -> LinkSigner | None:
+        """The signer of action links, or None while ``AFTERSALES_LINK_SECRET`` is unset (links are off)."""
+        secret = self.link_secret.get_secret_value()
+        if not secret:
+            return None
+        return LinkSigner(secret, ttl=self.link_ttl, public_url=self.public_url)
 
     @property
     def codec_origins(self) -> tuple[str, ...]:

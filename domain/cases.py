@@ -218,6 +218,7 @@ class CaseInput(Model):
     policy: Policy
     cooling_off: bool = Field(default=False, description="Refund at once, with no merchant review.")
     board_url: str = ""
+    callbacks: bool = Field(default=False, description="Call the mall back on each change (README: Callbacks).")
 
 
 class CaseView(Model):

@@ -15,6 +15,7 @@ place. Clocks here are the merchant's own (ship, review, receipt, reship, offlin
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from datetime import datetime
 from enum import StrEnum
 
@@ -252,4 +253,89 @@ def case_facts(workflow_id: str, view: CaseView) -> list[Fact]:
             event in ("received", "auto_received") or (event == "dispute_upheld" and received)
         ):
             start(seq, entry, "reship")
+    return out.facts
+
+
+# --- work orders ---------------------------------------------------------------------------------------------
+
+# The work order's clocks that are the merchant's; ``appeal`` is the platform's customer service's own.
+WORK_ORDER_CLOCKS = ("assignment", "accept", "first_response", "resolution")
+_PAUSED_WHILE_WAITING = ("first_response", "resolution")
+
+_WORK_ORDER_ENDS = {
+    "confirmed": Outcome.RESOLVED,
+    "auto_closed": Outcome.RESOLVED,
+    "appeal_dismissed": Outcome.RESOLVED,  # the platform upheld the merchant's resolution
+    "appeal_upheld": Outcome.REJECTED,  # the platform found for the customer: the resolution did not hold
+}
+_SATISFACTION = re.compile(r"satisfaction (\d+)")
+
+
+def work_order_facts(
+    workflow_id: str,
+    merchant_id: str,
+    history: Sequence[HistoryEntry],
+    *,
+    first_index: int = 0,
+    opened_at: datetime,
+    first_response_at: datetime | None,
+) -> list[Fact]:
+    """The facts of a work order's history, or of its latest part.
+
+    A work order projects a slim record with only the tail of its history (it may run long and continue as
+    new), so each entry is read on its own, with the few typed fields every fact needs: when it was opened
+    and when it was first answered (a reply or a resolution, whichever came first).
+
+    Args:
+        workflow_id: the work order's workflow.
+        merchant_id: its merchant.
+        history: the entries from ``first_index`` on.
+        first_index: the index of ``history[0]`` in the whole history (keys stay the same whatever the tail).
+        opened_at: when the work order was opened.
+        first_response_at: when it was first answered, if it was.
+    """
+    out = _Facts(workflow_id, Process.WORK_ORDER, merchant_id)
+    answered = False
+    for offset, entry in enumerate(history):
+        seq, event = first_index + offset, entry.event
+        if event == "opened":
+            for clock in ("first_response", "resolution"):
+                out.add(seq, entry, FactKind.CLOCK_STARTED, clock=clock)
+            # Opened with an assignee, it is assigned in the same workflow task: no assignment clock runs.
+            assigned = offset + 1 < len(history) and history[offset + 1].event == "assigned"
+            if not assigned:
+                out.add(seq, entry, FactKind.CLOCK_STARTED, clock="assignment")
+        elif event == "assigned":
+            if offset == 0 or history[offset - 1].event != "opened":
+                out.add(seq, entry, FactKind.CLOCK_STOPPED, clock="assignment")
+            out.add(seq, entry, FactKind.CLOCK_STARTED, clock="accept")
+        elif event == "accepted":
+            out.add(seq, entry, FactKind.CLOCK_STOPPED, clock="accept")
+        elif event == "transferred":
+            out.add(seq, entry, FactKind.TRANSFER)
+            out.add(seq, entry, FactKind.CLOCK_STARTED, clock="accept")  # a new generation, for the new agent
+        elif event in ("waiting_customer", "customer_replied"):
+            kind = FactKind.CLOCK_PAUSED if event == "waiting_customer" else FactKind.CLOCK_RESUMED
+            for clock in _PAUSED_WHILE_WAITING:
+                if clock == "first_response" and first_response_at is not None and entry.at >= first_response_at:
+                    continue  # answered already: that clock has stopped for good
+                out.add(seq, entry, kind, clock=clock)
+        elif event == "reopened":
+            out.add(seq, entry, FactKind.CLOCK_STARTED, clock="resolution")  # a new generation
+        elif event in ("reminder", "escalated") and _clock_of(entry.detail) in WORK_ORDER_CLOCKS:
+            clock, step = _clock_of(entry.detail), _step_of(entry.detail)
+            kind = FactKind.CLOCK_BREACHED if step == "breach" else FactKind.CLOCK_STEP
+            out.add(seq, entry, kind, clock=clock, outcome=None if kind is FactKind.CLOCK_BREACHED else step)
+        if event in ("replied", "resolved") and not answered and entry.at == first_response_at:
+            # The first answer is the first reply or resolution at the instant the work order recorded.
+            answered = True
+            out.add(seq, entry, FactKind.FIRST_RESPONSE, value=_seconds(entry.at, opened_at))
+            out.add(seq, entry, FactKind.CLOCK_STOPPED, clock="first_response")
+        if event == "resolved":
+            out.add(seq, entry, FactKind.CLOCK_STOPPED, clock="resolution")
+        if event in _WORK_ORDER_ENDS:
+            outcome = _WORK_ORDER_ENDS[event]
+            out.add(seq, entry, FactKind.CLOSED, value=_seconds(entry.at, opened_at), outcome=outcome.value)
+        if event == "confirmed" and (score := _SATISFACTION.search(entry.detail)):
+            out.add(seq, entry, FactKind.SATISFACTION, value=float(score.group(1)))
     return out.facts

@@ -62,6 +62,36 @@ AUDIENCE_RECIPIENTS = {
 }
 
 
+class LinkAction(StrEnum):
+    """What an action link lets its reader do (:mod:`domain.action_links`)."""
+
+    APPROVE = "approve"  # an after-sales case in review
+    REJECT = "reject"  # the same, with a reason
+    ACCEPT = "accept"  # a work order, by its assignee
+    REPLY = "reply"  # the work order's first response
+    RESOLVE = "resolve"  # the work order's resolution
+    OPEN = "open"  # read only: an order's status and ship deadline
+
+
+class ActionLink(BaseModel):
+    """One button of a notification, before the notifier signs it into a URL.
+
+    Attributes:
+        action: what the button does.
+        workflow_id: the case, work order or order it acts on.
+        person: who may act: an agent's id, or ``merchant:<id>`` for whoever reads the merchant's group.
+        recipient: whose copies of the message carry the button (a prompt to an assigner and an assignee
+            gives only the assignee's copy an "accept").
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    action: LinkAction
+    workflow_id: str
+    person: str
+    recipient: Recipient
+
+
 class Template(StrEnum):
     """The messages the product sends."""
 
@@ -88,6 +118,7 @@ class Notification(BaseModel):
     ``key`` identifies the message across retries (workflow id + clock + ladder step); the notifier adds
     the channel to it, so a retry never sends twice on a channel that already has it. ``deadline_at`` is
     typed, not a param, so it survives the JSON round trip as a time and is shown in the people's zone.
+    ``actions`` are the buttons its readers may press; the notifier signs them when it sends.
     """
 
     model_config = ConfigDict(frozen=True)
@@ -100,6 +131,7 @@ class Notification(BaseModel):
     params: dict[str, str | int | None]
     deadline_at: datetime | None = None
     link: str | None = None
+    actions: tuple[ActionLink, ...] = ()
 
     def all_recipients(self) -> tuple[Recipient, ...]:
         """The recipients, the audiences' included, each once, in order."""

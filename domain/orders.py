@@ -263,3 +263,4 @@ class OrderWatchInput(Model):
     order: PlaceOrder
     policy: Policy
     board_url: str = ""
+    callbacks: bool = Field(default=False, description="Call the mall back on each change (README: Callbacks).")

@@ -118,6 +118,7 @@ class PickupInput(Model):
     request: PickupRequest
     policy: Policy
     number: int = Field(default=1, description="The case's n-th pickup (one is dropped, another booked).")
+    callbacks: bool = Field(default=False, description="Call the mall back on each change (README: Callbacks).")
 
 
 class PickupNotice(Model):

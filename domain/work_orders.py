@@ -344,6 +344,7 @@ class WorkOrderInput(Model):
     calendar_revision: int = Field(default=0, ge=0, description="the merchant's revision the calendar came with")
     board_url: str = ""
     max_history_events: int = Field(default=5000, ge=20)
+    callbacks: bool = Field(default=False, description="Call the mall back on each change (README: Callbacks).")
     state: WorkOrderState | None = None
 
 
@@ -381,8 +382,13 @@ class WorkOrderView(Model):
     revision: int = 0
 
 
+# How many of the latest history entries a record carries for the SLA facts. The projection runs after
+# every change and coalesces bursts, so far fewer than this ever arrive between two projections.
+RECORD_HISTORY_TAIL = 50
+
+
 class WorkOrderRecord(Model):
-    """The slim snapshot the read model is written from: no history, no clocks' internals."""
+    """The slim snapshot the read model is written from: no clocks' internals, only the history's tail."""
 
     work_order_id: str
     merchant_id: str
@@ -400,6 +406,8 @@ class WorkOrderRecord(Model):
     satisfaction: int | None
     case_id: str | None
     revision: int
+    history_from: int = Field(default=0, ge=0, description="The index of history_tail[0] in the whole history.")
+    history_tail: list[HistoryEntry] = Field(default_factory=list, description="The latest entries (SLA facts).")
 
 
 def clock_view(clock: SlaClock, now: datetime) -> WorkOrderClock:

@@ -201,7 +201,7 @@ def kpis_csv(kpis: Sequence[SupplierKpis], *, since: datetime, until: datetime) 
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(header)
     for row in kpis:
-        cells: list[object] = [row.merchant_id, since.isoformat(), until.isoformat()]
+        cells: list[object] = [_text(row.merchant_id), since.isoformat(), until.isoformat()]
         for name in durations:
             measured: Distribution = getattr(row, name)
             cells += [_cell(measured.median), _cell(measured.p90), measured.count]
@@ -210,6 +210,11 @@ def kpis_csv(kpis: Sequence[SupplierKpis], *, since: datetime, until: datetime) 
         cells += [_cell(row.auto_decided_rate), _cell(row.satisfaction_avg), _cell(row.resolution_rate)]
         writer.writerow(cells)
     return out.getvalue()
+
+
+def _text(value: str) -> str:
+    # A spreadsheet would run a cell starting with = + - @ as a formula (an id may start with "-").
+    return f"'{value}" if value.startswith(("=", "+", "-", "@")) else value
 
 
 def _cell(value: float | None) -> str:
@@ -236,7 +241,7 @@ class FactTotals(BaseModel):
     clocks_started: dict[str, int] = Field(default_factory=dict)
     breaches: dict[str, int] = Field(default_factory=dict)
     decisions: dict[str, int] = Field(default_factory=dict, description="by who decided: merchant | clock")
-    transfers: int = 0
+    transfers: dict[str, int] = Field(default_factory=dict, description="by process: work_order | conversation")
     durations: dict[str, Histogram] = Field(default_factory=dict)
     digest_messages: dict[tuple[str, str], int] = Field(default_factory=dict, description="(channel, outcome)")
 
@@ -273,9 +278,12 @@ def fact_totals(engine: Engine) -> FactTotals:
         for auto, count in decisions:
             who = "clock" if auto else "merchant"
             totals.decisions[who] = totals.decisions.get(who, 0) + count
-        totals.transfers = connection.execute(
-            select(func.count()).where(col(SlaFact.kind) == FactKind.TRANSFER.value)
-        ).scalar_one()
+        transfers = connection.execute(
+            select(col(SlaFact.process), func.count())
+            .where(col(SlaFact.kind) == FactKind.TRANSFER.value)
+            .group_by(col(SlaFact.process))
+        )
+        totals.transfers = {process: count for process, count in transfers}
         for name, (kind, process, outcome) in _MEASURES.items():
             query = select(
                 func.count(value),

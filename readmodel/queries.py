@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -102,6 +102,17 @@ def overdue_work_orders(
         query = query.where(WorkOrderWatch.merchant_id == merchant_id)
     order = (col(WorkOrderWatch.overdue_since), col(WorkOrderWatch.workflow_id))
     return _page(engine, query, order, limit, offset)
+
+
+def work_orders_opened(
+    engine: Engine, *, since: datetime, until: datetime, merchant_id: str | None = None
+) -> Sequence[WorkOrderWatch]:
+    """The work orders opened in ``[since, until)``, in the order they were opened (the CSV export)."""
+    query = select(WorkOrderWatch).where(col(WorkOrderWatch.opened_at) >= since, col(WorkOrderWatch.opened_at) < until)
+    if merchant_id is not None:
+        query = query.where(WorkOrderWatch.merchant_id == merchant_id)
+    with Session(engine) as session:
+        return session.exec(query.order_by(col(WorkOrderWatch.opened_at), col(WorkOrderWatch.workflow_id))).all()
 
 
 def open_counts_by_merchant(engine: Engine) -> dict[str, dict[str, int]]:

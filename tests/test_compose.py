@@ -71,6 +71,9 @@ DOCUMENTED_SETTINGS = frozenset(
         "AFTERSALES_CALLBACK_URL",
         "AFTERSALES_CODEC_KEYS",
         "AFTERSALES_CODEC_UI_ORIGINS",
+        "AFTERSALES_PUBLIC_URL",
+        "AFTERSALES_LINK_SECRET",
+        "AFTERSALES_LINK_TTL",
         "AFTERSALES_SESSION_SECRET",
     }
 )
@@ -84,6 +87,7 @@ OPERATOR_ENV = {
     "AFTERSALES_API_KEYS": '{"a-long-random-key": "admin"}',
     "AFTERSALES_CODEC_KEYS": "2026-11:8XbgaPEMr1yGHRpBvWfCeUrhCYZgPgMmiGlNe6ONxD0=",
     "AFTERSALES_SESSION_SECRET": "a-long-random-session-secret",
+    "AFTERSALES_LINK_SECRET": "Vq0bH7p1r2Yg9sXcL4mN8tZ3kE6wJ5aD0fQ1uR7yT2o=",
 }
 
 # The names `temporal operator search-attribute create --type` takes.
@@ -456,6 +460,19 @@ def test_compose_refuses_to_start_without_a_board_session_secret() -> None:
     keys = {name: OPERATOR_ENV[name] for name in ("AFTERSALES_API_KEYS", "AFTERSALES_CODEC_KEYS")}
     with pytest.raises(MissingVariableError, match="AFTERSALES_SESSION_SECRET"):
         load_compose(keys)
+
+
+def test_compose_refuses_to_start_without_a_link_secret() -> None:
+    without = {name: value for name, value in OPERATOR_ENV.items() if name != "AFTERSALES_LINK_SECRET"}
+    with pytest.raises(MissingVariableError, match="AFTERSALES_LINK_SECRET"):
+        load_compose(without)
+
+
+def test_api_and_worker_share_the_link_secret_and_the_public_url(services: dict[str, dict[str, Any]]) -> None:
+    for name in APP_SERVICES:
+        env = environment(services[name])
+        assert env["AFTERSALES_LINK_SECRET"] == OPERATOR_ENV["AFTERSALES_LINK_SECRET"]
+        assert env["AFTERSALES_PUBLIC_URL"] == "http://localhost:8000"
 
 
 def test_api_and_worker_share_the_payload_keys_and_the_web_ui_decodes_through_the_api(

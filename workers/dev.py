@@ -80,6 +80,21 @@ def dev_codec_keys(settings: Settings) -> str:
     return keys
 
 
+def dev_link_secret(settings: Settings) -> str:
+    """The action links' signing secret: AFTERSALES_LINK_SECRET if set, else one kept in .temporal/.
+
+    Kept, so that the links in messages a first ``make dev`` sent still open under the second.
+    """
+    if settings.link_secret.get_secret_value():
+        return settings.link_secret.get_secret_value()
+    path = STATE_DIR / "dev-link-secret"
+    if not path.exists():
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(secrets.token_urlsafe(32) + "\n")
+    return path.read_text().strip()
+
+
 def _wait_for_port(host: str, port: int, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -131,6 +146,7 @@ def run_dev(settings: Settings) -> int:
     }
     # The dev stack's robots (and tests' fake ones) answer plain http on this machine.
     env.setdefault("AFTERSALES_ALLOW_INSECURE_WEBHOOKS", "true")
+    env["AFTERSALES_LINK_SECRET"] = dev_link_secret(settings)
     # The Web UI calls the codec from its own origin, on whichever port this stack gave it.
     env.setdefault(
         "AFTERSALES_CODEC_UI_ORIGINS", f"http://localhost:{settings.ui_port},http://127.0.0.1:{settings.ui_port}"

@@ -17,6 +17,7 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import Worker
 
 from activities.calendars import Calendars
+from activities.callbacks import Callbacks
 from activities.channels import AliyunSms, LogSms, RobotRateLimiter, SmsSender
 from activities.digest import Digests
 from activities.fanout import Fanout
@@ -77,6 +78,7 @@ def activities(settings: Settings, *, engine: Engine, http: httpx.AsyncClient, c
         limiter=RobotRateLimiter(settings.robot_max_per_minute),
     )
     partners = Partners(http=http, engine=engine, settings=settings)
+    callbacks = Callbacks(http=http, url=settings.callback_url, secrets=settings.callback_secret.get_secret_value())
     digests = Digests(engine, settings)
     fanout = Fanout(client)
     calendars = Calendars(engine)
@@ -91,6 +93,7 @@ def activities(settings: Settings, *, engine: Engine, http: httpx.AsyncClient, c
         partners.book_pickup,
         partners.cancel_pickup,
         partners.claim_insurance,
+        callbacks.deliver,
         digests.overdue_by_merchant,
         fanout.list_running,
         fanout.set_calendars,

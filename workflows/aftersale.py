@@ -24,6 +24,8 @@ with workflow.unsafe.imports_passed_through():
     from activities.partners import REFUSED, Partners
     from activities.records import Records
     from domain import ids
+    from domain.action_links import case_review_links
+    from domain.callbacks import case_data
     from domain.cases import (
         Action,
         AfterSaleRequest,
@@ -47,7 +49,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from domain.deadline_shifts import SHIFT_DEADLINES, PlatformShift, ShiftApplied
     from domain.durations import shifted_deadline_problem, time_left
-    from domain.notifications import TASKS, Audience, Notification, Template
+    from domain.notifications import TASKS, ActionLink, Audience, Notification, Template
     from domain.orders import (
         FUTURE_TOLERANCE,
         Actor,
@@ -114,7 +116,13 @@ class AfterSaleWorkflow:
         self._refunded_cents = 0
         self._applied = Attempts()  # what each human step was applied with, so a retry is answered
         self._shifts: dict[str, list[str]] = {}  # platform shifts applied (id → clocks moved): a repeat is a no-op
-        self._journal = Journal(Records.project_case, self.state)
+        self._journal = Journal(
+            Records.project_case,
+            self.state,
+            callbacks=("case", workflow.info().workflow_id, lambda: case_data(self.state()))
+            if input.callbacks
+            else None,
+        )
         self._status = CaseStatus.PENDING_REVIEW
         self._enter(CaseStatus.PENDING_REVIEW)
 
@@ -199,8 +207,16 @@ class AfterSaleWorkflow:
             self._changed("escalated", Actor.SYSTEM, at=step.at, detail=f"{name} deadline passed")
             self._tell(key, Template.CASE_OVERDUE, (Audience.MERCHANT_SUPERVISOR, Audience.PLATFORM), task, task_en)
             return
+        links = case_review_links(workflow.info().workflow_id, self._input.merchant_id) if name == "review" else ()
         self._tell(
-            key, Template.CASE_REMINDER, (Audience.MERCHANT,), task, task_en, sent="reminder_sent", detail=detail
+            key,
+            Template.CASE_REMINDER,
+            (Audience.MERCHANT,),
+            task,
+            task_en,
+            sent="reminder_sent",
+            detail=detail,
+            actions=links,
         )
 
     async def _on_return(self, step: PlannedStep) -> None:
@@ -309,6 +325,7 @@ class AfterSaleWorkflow:
                     request=request,
                     policy=self._input.policy,
                     number=self._pickups,
+                    callbacks=self._input.callbacks,
                 ),
                 id=pickup_id,
                 # The pickup of a case is one id (GET /v1/pickups/{case_id}); a pickup booked after the last
@@ -736,6 +753,7 @@ class AfterSaleWorkflow:
         sent: str | None = None,
         detail: str = "",
         deadline_at: datetime | None = None,
+        actions: tuple[ActionLink, ...] = (),
         **params: str,
     ) -> None:
         request = self._input.request
@@ -755,6 +773,7 @@ class AfterSaleWorkflow:
             },
             deadline_at=deadline,
             link=f"{self._input.board_url}/v1/after-sales/{request.case_id}" if self._input.board_url else None,
+            actions=actions,
         )
         self._journal.tell(notification, sent=sent, detail=detail)
 

@@ -1,7 +1,8 @@
 """What every process workflow does the same way: its journal, its notifications, its refusals.
 
 A :class:`Journal` keeps a workflow's history and revision, runs effects in the background so Updates
-answer at once, and keeps the read model in step through a :class:`Projector`. :func:`notify` sends one
+answer at once, keeps the read model in step through a :class:`Projector` and, when callbacks are on,
+hands the events the mall is told of to an :class:`~workflows.callbacks.Outbox`. :func:`notify` sends one
 notification on each of its channels, one notifier activity per channel, and never lets a failed message
 stop a clock.
 """
@@ -21,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.notify import Notifier
     from domain.notifications import Notification
     from domain.orders import Actor, HistoryEntry
+    from workflows.callbacks import Outbox
     from workflows.projection import Projector
 
 NOTIFICATION = RetryPolicy(
@@ -46,24 +48,45 @@ class Journal:
     Args:
         project: the projection activity for this workflow type.
         snapshot: the workflow's current view (what the projection writes).
+        callbacks: ``(kind, stream, data)`` when the mall is called back (``AFTERSALES_CALLBACK_URL`` was
+            set when the workflow started), else None: no callback activity is ever scheduled.
     """
 
-    def __init__(self, project: Callable[..., Any] | None, snapshot: Callable[[], Any]) -> None:
+    def __init__(
+        self,
+        project: Callable[..., Any] | None,
+        snapshot: Callable[[], Any],
+        *,
+        callbacks: tuple[str, str, Callable[[], dict[str, Any]]] | None = None,
+    ) -> None:
         self.history: list[HistoryEntry] = []
         self.revision = 0
         self._background: list[asyncio.Task[None]] = []
         self._projector = Projector(project, snapshot, lambda: self.revision) if project else None
         self._projecting: asyncio.Task[None] | None = None
+        self._outbox = Outbox(*callbacks, failed=self._callback_failed) if callbacks else None
+        self._delivering: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        """Starts projecting; call first thing in the workflow's run method."""
+        """Starts projecting and calling back; call first thing in the workflow's run method."""
         if self._projector is not None:
             self._projecting = asyncio.create_task(self._projector.run())
+        if self._outbox is not None:
+            self._delivering = asyncio.create_task(self._outbox.run())
 
     def record(self, event: str, actor: Actor, *, at: datetime | None = None, detail: str = "") -> None:
-        """Appends an event to the history; the read model follows in the background."""
+        """Appends an event to the history; the read model and the mall's callback follow in the background.
+
+        The callback's id is the entry's place in the history, which a continued run carries on.
+        """
         self.revision += 1
-        self.history.append(HistoryEntry(at=at or workflow.now(), event=event, actor=actor, detail=detail))
+        at = at or workflow.now()
+        self.history.append(HistoryEntry(at=at, event=event, actor=actor, detail=detail))
+        if self._outbox is not None:
+            self._outbox.add(event, len(self.history), at)
+
+    def _callback_failed(self, detail: str) -> None:
+        self.record("callback_failed", Actor.SYSTEM, detail=detail)
 
     def has(self, event: str) -> bool:
         """Whether ``event`` is in the history."""
@@ -77,6 +100,10 @@ class Journal:
         """Before the workflow completes: handlers and background effects done, read model up to date."""
         await workflow.wait_condition(workflow.all_handlers_finished)
         await workflow.wait_condition(lambda: all(task.done() for task in self._background))
+        if self._outbox is not None:
+            await self._outbox.drain()  # at-least-once: every event delivered or given up, then done
+        if self._delivering is not None:
+            self._delivering.cancel()
         if self._projector is not None:
             await self._projector.flush()
         if self._projecting is not None:

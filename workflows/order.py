@@ -23,6 +23,8 @@ from temporalio.workflow import ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from activities.records import Records
     from domain import ids
+    from domain.action_links import ship_links
+    from domain.callbacks import order_data
     from domain.cases import (
         AfterSaleRequest,
         CaseInput,
@@ -96,7 +98,13 @@ class OrderWorkflow:
         self._refunded: dict[str, int] = {}
         self._applied = Attempts()  # the shipment and the last tracking update, so a retry is answered
         self._shifts: dict[str, list[str]] = {}  # platform shifts applied (id → clocks moved): a repeat is a no-op
-        self._journal = Journal(Records.project_order, self.state)
+        self._journal = Journal(
+            Records.project_order,
+            self.state,
+            callbacks=("order", workflow.info().workflow_id, lambda: order_data(self.state()))
+            if input.callbacks
+            else None,
+        )
 
     @workflow.run
     async def run(self, input: OrderWatchInput) -> OrderView:
@@ -275,6 +283,7 @@ class OrderWorkflow:
                     policy=self._input.policy,
                     cooling_off=cooling_off,
                     board_url=self._input.board_url,
+                    callbacks=self._input.callbacks,
                 ),
                 id=ids.after_sale(request.case_id),
                 # A case id names one case forever: refused while any case of any order holds it, open
@@ -493,5 +502,8 @@ class OrderWorkflow:
             params={"order_id": order.order_id, **params},
             deadline_at=self._ship_deadline_at() if ship else None,
             link=f"{self._input.board_url}/v1/orders/{order.order_id}" if self._input.board_url else None,
+            actions=ship_links(workflow.info().workflow_id, order.merchant_id)
+            if template is Template.SHIP_REMINDER
+            else (),
         )
         self._journal.tell(notification, sent=sent, detail=detail)

@@ -20,6 +20,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from activities.partners import REFUSED, Partners
     from domain import ids
+    from domain.callbacks import pickup_data
     from domain.deadline_shifts import SHIFT_DEADLINES, PlatformShift, ShiftApplied
     from domain.notifications import Audience, Notification, Template
     from domain.orders import FUTURE_TOLERANCE, Actor, event_time_problem
@@ -70,7 +71,13 @@ class PickupWorkflow:
         self._booking = ""  # the current attempt's booking id
         self._applied = Attempts()
         self._shifts: dict[str, list[str]] = {}  # platform shifts applied (id → clocks moved): a repeat is a no-op
-        self._journal = Journal(None, self.state)
+        # A case's next pickup is the next run under the same id: its number keeps the event ids apart.
+        stream = f"{workflow.info().workflow_id}/{input.number}"
+        self._journal = Journal(
+            None,
+            self.state,
+            callbacks=("pickup", stream, lambda: pickup_data(self.state())) if input.callbacks else None,
+        )
 
     @workflow.run
     async def run(self, input: PickupInput) -> PickupView:

@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.calendars import Calendars
     from activities.records import Records
     from domain import ids
+    from domain.action_links import work_order_links
     from domain.calendar_change import (
         SET_CALENDAR,
         CalendarApplied,
@@ -34,12 +35,14 @@ with workflow.unsafe.imports_passed_through():
         outcome,
         years_uncovered,
     )
+    from domain.callbacks import work_order_data
     from domain.deadline_shifts import SHIFT_DEADLINES, PlatformShift, ShiftApplied
     from domain.notifications import Notification, Template
     from domain.orders import Actor
     from domain.sla import PlannedStep, StepLevel
     from domain.work_orders import (
         OPEN,
+        RECORD_HISTORY_TAIL,
         TASKS,
         WORK_ORDER_DECIDED,
         Accept,
@@ -96,7 +99,13 @@ class WorkOrderWorkflow:
             opened_at=workflow.now(),
         )
         self._timers = SlaTimers(self._s.clocks, self._on_step)
-        self._journal = Journal(Records.project_work_order, self.record)
+        self._journal = Journal(
+            Records.project_work_order,
+            self.record,
+            callbacks=("work_order", workflow.info().workflow_id, lambda: work_order_data(self.state()))
+            if input.callbacks
+            else None,
+        )
         # The journal appends to the state's own history, so the state is all a continued run needs.
         self._journal.history = self._s.history
         self._journal.revision = self._s.revision
@@ -230,10 +239,12 @@ class WorkOrderWorkflow:
         budget, budget_en = spell(clock.budget)
         task, task_en = TASKS[name]
         request = self._input.request
+        told = recipients(name, level, assignee_id=s.assignee_id, assigned_by=s.assigned_by)
+        workflow_id = workflow.info().workflow_id
         notification = Notification(
-            key=f"{workflow.info().workflow_id}:{planned.key}",
+            key=f"{workflow_id}:{planned.key}",
             merchant_id=request.merchant_id,
-            recipients=recipients(name, level, assignee_id=s.assignee_id, assigned_by=s.assigned_by),
+            recipients=told,
             template=template,
             params={
                 "work_order_id": request.work_order_id,
@@ -250,6 +261,13 @@ class WorkOrderWorkflow:
             },
             deadline_at=deadline_at,
             link=self._link(),
+            actions=work_order_links(
+                name.value,
+                reminds=level is StepLevel.REMIND,
+                workflow_id=workflow_id,
+                assignee_id=s.assignee_id,
+                recipients=told,
+            ),
         )
         self._journal.tell(notification, detail=planned.key)
         self._changed()
@@ -519,8 +537,9 @@ class WorkOrderWorkflow:
         return self._s.runs
 
     def record(self) -> WorkOrderRecord:
-        """The slim snapshot the read model is written from (no history)."""
+        """The slim snapshot the read model is written from (only the history's tail, for the SLA facts)."""
         s, request = self._s, self._input.request
+        tail_from = max(len(s.history) - RECORD_HISTORY_TAIL, 0)
         return WorkOrderRecord(
             work_order_id=request.work_order_id,
             merchant_id=request.merchant_id,
@@ -538,6 +557,8 @@ class WorkOrderWorkflow:
             satisfaction=s.satisfaction,
             case_id=request.case_id,
             revision=self._journal.revision,
+            history_from=tail_from,
+            history_tail=s.history[tail_from:],
         )
 
     # --- helpers -------------------------------------------------------------------------------------------

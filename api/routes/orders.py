@@ -64,7 +64,9 @@ async def report_order(
     handle, created = await start_once(
         client,
         OrderWorkflow.run,
-        OrderWatchInput(order=order, policy=policy, board_url=settings.public_url),
+        OrderWatchInput(
+            order=order, policy=policy, board_url=settings.public_url, callbacks=settings.callback_url is not None
+        ),
         id=ids.order(order.order_id),
         body=order,
         task_queue=settings.task_queue,

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime
-from typing import Any
 
 from fastapi import APIRouter, Query, Response, status
 from pydantic import BaseModel
@@ -14,7 +13,7 @@ from temporalio.client import Client, WorkflowHandle
 from api.deps import Caller, CallerDep, ClientDep, EngineDep, Role, SettingsDep, allow, owned_state
 from api.errors import Problem
 from api.idempotency import start_once
-from api.routes.monitoring import _scope
+from api.routes.monitoring import PagingDep, _scope
 from domain import ids
 from domain.calendar_change import revision
 from domain.policy import with_overrides
@@ -77,6 +76,7 @@ async def open_work_order(
             calendar_revision=revision(merchant.updated_at) if merchant else 0,
             board_url=settings.public_url,
             max_history_events=settings.wo_max_history_events,
+            callbacks=settings.callback_url is not None,
         ),
         id=ids.work_order(request.work_order_id),
         body=request,
@@ -211,20 +211,27 @@ class WatchedWorkOrder(BaseModel):
 
 
 class WorkOrderList(BaseModel):
-    """A monitoring list of work orders and how many it holds."""
+    """A page of a monitoring list of work orders: ``count`` rows on it, ``total`` in the whole list."""
 
     count: int
+    total: int
+    limit: int
+    offset: int
     items: list[WatchedWorkOrder]
 
 
 @monitoring.get("/overdue-work-orders", response_model=WorkOrderList, dependencies=[allow(Role.ADMIN, Role.MERCHANT)])
 async def overdue_work_orders(
-    engine: EngineDep, caller: CallerDep, merchant_id: str | None = Query(default=None)
+    engine: EngineDep, caller: CallerDep, page: PagingDep, merchant_id: str | None = Query(default=None)
 ) -> WorkOrderList:
     """Open work orders with a clock past its budget, the longest overdue first."""
-    rows: list[Any] = list(
-        await asyncio.to_thread(queries.overdue_work_orders, engine, merchant_id=_scope(caller, merchant_id))
+    rows = await asyncio.to_thread(
+        queries.overdue_work_orders, engine, merchant_id=_scope(caller, merchant_id), **page.model_dump()
     )
     return WorkOrderList(
-        count=len(rows), items=[WatchedWorkOrder.model_validate(row, from_attributes=True) for row in rows]
+        count=len(rows),
+        total=rows.total,
+        limit=page.limit,
+        offset=page.offset,
+        items=[WatchedWorkOrder.model_validate(row, from_attributes=True) for row in rows],
     )

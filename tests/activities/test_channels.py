@@ -15,6 +15,7 @@ from structlog.testing import capture_logs
 
 from activities.channels import (
     AliyunSms,
+    Button,
     DingTalkRobot,
     LogSms,
     Message,
@@ -23,10 +24,13 @@ from activities.channels import (
     RobotRateLimiter,
     TransientFailure,
     WeComRobot,
+    dingtalk_payload,
     dingtalk_sign,
     mask_mobile,
 )
 from tests.activities.conftest import DINGTALK_SECRET
+from tests.peers import dingtalk as dingtalk_wire
+from tests.peers import wecom as wecom_wire
 from tests.peers.dingtalk import DingTalkPeer
 from tests.peers.sms import SmsPeer
 from tests.peers.wecom import WeComPeer
@@ -39,6 +43,12 @@ REMINDER = Message(
     mention_mobiles=(AGENT, SUPERVISOR),
 )
 NOTICE = Message(title="售后单已关闭", text="售后单 **AS-7** 已由买家撤销。")
+BUTTONS = (
+    Button("同意 Approve", "https://aftersales.example/a/token-approve"),
+    Button("拒绝 Reject", "https://aftersales.example/a/token-reject"),
+)
+REVIEW = Message(title="售后待处理", text="售后单 AS-8 待您审核。\nCase AS-8 awaits your review.", buttons=BUTTONS)
+EXPECTED_LINKS = [(button.title, button.url) for button in BUTTONS]
 
 
 class FakeTime:
@@ -192,7 +202,100 @@ async def test_dingtalk_long_text_is_truncated_but_keeps_its_mentions(
     assert body["markdown"]["text"].endswith(f"@{AGENT}")
 
 
+async def test_dingtalk_buttons_without_mentions_go_as_an_action_card(
+    http: httpx.AsyncClient, dingtalk_peer: DingTalkPeer
+) -> None:
+    await dingtalk(http, dingtalk_peer).send(REVIEW)
+
+    [body] = dingtalk_peer.messages
+    assert body["msgtype"] == "actionCard"
+    assert body["actionCard"]["title"] == REVIEW.title
+    assert REVIEW.text in body["actionCard"]["text"]
+    assert body["actionCard"]["btnOrientation"] == "1"
+    assert dingtalk_wire.buttons(body) == EXPECTED_LINKS
+
+
+async def test_dingtalk_buttons_with_mentions_go_as_markdown_links_keeping_the_mentions(
+    http: httpx.AsyncClient, dingtalk_peer: DingTalkPeer
+) -> None:
+    message = Message(REVIEW.title, REVIEW.text, mention_mobiles=(AGENT,), buttons=BUTTONS)
+
+    await dingtalk(http, dingtalk_peer).send(message)
+
+    [body] = dingtalk_peer.messages
+    assert body["msgtype"] == "markdown"
+    assert body["at"]["atMobiles"] == [AGENT]
+    assert dingtalk_wire.buttons(body) == EXPECTED_LINKS
+    assert body["markdown"]["text"].endswith(f"@{AGENT}")
+
+
+async def test_dingtalk_peer_refuses_an_action_card_that_asks_to_mention(
+    http: httpx.AsyncClient, dingtalk_peer: DingTalkPeer
+) -> None:
+    card = dingtalk_payload(REVIEW) | {"at": {"atMobiles": [AGENT]}}
+    timestamp = str(int(time.time() * 1000))
+    signed = httpx.URL(dingtalk_peer.webhook_url).copy_merge_params(
+        {"timestamp": timestamp, "sign": dingtalk_sign(DINGTALK_SECRET, timestamp)}
+    )
+
+    answer = await http.post(signed, json=card)
+
+    assert answer.json()["errcode"] == 40035
+    assert dingtalk_peer.messages == []
+
+
+async def test_dingtalk_long_text_with_buttons_keeps_its_links(
+    http: httpx.AsyncClient, dingtalk_peer: DingTalkPeer
+) -> None:
+    message = Message("长", "很长的说明。" * 3000, mention_mobiles=(AGENT,), buttons=BUTTONS)
+
+    await dingtalk(http, dingtalk_peer).send(message)
+
+    [body] = dingtalk_peer.messages
+    assert dingtalk_wire.buttons(body) == EXPECTED_LINKS
+    assert "内容过长" in body["markdown"]["text"]
+
+
 # WeCom
+
+
+async def test_wecom_buttons_without_mentions_go_as_a_text_notice_card(
+    http: httpx.AsyncClient, wecom_peer: WeComPeer
+) -> None:
+    await WeComRobot(http, wecom_peer.webhook_url, RobotRateLimiter()).send(REVIEW)
+
+    [body] = wecom_peer.messages
+    card = body["template_card"]
+    assert body["msgtype"] == "template_card"
+    assert card["main_title"]["title"] == REVIEW.title
+    assert card["sub_title_text"] == "售后单 AS-8 待您审核。"
+    assert card["card_action"] == {"type": 1, "url": BUTTONS[0].url}
+    assert wecom_wire.buttons(body) == EXPECTED_LINKS
+
+
+async def test_wecom_buttons_with_mentions_go_as_text_with_clickable_urls(
+    http: httpx.AsyncClient, wecom_peer: WeComPeer
+) -> None:
+    message = Message(REVIEW.title, REVIEW.text, mention_mobiles=(AGENT,), buttons=BUTTONS)
+
+    await WeComRobot(http, wecom_peer.webhook_url, RobotRateLimiter()).send(message)
+
+    [body] = wecom_peer.messages
+    assert body["msgtype"] == "text"
+    assert body["text"]["mentioned_mobile_list"] == [AGENT]
+    assert wecom_wire.buttons(body) == EXPECTED_LINKS
+
+
+async def test_wecom_more_buttons_than_a_card_holds_go_as_markdown_links(
+    http: httpx.AsyncClient, wecom_peer: WeComPeer
+) -> None:
+    many = tuple(Button(f"B{n}", f"https://aftersales.example/a/t{n}") for n in range(4))
+
+    await WeComRobot(http, wecom_peer.webhook_url, RobotRateLimiter()).send(Message("多", "四个操作", buttons=many))
+
+    [body] = wecom_peer.messages
+    assert body["msgtype"] == "markdown"
+    assert wecom_wire.buttons(body) == [(button.title, button.url) for button in many]
 
 
 async def test_wecom_markdown_without_mentions(http: httpx.AsyncClient, wecom_peer: WeComPeer) -> None:

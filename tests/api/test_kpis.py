@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import quote
@@ -15,6 +16,7 @@ import pytest
 from tests.api.conftest import ROLE_KEYS, read_model
 from tests.api.test_cases import case_body, delivered, until_status
 from tests.api.test_orders import assert_problem, now_iso
+from tests.api.test_work_orders import act, opened
 from tests.factories import merchant_body, order_body
 
 FAST, PATIENT = "m-kpi", "m-kpi-patient"
@@ -170,3 +172,50 @@ async def test_a_merchant_reads_its_own_kpis_only_and_exports_them_as_csv(api: A
     )
     assert_problem(await api("admin", "GET", "/v1/monitoring/overdue-shipments?limit=0"), 422, "validation_error")
     assert_problem(await api("admin", "GET", "/v1/monitoring/logistics-anomalies?offset=-1"), 422, "validation_error")
+
+
+async def test_work_orders_feed_first_response_satisfaction_and_resolution_and_export_as_csv(api: Any) -> None:
+    merchant = f"m-wo-{uuid.uuid4().hex[:6]}"
+    assert (await api("admin", "PUT", f"/v1/merchants/{merchant}", json=merchant_body())).status_code == 200
+    rated = (await opened(api, merchant, assignee_id="a-1"))["work_order_id"]
+    await act(api, "admin", rated, "accept", {"assignee_id": "a-1"})
+    await act(api, "admin", rated, "reply", {"by": "assignee", "message": "您好，正在核实"})
+    await act(api, "admin", rated, "transfer", {"assignee_id": "a-2", "reason": "物流专员"})
+    await act(api, "admin", rated, "accept", {"assignee_id": "a-2"})
+    await act(api, "admin", rated, "resolve", {"resolution": "已加急"})
+    assert (await act(api, "mall", rated, "confirm", {"satisfaction": 5})).json()["status"] == "closed"
+    appealed = (await opened(api, merchant, assignee_id="a-1"))["work_order_id"]
+    await act(api, "admin", appealed, "accept", {"assignee_id": "a-1"})
+    await act(api, "admin", appealed, "resolve", {"resolution": "不属于质量问题"})
+    await act(api, "mall", appealed, "appeal", {"reason": "明显是质量问题"})
+    decided = await act(api, "admin", appealed, "decide", {"approve": True, "reason": "支持客户"})
+    assert decided.json()["status"] == "closed"
+
+    report = await read_model(
+        api,
+        f"/v1/monitoring/kpis?merchant_id={merchant}",
+        lambda body: (
+            # One confirmed, one closed by the platform finding for the customer on appeal.
+            body["items"][0]["resolution_rate"] == 0.5
+            and body["items"][0]["work_order_first_response_seconds"]["count"] == 2
+        ),
+    )
+    [kpis] = report["items"]
+    assert kpis["satisfaction_avg"] == 5.0
+    assert 0 <= kpis["work_order_first_response_seconds"]["median"] < 60
+    assert kpis["breaches"] == {"accept": 0, "first_response": 0, "resolution": 0}  # assigned at once: no assignment
+
+    exported = await api("admin", "GET", f"/v1/monitoring/work-orders.csv?merchant_id={merchant}")
+    assert exported.status_code == 200
+    assert exported.headers["content-type"].startswith("text/csv")
+    rows = {row["work_order_id"]: row for row in csv.DictReader(io.StringIO(exported.text))}
+    assert set(rows) == {rated, appealed}
+    assert rows[rated]["satisfaction"] == "5"
+    assert rows[rated]["first_response_seconds"] != ""
+    assert rows[appealed]["status"] == "closed"
+    assert_problem(
+        await api("merchant:m-acme", "GET", f"/v1/monitoring/work-orders.csv?merchant_id={merchant}"), 404, "not_found"
+    )
+    metrics = (await api("prometheus", "GET", "/metrics")).text
+    assert 'aftersales_transfers_total{process="work_order"}' in metrics
+    assert 'aftersales_work_order_first_response_seconds_bucket{le="60"}' in metrics

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from domain.cases import CaseKind, CaseLine, CaseStatus, CaseView
-from domain.facts import case_facts
+from domain.facts import case_facts, work_order_facts
 from domain.orders import Actor, HistoryEntry
 
 OPENED = datetime(2026, 5, 1, 9, tzinfo=UTC)
@@ -101,3 +101,59 @@ def test_the_customers_clocks_make_no_breach_of_the_merchant() -> None:
     kinds = [(kind, clock, outcome) for _, kind, clock, _, outcome in summary(view)]
     assert ("clock_breached", "return", None) not in kinds
     assert kinds[-1] == ("closed", None, "withdrawn")
+
+
+def work_order_history() -> list[HistoryEntry]:
+    events = [
+        ("opened", "complaint: 漏水"),
+        ("assigned", "a-1"),
+        ("reminder", "first_response remind_50 (generation 1, level 0)"),
+        ("escalated", "first_response breach (generation 1, level 1)"),
+        ("accepted", "a-1"),
+        ("replied", "a-1"),
+        ("waiting_customer", ""),
+        ("customer_replied", ""),
+        ("transferred", "a-1 → a-2: 夜班"),
+        ("escalated", "appeal breach (generation 1, level 1)"),
+        ("resolved", "换新"),
+        ("confirmed", "satisfaction 4"),
+    ]
+    return [
+        HistoryEntry(at=OPENED + timedelta(minutes=minute), event=event, actor=Actor.SYSTEM, detail=detail)
+        for minute, (event, detail) in enumerate(events)
+    ]
+
+
+def test_a_work_order_history_makes_its_clocks_first_response_transfer_close_and_score() -> None:
+    history = work_order_history()
+    facts = work_order_facts(
+        "work-order-W1", "m-1", history, opened_at=OPENED, first_response_at=OPENED + timedelta(minutes=5)
+    )
+    summary = [(f.seq, f.kind.value, f.clock, f.value, f.outcome) for f in facts]
+    assert summary == [
+        (0, "clock_started", "first_response", None, None),
+        (0, "clock_started", "resolution", None, None),
+        (1, "clock_started", "accept", None, None),
+        (2, "clock_step", "first_response", None, "remind_50"),
+        (3, "clock_breached", "first_response", None, None),
+        (4, "clock_stopped", "accept", None, None),
+        (5, "first_response", None, 300.0, None),
+        (5, "clock_stopped", "first_response", None, None),
+        (6, "clock_paused", "resolution", None, None),
+        (7, "clock_resumed", "resolution", None, None),
+        (8, "transfer", None, None, None),
+        (8, "clock_started", "accept", None, None),
+        (10, "clock_stopped", "resolution", None, None),
+        (11, "closed", None, 660.0, "resolved"),
+        (11, "satisfaction", None, 4.0, None),
+    ]
+
+
+def test_the_tail_of_a_work_order_history_makes_the_same_facts_under_the_same_keys() -> None:
+    history = work_order_history()
+    first_response_at = OPENED + timedelta(minutes=5)
+    whole = work_order_facts("wo", "m-1", history, opened_at=OPENED, first_response_at=first_response_at)
+    tail = work_order_facts(
+        "wo", "m-1", history[4:], first_index=4, opened_at=OPENED, first_response_at=first_response_at
+    )
+    assert tail == [fact for fact in whole if fact.seq >= 4]

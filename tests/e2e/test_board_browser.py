@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, async_playwright, expect
+from playwright.async_api import Browser, expect
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
@@ -26,27 +26,11 @@ from tests.api.conftest import ServedApp
 from tests.factories import merchant_body, order_body
 from workers.main import build_worker
 
-CHROMIUM = os.environ.get("AFTERSALES_TEST_CHROMIUM", "/usr/bin/chromium")
 ADMIN_KEY = "k-board-admin"
 MALL_KEY = "k-board-mall"
 KEYS = {ADMIN_KEY: "admin", MALL_KEY: "mall", "k-board-quick": "merchant:m-quick"}
 # Set to a path (e.g. docs/board.png) to keep a copy of the screenshot for the README.
 SCREENSHOT_COPY = os.environ.get("AFTERSALES_BOARD_SCREENSHOT")
-
-
-@pytest.fixture
-def chromium_binary() -> str:
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: apt-get install chromium (as .ci/run does)")
-    return CHROMIUM
-
-
-@pytest.fixture
-async def chromium(chromium_binary: str) -> AsyncIterator[Browser]:
-    async with async_playwright() as playwright:
-        browser = await playwright.chromium.launch(executable_path=chromium_binary, headless=True)
-        yield browser
-        await browser.close()
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ It answers like WeCom: HTTP 200 with ``{"errcode": 0, "errmsg": "ok"}``, or a no
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from starlette.applications import Starlette
@@ -34,7 +35,8 @@ class WeComPeer(Peer):
     Args:
         key: the key the webhook URL must carry.
 
-    Only ``markdown`` and ``text`` messages are modelled. Stricter than WeCom in one way: WeCom silently
+    ``markdown``, ``text`` and ``template_card`` (``text_notice``) messages are modelled. Stricter than WeCom
+    in one way: WeCom silently
     ignores ``mentioned_mobile_list`` in a markdown message, so the mention would be lost without anyone
     noticing; this peer refuses it instead, to make that loss visible in tests.
     """
@@ -83,6 +85,8 @@ class WeComPeer(Peer):
 
 def _message_problem(body: dict[str, Any]) -> tuple[int, str | None]:
     msgtype = body.get("msgtype")
+    if msgtype == "template_card":
+        return _card_problem(body.get("template_card"))
     if msgtype not in MAX_BYTES:
         return 40008, f"invalid message type {msgtype!r}"
     part = body.get(msgtype)
@@ -101,3 +105,45 @@ def _message_problem(body: dict[str, Any]) -> tuple[int, str | None]:
         if not isinstance(values, list) or not all(isinstance(value, str) for value in values):
             return 40058, f"text.{field} must be a list of strings"
     return 0, None
+
+
+def _card_problem(card: Any) -> tuple[int, str | None]:
+    """WeCom's rules for a ``text_notice`` card: a title or a text, a card action, at most three links."""
+    if not isinstance(card, dict) or card.get("card_type") != "text_notice":
+        return 40058, "template_card.card_type must be text_notice"
+    title = (card.get("main_title") or {}).get("title")
+    text = card.get("sub_title_text")
+    if not title and not text:
+        return 44004, "template_card needs main_title.title or sub_title_text"
+    if (title and len(title) > 26) or (text and len(text) > 112):
+        return 40058, "template_card title over 26 or text over 112 characters"
+    action = card.get("card_action")
+    if not isinstance(action, dict) or action.get("type") != 1 or not _is_link(action.get("url")):
+        return 40058, "template_card.card_action must be {type: 1, url}"
+    jumps = card.get("jump_list", [])
+    if not isinstance(jumps, list) or len(jumps) > 3:
+        return 40058, "template_card.jump_list holds at most 3 links"
+    for jump in jumps:
+        if (
+            not isinstance(jump, dict)
+            or jump.get("type") != 1
+            or not jump.get("title")
+            or not _is_link(jump.get("url"))
+        ):
+            return 40058, "template_card.jump_list[] must be {type: 1, title, url}"
+    if any(field in card for field in ("mentioned_list", "mentioned_mobile_list")):
+        return 40058, "template_card cannot mention; WeCom would drop the mention"
+    return 0, None
+
+
+def _is_link(url: Any) -> bool:
+    return isinstance(url, str) and url.startswith(("http://", "https://"))
+
+
+def buttons(body: dict[str, Any]) -> list[tuple[str, str]]:
+    """The (title, URL) of every link of an accepted message, whatever its type."""
+    if body["msgtype"] == "template_card":
+        return [(jump["title"], jump["url"]) for jump in body["template_card"]["jump_list"]]
+    content = body[body["msgtype"]]["content"]
+    markdown = re.findall(r"\[([^\]]+)\]\((https?://[^)\s]+)\)", content)
+    return markdown or re.findall(r"^(.+?): (https?://\S+)$", content, flags=re.MULTILINE)

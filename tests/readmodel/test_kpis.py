@@ -12,8 +12,10 @@ import pytest
 from sqlalchemy import Engine
 
 from domain.facts import Fact, FactKind, Process
+from readmodel.db import session_scope
 from readmodel.facts import record_facts
 from readmodel.kpis import Distribution, fact_totals, kpis_csv, percentile, supplier_kpis
+from readmodel.tables import SentNotification
 
 DAY = datetime(2026, 4, 1, tzinfo=UTC)
 _seq = itertools.count()
@@ -136,6 +138,17 @@ def test_the_csv_has_one_row_per_supplier_and_a_column_per_clock(any_engine: Eng
     assert rows[0]["satisfaction_avg"] == ""
 
 
+def test_a_merchant_id_a_spreadsheet_would_run_as_a_formula_is_quoted(any_engine: Engine) -> None:
+    since = DAY + timedelta(days=90)
+    merchant = f"-{uuid.uuid4().hex[:6]}"
+    record_facts(any_engine, [fact(merchant, Process.ORDER, FactKind.SHIPMENT, value=1.0, at=since)])
+    until = since + timedelta(days=1)
+    exported = kpis_csv(
+        supplier_kpis(any_engine, since=since, until=until, merchant_id=merchant), since=since, until=until
+    )
+    assert next(csv.DictReader(io.StringIO(exported)))["merchant_id"] == f"'{merchant}"
+
+
 def test_totals_for_prometheus_grow_by_what_was_added(any_engine: Engine) -> None:
     before = fact_totals(any_engine)
     merchant = f"m-{uuid.uuid4().hex[:6]}"
@@ -155,8 +168,28 @@ def test_totals_for_prometheus_grow_by_what_was_added(any_engine: Engine) -> Non
     assert after.breaches["ship"] - before.breaches.get("ship", 0) == 1
     assert after.clocks_started["ship"] - before.clocks_started.get("ship", 0) == 1
     assert after.decisions["clock"] - before.decisions.get("clock", 0) == 1
-    assert after.transfers - before.transfers == 1
+    assert after.transfers["work_order"] - before.transfers.get("work_order", 0) == 1
     old, new = before.durations["work_order_first_response"], after.durations["work_order_first_response"]
-    assert (new.count - old.count, new.sum - old.sum) == (2, 5100.0)
+    assert new.count - old.count == 2
+    assert new.sum - old.sum == pytest.approx(5100.0)
     grown = {bound: n - dict(old.buckets)[bound] for bound, n in new.buckets}
     assert (grown[60.0], grown[180.0], grown[3600.0], grown[4 * 3600.0]) == (0, 1, 1, 2)
+
+
+def test_digest_messages_are_counted_by_channel_kind_and_outcome(any_engine: Engine) -> None:
+    before = fact_totals(any_engine).digest_messages
+    day = uuid.uuid4().hex[:8]
+    with session_scope(any_engine) as session:
+        for key, channel, outcome in (
+            (f"digest:{day}:m-1:sms:supplier_head", "sms:supplier_head", "sent"),
+            (f"digest:{day}:m-2:sms:supplier_head", "sms:supplier_head", "failed"),
+            (f"digest:{day}:platform:dingtalk:platform", "dingtalk:platform", "sent"),
+            (f"order-O1:ship:1:breach:{day}:dingtalk:merchant", "dingtalk:merchant", "sent"),  # not a digest
+        ):
+            session.add(SentNotification(key=key, merchant_id="m-1", channel=channel, outcome=outcome, at=DAY))
+    after = fact_totals(any_engine).digest_messages
+
+    grown = {label: after[label] - before.get(label, 0) for label in after}
+    assert grown == {("sms", "sent"): 1, ("sms", "failed"): 1, ("dingtalk", "sent"): 1} | {
+        label: 0 for label in after if label not in {("sms", "sent"), ("sms", "failed"), ("dingtalk", "sent")}
+    }

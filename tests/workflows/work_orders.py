@@ -27,6 +27,7 @@ async def open_work_order(
     *,
     calendar: BusinessCalendar = ROUND_THE_CLOCK,
     max_history_events: int = 5000,
+    callbacks: bool = False,
     **fields: Any,
 ) -> WorkOrder:
     """Opens a normal-priority quality work order of ``merchant_id`` (``fields`` change the request)."""
@@ -50,6 +51,7 @@ async def open_work_order(
             calendar=calendar,
             board_url="http://board.test",
             max_history_events=max_history_events,
+            callbacks=callbacks,
         ),
         id=ids.work_order(request.work_order_id),
         task_queue=settings.task_queue,
