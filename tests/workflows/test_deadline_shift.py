@@ -3,17 +3,21 @@ continue-as-new."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+import asyncio
+from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import Engine
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from config.settings import Settings
-from domain.deadline_shifts import PlatformShift
+from domain.deadline_shifts import DeadlineShiftInput, PlatformShift
 from domain.work_orders import Reply
 from tests.workflows.cases import delivered_order, open_case, paid_order, started, until
 from tests.workflows.work_orders import open_work_order
+from workers.main import build_worker
 from workflows.aftersale import AfterSaleWorkflow
+from workflows.deadline_shift import BATCH, DeadlineShiftWorkflow, workflow_id
 from workflows.order import OrderWorkflow
 from workflows.work_order import WorkOrderWorkflow
 
@@ -76,3 +80,48 @@ async def test_a_work_order_remembers_its_shifts_across_continue_as_new(
     assert (again.clocks, again.repeat) == (first.clocks, True)
     history = (await handle.query(WorkOrderWorkflow.state)).history
     assert [e.event for e in history].count("deadline_moved") == 1
+
+
+async def test_a_shift_survives_a_worker_restart_midway_and_moves_each_deadline_once(
+    dev_env: WorkflowEnvironment, settings: Settings, merchant_id: str, engine: Engine
+) -> None:
+    client = dev_env.client
+    count = 3 * BATCH
+    async with build_worker(client, settings, engine=engine) as first, first:
+        orders = await asyncio.gather(
+            *(paid_order(client, settings, merchant_id, datetime.now(UTC)) for _ in range(count))
+        )
+        before = {order.id: (await order.query(OrderWorkflow.state)).ship_deadline_at for order in orders}
+
+        async def all_visible() -> bool:
+            listed = [e async for e in client.list_workflows(f"MerchantId = '{merchant_id}'")]
+            return len(listed) == count
+
+        await until(all_visible, attempts=1000)
+        shift = PlatformShift(shift_id=f"restart-{merchant_id}", hours=24, reason="国庆")
+        fanout = await client.start_workflow(
+            DeadlineShiftWorkflow.run,
+            DeadlineShiftInput(shift=shift, merchant_id=merchant_id, settle_seconds=1),
+            id=workflow_id(shift.shift_id),
+            task_queue=settings.task_queue,
+        )
+
+        async def first_batch_done() -> bool:
+            return (await fanout.query(DeadlineShiftWorkflow.progress)).applied >= BATCH
+
+        await until(first_batch_done, attempts=1000)
+        midway = await fanout.query(DeadlineShiftWorkflow.progress)
+        assert not midway.done and midway.applied < count
+    # The first worker is gone mid-fan-out (a batch may have been cut short); a new one finishes the shift.
+    async with build_worker(client, settings, engine=engine) as second, second:
+        result = await fanout.result()
+        assert (result.matched, result.applied, result.shifted, result.failed) == (count, count, count, 0)
+        for order in orders:
+            state = await order.query(OrderWorkflow.state)
+            moved = [e for e in state.history if e.event == "deadline_moved"]
+            assert len(moved) == 1, (order.id, moved)
+            old = before[order.id]
+            assert old is not None
+            assert state.ship_deadline_at == old + timedelta(hours=24)
+        for order in orders:
+            await order.terminate("test over")
