@@ -50,7 +50,12 @@ async def test_a_holiday_shift_moves_the_ship_deadline_of_every_open_order_of_th
     merchant_id = f"m-holiday-{uuid.uuid4().hex[:8]}"
     orders = await _open_orders(api, merchant_id, OPEN_ORDERS)
     elsewhere = (await _open_orders(api, f"m-workday-{uuid.uuid4().hex[:8]}", 1))[0]
-    body = {"shift_id": f"cny-{uuid.uuid4().hex[:8]}", "hours": 72, "reason": "春节", "merchant_id": merchant_id}
+    body: dict[str, Any] = {
+        "shift_id": f"cny-{uuid.uuid4().hex[:8]}",
+        "hours": 72,
+        "reason": "春节",
+        "merchant_id": merchant_id,
+    }
 
     started = await api("admin", "POST", "/v1/deadline-shifts", json=body)
     assert started.status_code == 202, started.text
