@@ -2,7 +2,7 @@
 
 ``DeadlineShiftWorkflow`` (id :func:`workflow_id`) is started by ``POST /v1/deadline-shifts``. It runs on
 the calendar fan-out's machinery (:class:`activities.fanout.Fanout`): it lists the running processes that
-match (kind, merchant) by visibility, hands each the shift in batches of :data:`BATCH` (Update
+match (kind, merchant) by visibility, hands each the shift in batches (Update
 :data:`~domain.deadline_shifts.SHIFT_DEADLINES`), then lists once more after a short durable wait for
 visibility's lag and updates whoever it did not see the first time. A worker restart midway repeats at most
 the batch that was running; each process applies a shift id once and answers a repeat with its first answer.
@@ -26,9 +26,7 @@ with workflow.unsafe.imports_passed_through():
         kinds_for,
         visibility_query,
     )
-
-BATCH = 50
-"""Workflows updated by one activity: few events per batch, and a retry repeats at most this many Updates."""
+    from workflows.fanout import fan_out
 
 _RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 
@@ -49,11 +47,9 @@ class DeadlineShiftWorkflow:
     async def run(self, input: DeadlineShiftInput) -> DeadlineShiftProgress:
         shift = input.shift
         query = visibility_query(kinds_for(input.kind, shift.clock), input.merchant_id)
-        seen: set[str] = set()
-        for listing in range(2):
-            if listing:
-                await workflow.sleep(timedelta(seconds=input.settle_seconds), summary="visibility settles")
-            running = await workflow.execute_activity_method(
+
+        async def list_matching() -> list[str]:
+            return await workflow.execute_activity_method(
                 Fanout.list_matching,
                 query,
                 start_to_close_timeout=timedelta(minutes=5),
@@ -61,26 +57,30 @@ class DeadlineShiftWorkflow:
                 retry_policy=_RETRY,
                 summary="list matching",
             )
-            fresh = [found for found in running if found not in seen]
-            seen.update(fresh)
-            self._count(matched=len(fresh))
-            for start in range(0, len(fresh), BATCH):
-                batch = tuple(fresh[start : start + BATCH])
-                answers = await workflow.execute_activity_method(
-                    Fanout.shift_deadlines,
-                    ShiftBatch(workflow_ids=batch, shift=shift),
-                    start_to_close_timeout=timedelta(minutes=5),
-                    heartbeat_timeout=timedelta(minutes=1),
-                    retry_policy=_RETRY,
-                    summary=f"{len(batch)} workflows",
-                )
-                outcomes = [answer.outcome for answer in answers]
-                self._count(
-                    applied=outcomes.count(ShiftOutcome.APPLIED),
-                    shifted=sum(1 for answer in answers if answer.clocks),
-                    failed=outcomes.count(ShiftOutcome.REFUSED),
-                    ended=outcomes.count(ShiftOutcome.ENDED),
-                )
+
+        async def shift_batch(batch: tuple[str, ...]) -> None:
+            answers = await workflow.execute_activity_method(
+                Fanout.shift_deadlines,
+                ShiftBatch(workflow_ids=batch, shift=shift),
+                start_to_close_timeout=timedelta(minutes=5),
+                heartbeat_timeout=timedelta(minutes=1),
+                retry_policy=_RETRY,
+                summary=f"{len(batch)} workflows",
+            )
+            outcomes = [answer.outcome for answer in answers]
+            self._count(
+                applied=outcomes.count(ShiftOutcome.APPLIED),
+                shifted=sum(1 for answer in answers if answer.clocks),
+                failed=outcomes.count(ShiftOutcome.REFUSED),
+                ended=outcomes.count(ShiftOutcome.ENDED),
+            )
+
+        await fan_out(
+            list_matching,
+            shift_batch,
+            settle_seconds=input.settle_seconds,
+            on_listed=lambda fresh: self._count(matched=fresh),
+        )
         self._progress = self._progress.model_copy(update={"done": True})
         p = self._progress
         workflow.logger.info(

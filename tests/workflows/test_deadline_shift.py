@@ -17,7 +17,8 @@ from tests.workflows.cases import delivered_order, open_case, paid_order, starte
 from tests.workflows.work_orders import open_work_order
 from workers.main import build_worker
 from workflows.aftersale import AfterSaleWorkflow
-from workflows.deadline_shift import BATCH, DeadlineShiftWorkflow, workflow_id
+from workflows.deadline_shift import DeadlineShiftWorkflow, workflow_id
+from workflows.fanout import BATCH
 from workflows.order import OrderWorkflow
 from workflows.work_order import WorkOrderWorkflow
 
