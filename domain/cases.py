@@ -243,6 +243,9 @@ class CaseView(Model):
     replacement_tracking_no: str | None = None
     replacement_address: Address | None = None
     pickup_id: str | None = None
+    work_order_id: str | None = Field(
+        default=None, description="The platform work order a dispute (or a lapsed review) opened, linked both ways."
+    )
     rejection_reason: str | None = None
     history: list[HistoryEntry] = Field(default_factory=list)
     revision: int = 0

@@ -37,6 +37,21 @@ def work_order(work_order_id: str) -> str:
     return f"workorder-{work_order_id}"
 
 
+MAX_ID = 64  # the longest business id the API accepts (domain.orders.Id)
+
+
+def case_work_order(case_id: str, number: int) -> str:
+    """The id of the ``number``-th platform work order an after-sales case opens (1, 2 …): ``{case_id}-wo{n}``.
+
+    Deterministic, so a replay or a retry names the same work order; a case id too long to carry the
+    suffix within :data:`MAX_ID` is replaced by a digest of it.
+    """
+    suffix = f"-wo{number}"
+    if len(case_id) + len(suffix) <= MAX_ID:
+        return f"{case_id}{suffix}"
+    return f"case-{fingerprint(case_id)[:40]}{suffix}"
+
+
 def conversation(conversation_id: str) -> str:
     """Workflow id of the chat reply watch of ``conversation_id``."""
     return f"chat-{conversation_id}"

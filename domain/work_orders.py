@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from domain.calendar import ROUND_THE_CLOCK, BusinessCalendar
 from domain.model import Model
 from domain.notifications import Recipient, RecipientKind
-from domain.orders import HistoryEntry, Id, Text
+from domain.orders import Actor, HistoryEntry, Id, Text
 from domain.policy import Policy
 from domain.sla import BREACH, ClockView, SlaClock, StepLevel, StepSpec, fraction_steps
 
@@ -191,7 +191,8 @@ class Decision(Model):
 
 
 WORK_ORDER_DECIDED = "work_order_decided"
-"""The signal an after-sales case linked to a work order receives when the platform decides its appeal."""
+"""The name of the signal a linked after-sales case receives when the platform decides (the handler is
+``AfterSaleWorkflow.work_order_decided``; the name is fixed so histories and other listeners keep it)."""
 
 
 class WorkOrderDecided(Model):
@@ -201,6 +202,16 @@ class WorkOrderDecided(Model):
     case_id: str
     approve: bool
     reason: str
+
+
+class CaseSettled(Model):
+    """What a case's own platform work order hears when the case was settled without it: the merchant
+    decided after all, the customer withdrew, or the platform decided on the case itself."""
+
+    case_id: str
+    status: str = Field(description="What the case became: approved, rejected, cancelled, dispute_upheld …")
+    actor: Actor
+    reason: str = ""
 
 
 # --- clocks ----------------------------------------------------------------------------------------------------
@@ -214,6 +225,15 @@ class ClockName(StrEnum):
     FIRST_RESPONSE = "first_response"
     RESOLUTION = "resolution"
     APPEAL = "appeal"
+    AUTO_CLOSE = "auto_close"
+    REOPEN_WINDOW = "reopen_window"
+
+
+LIFECYCLE_CLOCKS = frozenset({ClockName.AUTO_CLOSE.value, ClockName.REOPEN_WINDOW.value})
+"""Clocks of the work order's life, not of anyone's service: a resolved one closes itself (``auto_close``,
+``AFTERSALES_WO_AUTO_CLOSE``), and a resolution can be reopened or appealed for a while
+(``reopen_window``, ``AFTERSALES_WO_REOPEN_WINDOW``). They run round the clock, as the customer counts
+days, have only their end as a step, tell nobody, and never make a work order overdue or escalated."""
 
 
 # Assignment and acceptance have one step, the prompt at the deadline; the other clocks the full ladder.
@@ -226,7 +246,8 @@ def resolution_budget(policy: Policy, priority: Priority) -> timedelta:
 
 
 def initial_clocks(policy: Policy, priority: Priority, calendar: BusinessCalendar) -> dict[str, SlaClock]:
-    """The clocks of a new work order, none started yet."""
+    """The clocks of a new work order, none started yet: the five SLA clocks on ``calendar``, then the two
+    lifecycle clocks (:data:`LIFECYCLE_CLOCKS`) round the clock."""
     ladder = fraction_steps()
     specs = {
         ClockName.ASSIGNMENT: (policy.wo_assign, _PROMPT_ONLY),
@@ -235,10 +256,19 @@ def initial_clocks(policy: Policy, priority: Priority, calendar: BusinessCalenda
         ClockName.RESOLUTION: (resolution_budget(policy, priority), ladder),
         ClockName.APPEAL: (policy.wo_appeal_response, ladder),
     }
-    return {
+    clocks = {
         name.value: SlaClock(name=name.value, budget=budget, steps=steps, calendar=calendar)
         for name, (budget, steps) in specs.items()
     }
+    lifecycle = {ClockName.AUTO_CLOSE: policy.wo_auto_close, ClockName.REOPEN_WINDOW: policy.wo_reopen_window}
+    for name, budget in lifecycle.items():
+        clocks[name.value] = SlaClock(name=name.value, budget=budget, steps=_PROMPT_ONLY)
+    return clocks
+
+
+def service_clocks(clocks: dict[str, SlaClock]) -> list[SlaClock]:
+    """The SLA clocks someone answers for: every clock but the lifecycle ones."""
+    return [clock for name, clock in clocks.items() if name not in LIFECYCLE_CLOCKS]
 
 
 def recipients(
@@ -345,6 +375,13 @@ class WorkOrderInput(Model):
     board_url: str = ""
     max_history_events: int = Field(default=5000, ge=20)
     callbacks: bool = Field(default=False, description="Call the mall back on each change (README: Callbacks).")
+    settles_case: bool = Field(
+        default=False,
+        description=(
+            "A platform work order an after-sales case opened (an appeal, a refused receipt, a review the "
+            "merchant let lapse): the platform's decision settles the case, in any open status."
+        ),
+    )
     state: WorkOrderState | None = None
 
 
@@ -377,6 +414,8 @@ class WorkOrderView(Model):
     order_id: str | None = None
     case_id: str | None = None
     customer_id: str | None = None
+    settles_case: bool = Field(default=False, description="Its decision settles its after-sales case.")
+    decision: bool | None = Field(default=None, description="The platform's decision: for the customer or not.")
     clocks: list[WorkOrderClock]
     history: list[HistoryEntry] = Field(default_factory=list)
     revision: int = 0
@@ -420,15 +459,15 @@ def clock_view(clock: SlaClock, now: datetime) -> WorkOrderClock:
 
 def overdue(clocks: dict[str, SlaClock]) -> bool:
     """Whether a clock still counting (running or paused) is past its budget."""
-    return any(clock.breached and (clock.running or clock.paused) for clock in clocks.values())
+    return any(clock.breached and (clock.running or clock.paused) for clock in service_clocks(clocks))
 
 
 def escalation_level(clocks: dict[str, SlaClock]) -> int:
     """The highest escalation any clock of this generation reached (0, 1 or 2)."""
-    return max((int(clock.level) for clock in clocks.values()), default=0)
+    return max((int(clock.level) for clock in service_clocks(clocks)), default=0)
 
 
 def nearest_deadline(clocks: dict[str, SlaClock]) -> datetime | None:
     """The nearest deadline of a running clock (the ``DeadlineAt`` search attribute)."""
-    deadlines = [at for clock in clocks.values() if (at := clock.deadline_at()) is not None]
+    deadlines = [at for clock in service_clocks(clocks) if (at := clock.deadline_at()) is not None]
     return min(deadlines, default=None)

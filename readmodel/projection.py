@@ -61,6 +61,7 @@ def upsert_case(engine: Engine, *, workflow_id: str, view: CaseView) -> bool:
         "refunded_cents": view.refunded_cents,
         "deadline_at": view.deadline_at,
         "opened_at": view.opened_at,
+        "work_order_id": view.work_order_id,
     }
 
     def since(row: CaseWatch) -> None:

@@ -93,6 +93,7 @@ class CaseWatch(SQLModel, table=True):
     deadline_at: datetime | None = _utc(index=True)
     overdue_since: datetime | None = _utc()
     opened_at: datetime = _utc(nullable=False)
+    work_order_id: str | None = Field(default=None, max_length=64)  # the platform work order it opened last
     revision: int = 0
     updated_at: datetime = _utc(nullable=False)
 

@@ -63,7 +63,17 @@ with workflow.unsafe.imports_passed_through():
     from domain.policy import ReviewTimeoutAction
     from domain.retries import Attempt, Attempts
     from domain.sla import PlannedStep, SlaClock, offset_steps
+    from domain.work_orders import (
+        WORK_ORDER_DECIDED,
+        CaseSettled,
+        OpenWorkOrder,
+        Priority,
+        WorkOrderCategory,
+        WorkOrderDecided,
+        WorkOrderInput,
+    )
     from workflows import search_attributes as sa
+    from workflows import work_order as work_orders  # a module, not its class: a work order tells its case back
     from workflows.effects import Journal, notification_key, refuse, tell_workflow, why
     from workflows.pickup import PickupWorkflow
     from workflows.shifts import apply_shift, check_shift, shift_detail
@@ -84,6 +94,14 @@ def request_digest(request: AfterSaleRequest) -> str:
     same case), without the customer's address or words, which the Web UI lists with every memo."""
     return ids.fingerprint(request)
 
+
+# Why a case opens a platform work order: (category, title). Titles name the case, never the customer.
+WORK_ORDER_PURPOSES = {
+    "appeal": (WorkOrderCategory.SERVICE, "售后申诉 after-sales appeal"),
+    "receipt_refused": (WorkOrderCategory.QUALITY, "退货拒收争议 refused return"),
+    "review_lapsed": (WorkOrderCategory.SERVICE, "商家超时未审核 review lapsed"),
+}
+WORK_ORDER_ATTEMPTS = 3  # ids taken by the mall's own work orders are skipped, up to this many
 
 # Clocks whose breach is the merchant's: their breach makes the case overdue (monitoring, Web UI).
 MERCHANT_CLOCKS = ("review", "receipt", "reship", "offline_refund")
@@ -110,6 +128,9 @@ class AfterSaleWorkflow:
         self._return_postage_cents: int | None = None
         self._replacement: ParcelShipment | None = None
         self._rejection_reason: str | None = None
+        self._work_order_id: str | None = None  # the platform work order this case opened last
+        self._work_orders = 0  # how many work order ids the case has used
+        self._work_order_open = False  # its work order still decides the case
         self._pickup_active = False
         self._pickup_id: str | None = None
         self._pickups = 0  # pickups booked so far
@@ -196,6 +217,8 @@ class AfterSaleWorkflow:
             self._approve()
             return
         await self._remind(step)
+        # Escalated to the platform: its work order decides for the silent merchant (approve or reject).
+        await self._open_work_order("review_lapsed", "the merchant did not review the request in time")
 
     async def _remind(self, step: PlannedStep) -> None:
         """A reminder to the merchant, or at the breach: overdue, escalated, supervisor and platform told."""
@@ -250,6 +273,7 @@ class AfterSaleWorkflow:
             return self.state()
         self._changed("approved", Actor.MERCHANT)
         self._approve()
+        self._settle_work_order(Actor.MERCHANT, "approved")
         return self.state()
 
     @approve.validator
@@ -262,10 +286,8 @@ class AfterSaleWorkflow:
         if self._applied.repeats(Action.REJECT, rejection):
             return self.state()
         self._applied.record(Action.REJECT, rejection)
-        self._rejection_reason = rejection.reason
-        self._overdue = False
-        self._enter(CaseStatus.REJECTED)
-        self._changed("rejected", Actor.MERCHANT, detail=rejection.reason)
+        self._reject(rejection.reason, Actor.MERCHANT, rejection.reason)
+        self._settle_work_order(Actor.MERCHANT, "rejected", rejection.reason)
         return self.state()
 
     @reject.validator
@@ -283,6 +305,7 @@ class AfterSaleWorkflow:
             self._journal.in_background(handle.signal(PickupWorkflow.cancel, "the case was cancelled"))
         self._enter(CaseStatus.CANCELLED)
         self._changed("cancelled", Actor.CUSTOMER)
+        self._settle_work_order(Actor.CUSTOMER, "cancelled")
         return self.state()
 
     @cancel.validator
@@ -401,7 +424,7 @@ class AfterSaleWorkflow:
             raise refuse("validation_error", problem)
 
     @workflow.update
-    def confirm_receipt(self, receipt: Receipt) -> CaseView:
+    async def confirm_receipt(self, receipt: Receipt) -> CaseView:
         """The merchant accepts the returned goods (refund or replacement follows) or refuses them."""
         if self._applied.repeats(Action.RECEIPT, receipt):
             return self.state()
@@ -414,7 +437,7 @@ class AfterSaleWorkflow:
             self._received = True  # the goods are back even if refused: upholding the customer refunds
             self._enter(CaseStatus.DISPUTED)
             self._changed("receipt_refused", Actor.MERCHANT, detail=receipt.reason or "")
-            self._dispute(receipt.reason or "")
+            await self._dispute("receipt_refused", receipt.reason or "")
         return self.state()
 
     @confirm_receipt.validator
@@ -455,15 +478,15 @@ class AfterSaleWorkflow:
         self._require(Action.CONFIRM)
 
     @workflow.update
-    def appeal(self, appeal: Appeal) -> CaseView:
-        """The customer appeals a rejection: the case is disputed and platform CS is told."""
+    async def appeal(self, appeal: Appeal) -> CaseView:
+        """The customer appeals a rejection: the case is disputed and a platform work order decides it."""
         if self._applied.repeats(Action.APPEAL, appeal):
             return self.state()
         self._applied.record(Action.APPEAL, appeal)
         self._appealed = True
         self._enter(CaseStatus.DISPUTED)
         self._changed("appealed", Actor.CUSTOMER, detail=appeal.reason)
-        self._dispute(appeal.reason)
+        await self._dispute("appeal", appeal.reason)
         return self.state()
 
     @appeal.validator
@@ -475,19 +498,44 @@ class AfterSaleWorkflow:
 
     @workflow.update
     def resolve_dispute(self, decision: DisputeDecision) -> CaseView:
-        """Platform CS decides a dispute: for the customer (the case goes on as approved) or not."""
+        """Platform CS decides a dispute on the case itself: for the customer (the case goes on as approved)
+        or not. Whichever comes first, this or the decision of the case's work order, settles the case; the
+        work order then closes as settled, and the later one is refused (the case is no longer disputed)."""
         if self._applied.repeats(Action.RESOLVE_DISPUTE, decision):
             return self.state()
         self._applied.record(Action.RESOLVE_DISPUTE, decision)
-        if decision.approve:
-            self._changed("dispute_upheld", Actor.PLATFORM, detail=decision.reason)
-            self._approve()
-        else:
-            self._appealed = True
-            self._rejection_reason = decision.reason
-            self._enter(CaseStatus.REJECTED)
-            self._changed("dispute_dismissed", Actor.PLATFORM, detail=decision.reason)
+        self._settle_dispute(decision, decision.reason)
+        self._settle_work_order(
+            Actor.PLATFORM, "dispute_upheld" if decision.approve else "dispute_dismissed", decision.reason
+        )
         return self.state()
+
+    @workflow.signal(name=WORK_ORDER_DECIDED)
+    def work_order_decided(self, decided: WorkOrderDecided) -> None:
+        """The platform decided this case's open work order: the case settles as that decision says.
+
+        A dispute is upheld (the case goes on as approved: refund, or return and refund) or dismissed (the
+        case is rejected for good). A review the merchant let lapse is approved, or rejected with the
+        platform's reason, for good: the platform has already heard the customer. Any other work order's
+        decision, or one that comes after the case was settled otherwise, changes nothing.
+        """
+        if self._ended or not self._work_order_open or decided.work_order_id != self._work_order_id:
+            workflow.logger.info("work order %s decided; the case does not wait for it", decided.work_order_id)
+            return
+        self._work_order_open = False  # the answer comes from it: nothing to tell it back
+        detail = f"work order {decided.work_order_id}: {decided.reason}"
+        if self._status is CaseStatus.DISPUTED:
+            decision = DisputeDecision(approve=decided.approve, reason=decided.reason)
+            self._applied.record(Action.RESOLVE_DISPUTE, decision)  # the same decision on the case is a retry
+            self._settle_dispute(decision, detail)
+        elif self._status is CaseStatus.PENDING_REVIEW and decided.approve:
+            self._changed("approved", Actor.PLATFORM, detail=detail)
+            self._approve()
+        elif self._status is CaseStatus.PENDING_REVIEW:
+            self._applied.record(Action.REJECT, Rejection(reason=decided.reason))
+            self._appealed = True  # rejected by the platform itself: there is no one left to appeal to
+            self._reject(decided.reason, Actor.PLATFORM, detail)
+            self._changed("case_closed", Actor.PLATFORM, detail="rejected by the platform; no appeal")
 
     @resolve_dispute.validator
     def _validate_dispute(self, decision: DisputeDecision) -> None:
@@ -573,6 +621,7 @@ class AfterSaleWorkflow:
             # The id ``/v1/pickups/{pickup_id}`` takes: the case's own (a pickup belongs to one case), not the
             # pickup workflow's id, which stays internal.
             pickup_id=request.case_id if self._pickup_id else None,
+            work_order_id=self._work_order_id,
             rejection_reason=self._rejection_reason,
             history=list(self._journal.history),
             revision=self._journal.revision,
@@ -645,10 +694,97 @@ class AfterSaleWorkflow:
         )
         self._status_changed()
 
-    def _dispute(self, reason: str) -> None:
+    async def _dispute(self, purpose: str, reason: str) -> None:
+        """A disputed case: the platform's group hears of it at once, and a platform work order decides it."""
         self._applied.forget(Action.RESOLVE_DISPUTE)  # a new dispute: the last one's decision is no answer
         key = notification_key("dispute", f"dispute_{self._journal.revision}")
         self._tell(key, Template.CASE_DISPUTED, (Audience.PLATFORM,), reason=reason)
+        merchant_said = f"the merchant: {self._rejection_reason}" if purpose == "appeal" else f"refused: {reason}"
+        await self._open_work_order(purpose, merchant_said)
+
+    def _settle_dispute(self, decision: DisputeDecision, detail: str) -> None:
+        if decision.approve:
+            self._changed("dispute_upheld", Actor.PLATFORM, detail=detail)
+            self._approve()
+        else:
+            self._appealed = True
+            self._reject(decision.reason, Actor.PLATFORM, detail, event="dispute_dismissed")
+
+    def _reject(self, reason: str, actor: Actor, detail: str, *, event: str = "rejected") -> None:
+        self._rejection_reason = reason
+        self._overdue = False
+        self._enter(CaseStatus.REJECTED)
+        self._changed(event, actor, detail=detail)
+
+    # --- the platform's work order -------------------------------------------------------------------------
+
+    async def _open_work_order(self, purpose: str, merchant_said: str) -> None:
+        """Opens a platform work order for this case (a child, parent-close ABANDON), linked both ways.
+
+        Unassigned, so the platform's customer-service group is prompted after ``AFTERSALES_WO_ASSIGN``
+        (30 min); round the clock, since the platform's desk, not the merchant's, answers it. The title and
+        description carry the case's ids and the merchant's words, never the customer's.
+        """
+        request = self._input.request
+        category, title = WORK_ORDER_PURPOSES[purpose]
+        description = (
+            f"{purpose}: case {request.case_id} ({request.kind.value}, {self._amount()} cents) "
+            f"of order {request.order_id}; {merchant_said}"
+        )[:4000]
+        for _ in range(WORK_ORDER_ATTEMPTS):
+            self._work_orders += 1
+            work_order_id = ids.case_work_order(request.case_id, self._work_orders)
+            opened = OpenWorkOrder(
+                work_order_id=work_order_id,
+                merchant_id=self._input.merchant_id,
+                category=category,
+                priority=Priority.NORMAL,
+                title=f"{title} {request.case_id}",
+                description=description,
+                order_id=request.order_id,
+                case_id=request.case_id,
+                customer_id=self._input.customer_id,
+            )
+            # Linked before the start returns, so an Update answered meanwhile already shows it.
+            self._work_order_id, self._work_order_open = work_order_id, True
+            try:
+                await workflow.start_child_workflow(
+                    work_orders.WorkOrderWorkflow.run,
+                    WorkOrderInput(
+                        request=opened,
+                        policy=self._input.policy,
+                        board_url=self._input.board_url,
+                        settles_case=True,
+                        callbacks=self._input.callbacks,  # the mall hears of the work order as of its case
+                    ),
+                    id=ids.work_order(work_order_id),
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    parent_close_policy=ParentClosePolicy.ABANDON,
+                    search_attributes=sa.initial_work_order_attributes(
+                        merchant_id=self._input.merchant_id,
+                        order_id=request.order_id,
+                        status="unassigned",
+                        priority=Priority.NORMAL.value,
+                        assignee_id=None,
+                    ),
+                    static_summary=f"Platform work order of case {request.case_id} ({purpose})",
+                )
+            except WorkflowAlreadyStartedError:
+                self._work_order_id, self._work_order_open = None, False
+                continue  # the mall uses this id for a work order of its own: the next number
+            self._changed("work_order_opened", Actor.SYSTEM, detail=work_order_id)
+            return
+        self._changed("work_order_failed", Actor.SYSTEM, detail=f"no free work order id for {purpose}")
+
+    def _settle_work_order(self, actor: Actor, outcome: str, reason: str = "") -> None:
+        """The case was settled without its work order's decision: the work order closes as settled."""
+        if not self._work_order_open or self._work_order_id is None:
+            return
+        self._work_order_open = False
+        settled = CaseSettled(case_id=self._input.request.case_id, status=outcome, actor=actor, reason=reason)
+        self._journal.in_background(
+            tell_workflow(ids.work_order(self._work_order_id), work_orders.WorkOrderWorkflow.case_settled, settled)
+        )
 
     # --- money ---------------------------------------------------------------------------------------------
 

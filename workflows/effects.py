@@ -180,8 +180,9 @@ def why(failure: ActivityError) -> str:
     return str(failure.cause or failure)[:200]
 
 
-async def tell_workflow(workflow_id: str, signal: str, arg: Any) -> None:
-    """Signals another workflow of the process; one that has ended already has nothing left to hear."""
+async def tell_workflow(workflow_id: str, signal: str | Callable[..., Any], arg: Any) -> None:
+    """Signals another workflow of the process (by the signal method, or its name where an import cycle
+    forbids the method); one that has ended already has nothing left to hear."""
     try:
         await workflow.get_external_workflow_handle(workflow_id).signal(signal, arg)
     except Exception as error:  # the signal is news, never a condition of going on

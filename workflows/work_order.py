@@ -2,7 +2,10 @@
 
 ``WorkOrderWorkflow`` (id ``workorder-{work_order_id}``) runs the clocks ``assignment``, ``accept``,
 ``first_response``, ``resolution`` and ``appeal`` (:mod:`domain.sla`, timed by :class:`~workflows.sla.SlaTimers`),
-each with its escalation ladder; who hears of a step is :func:`domain.work_orders.recipients`. Every action
+each with its escalation ladder; who hears of a step is :func:`domain.work_orders.recipients`. Two more
+clocks time its life, not anyone's service: ``auto_close`` (a resolved work order closes itself) and
+``reopen_window`` (how long a resolution can be reopened or appealed); no second timer mechanism exists,
+so a deadline shift or a continue-as-new treats them like the others. Every action
 is an Update whose validator refuses what the status does not allow, so a refusal leaves no trace.
 
 Everything the work order keeps lives in one :class:`~domain.work_orders.WorkOrderState`. Before its
@@ -39,14 +42,14 @@ with workflow.unsafe.imports_passed_through():
     from domain.deadline_shifts import SHIFT_DEADLINES, PlatformShift, ShiftApplied
     from domain.notifications import Notification, Template
     from domain.orders import Actor
-    from domain.sla import PlannedStep, StepLevel
+    from domain.sla import ClockStatus, PlannedStep, StepLevel
     from domain.work_orders import (
         OPEN,
         RECORD_HISTORY_TAIL,
         TASKS,
-        WORK_ORDER_DECIDED,
         Accept,
         Assign,
+        CaseSettled,
         ChangePriority,
         ClockName,
         Confirm,
@@ -72,13 +75,15 @@ with workflow.unsafe.imports_passed_through():
         overdue,
         recipients,
         resolution_budget,
+        service_clocks,
         spell,
         time_left,
     )
+    from workflows import aftersale as cases  # a module, not its class: the case starts work orders in turn
     from workflows import search_attributes as sa
     from workflows.effects import Journal, refuse, tell_workflow
     from workflows.shifts import apply_shift, check_shift, shift_detail
-    from workflows.sla import SlaTimers, wait_until
+    from workflows.sla import SlaTimers
 
 _PAUSED_WHILE_WAITING = (ClockName.FIRST_RESPONSE.value, ClockName.RESOLUTION.value)
 # Asking for a year's holidays is worth a few tries, not a work order stuck waiting on it.
@@ -147,40 +152,28 @@ class WorkOrderWorkflow:
             self._timers.start(self._s.clocks[ClockName.ASSIGNMENT])
 
     async def _wait(self) -> None:
-        """Waits for the next change; a resolved one closes itself, a closed one ends after the reopen window."""
-        s, now = self._s, workflow.now()
-        timeout: timedelta | None = None
-        if s.status is WorkOrderStatus.RESOLVED:
-            assert s.resolved_at is not None
-            timeout = s.resolved_at + self._policy.wo_auto_close - now
-        elif s.status is WorkOrderStatus.CLOSED:
-            if s.decision is not None or s.last_resolved_at is None:
-                self._ended = True  # the platform decided: nothing reopens it
-                return
-            timeout = s.last_resolved_at + self._policy.wo_reopen_window - now
-        changes = self._changes
+        """Waits for the next change; a closed work order ends once nothing can reopen it any more.
 
-        def woke() -> bool:
-            return self._changes != changes or self._history_is_long()
-
-        if timeout is None:
-            await workflow.wait_condition(woke)
-            return
-        summary = "auto_close" if s.status is WorkOrderStatus.RESOLVED else "reopen_window"
-        if await wait_until(woke, timeout, summary=summary):
-            return
-        if s.status is WorkOrderStatus.RESOLVED:
-            assert s.resolved_at is not None
-            self._close(Actor.SYSTEM, "auto_closed", at=s.resolved_at + self._policy.wo_auto_close)
-        else:
+        The auto-close and the reopen window are clocks (``auto_close``, ``reopen_window``) whose ends the
+        runner fires in :meth:`_on_step`; here the loop only notices that the work order is over.
+        """
+        if self._s.status is WorkOrderStatus.CLOSED and self._final():
             self._ended = True
+            return
+        changes = self._changes
+        await workflow.wait_condition(lambda: self._changes != changes or self._history_is_long())
+
+    def _final(self) -> bool:
+        """Whether a closed work order is closed for good: the platform decided, or the reopen window is over."""
+        s = self._s
+        return s.decision is not None or s.last_resolved_at is None or s.clocks[ClockName.REOPEN_WINDOW].breached
 
     async def _cover_holidays(self) -> None:
         """Asks once per run for the holidays of a year that now or a running clock's deadline reaches and
         the calendar lacks (a work order that lives on past next year); the answer is recorded data."""
         if self._input.calendar.holidays_source is None:
             return  # round the clock, or working hours without holidays: nothing to ask for
-        deadlines = [at for clock in self._s.clocks.values() if (at := clock.deadline_at()) is not None]
+        deadlines = [at for clock in service_clocks(self._s.clocks) if (at := clock.deadline_at()) is not None]
         missing = years_uncovered(self._input.calendar, [workflow.now(), *deadlines]) - self._asked_years
         if not missing:
             return
@@ -218,8 +211,18 @@ class WorkOrderWorkflow:
     # --- the clocks' steps ---------------------------------------------------------------------------------
 
     async def _on_step(self, planned: PlannedStep) -> None:
-        """Records the step and tells its recipients; the key carries the clock's generation."""
+        """Records the step and tells its recipients; the key carries the clock's generation.
+
+        The lifecycle clocks tell nobody: the auto-close closes a resolved work order, and the end of the
+        reopen window ends a closed one.
+        """
         s, clock = self._s, self._s.clocks[planned.clock]
+        if planned.clock == ClockName.AUTO_CLOSE:
+            self._close(Actor.SYSTEM, "auto_closed", at=planned.at)
+            return
+        if planned.clock == ClockName.REOPEN_WINDOW:
+            self._changed()  # wakes the loop: a closed work order ends now; a resolved one when it closes
+            return
         level = planned.step.level
         name = ClockName(planned.clock)
         self._journal.record(
@@ -387,17 +390,23 @@ class WorkOrderWorkflow:
         s.status = WorkOrderStatus.RESOLVED
         s.resolved_at = s.last_resolved_at = now
         s.resolution = body.resolution
+        for name in (ClockName.AUTO_CLOSE, ClockName.REOPEN_WINDOW):
+            self._start_again(name)
         self._journal.record("resolved", Actor.MERCHANT, detail=body.resolution)
         return self._acted()
 
     @resolve.validator
     def _validate_resolve(self, body: Resolve) -> None:
         self._require(WorkOrderAction.RESOLVE)
+        if self._input.settles_case:
+            # A resolution the case cannot act on would leave it disputed for ever: only a decision settles it.
+            raise refuse("invalid_state", "this work order settles an after-sales case: the platform decides it")
 
     @workflow.update
     def confirm(self, body: Confirm) -> WorkOrderView:
         """The customer confirms the resolution with a satisfaction score (1–5)."""
         self._s.satisfaction = body.satisfaction
+        self._timers.stop(ClockName.AUTO_CLOSE)
         self._close(Actor.CUSTOMER, "confirmed", detail=f"satisfaction {body.satisfaction}")
         return self._acted()
 
@@ -411,6 +420,8 @@ class WorkOrderWorkflow:
         s = self._s
         s.status = WorkOrderStatus.IN_PROGRESS
         s.resolved_at = s.closed_at = s.satisfaction = s.resolution = None
+        self._timers.stop(ClockName.AUTO_CLOSE)
+        self._timers.stop(ClockName.REOPEN_WINDOW)  # the next resolution opens a new window
         self._timers.restart(ClockName.RESOLUTION)
         self._journal.record("reopened", Actor.CUSTOMER, detail=body.reason)
         return self._acted()
@@ -426,6 +437,9 @@ class WorkOrderWorkflow:
         s = self._s
         s.appealed = True
         s.status = WorkOrderStatus.APPEALED
+        # The platform decides now: nothing closes itself, and the decision closes the work order for good.
+        self._timers.stop(ClockName.AUTO_CLOSE)
+        self._timers.stop(ClockName.REOPEN_WINDOW)
         clock = self._timers.start(s.clocks[ClockName.APPEAL])
         self._journal.record("appealed", Actor.CUSTOMER, detail=body.reason)
         request = self._input.request
@@ -451,22 +465,43 @@ class WorkOrderWorkflow:
 
     @workflow.update
     def decide(self, body: Decision) -> WorkOrderView:
-        """Platform customer service decides the appeal; a linked after-sales case is told."""
+        """Platform customer service decides: an appeal, or the after-sales case this work order was opened
+        for (``settles_case``, in any open status); a linked case is told and settles."""
         s = self._s
-        self._timers.stop(ClockName.APPEAL)
+        appealed = s.status is WorkOrderStatus.APPEALED
+        self._stop_service_clocks()
         s.decision = body.approve
-        self._close(Actor.PLATFORM, "appeal_upheld" if body.approve else "appeal_dismissed", detail=body.reason)
+        if appealed:
+            event = "appeal_upheld" if body.approve else "appeal_dismissed"
+        else:
+            # The decision is the answer the case waited for: it counts as the work order's resolution.
+            s.resolved_at, s.resolution = workflow.now(), body.reason
+            event = "decided"
+        for_whom = "for the customer" if body.approve else "for the merchant"
+        self._close(Actor.PLATFORM, event, detail=body.reason if appealed else f"{for_whom}: {body.reason}")
         request = self._input.request
         if request.case_id:
             decided = WorkOrderDecided(
                 work_order_id=request.work_order_id, case_id=request.case_id, approve=body.approve, reason=body.reason
             )
-            self._journal.in_background(tell_workflow(ids.after_sale(request.case_id), WORK_ORDER_DECIDED, decided))
+            self._journal.in_background(
+                tell_workflow(ids.after_sale(request.case_id), cases.AfterSaleWorkflow.work_order_decided, decided)
+            )
         return self._acted()
 
     @decide.validator
     def _validate_decide(self, body: Decision) -> None:
+        if self._input.settles_case and self._s.status in OPEN and not self._ended:
+            return
         self._require(WorkOrderAction.DECIDE)
+
+    @workflow.signal
+    def case_settled(self, settled: CaseSettled) -> None:
+        """The case this work order was opened for was settled without it: the work order closes, as moot."""
+        if not self._input.settles_case or self._s.status not in OPEN or self._ended:
+            return  # decided already (whichever came first won), or not a work order of the case
+        self._stop_service_clocks()
+        self._close(settled.actor, "case_settled", detail=f"{settled.status}: {settled.reason}".rstrip(": "))
 
     @workflow.update(name=SET_CALENDAR)
     def set_calendar(self, body: CalendarUpdate) -> CalendarApplied:
@@ -526,6 +561,8 @@ class WorkOrderWorkflow:
             order_id=request.order_id,
             case_id=request.case_id,
             customer_id=request.customer_id,
+            settles_case=self._input.settles_case,
+            decision=s.decision,
             clocks=[clock_view(clock, now) for clock in s.clocks.values()],
             history=list(s.history),
             revision=self._journal.revision,
@@ -550,7 +587,7 @@ class WorkOrderWorkflow:
             escalation_level=escalation_level(s.clocks),
             overdue=self._overdue(),
             deadline_at=self._deadline_at(),
-            breached_clocks=[name for name, clock in s.clocks.items() if clock.breached],
+            breached_clocks=[clock.name for clock in service_clocks(s.clocks) if clock.breached],
             opened_at=s.opened_at,
             first_response_at=s.first_response_at,
             resolved_at=s.resolved_at,
@@ -571,8 +608,10 @@ class WorkOrderWorkflow:
             raise refuse("invalid_state", f"the work order is {status.value}; {action.value} is not possible now")
 
     def _require_window(self, what: str) -> None:
-        resolved = self._s.last_resolved_at
-        if resolved is None or workflow.now() > resolved + self._policy.wo_reopen_window:
+        # The window's clock, not the setting: a platform-wide deadline shift moves it.
+        window = self._s.clocks[ClockName.REOPEN_WINDOW]
+        ends_at = window.deadline_at()
+        if ends_at is None or window.breached or workflow.now() > ends_at:
             raise refuse("window_closed", f"a work order can be {what} within {self._policy.wo_reopen_window}")
 
     def _assign(self, assignee_id: str, assigned_by: str | None, actor: Actor) -> None:
@@ -582,6 +621,19 @@ class WorkOrderWorkflow:
         self._timers.stop(ClockName.ASSIGNMENT)
         self._timers.start(s.clocks[ClockName.ACCEPT])
         self._journal.record("assigned", actor, detail=assignee_id)
+
+    def _start_again(self, name: ClockName) -> None:
+        """Starts ``name``, or a new generation of it if it ran before (a resolution after a reopen)."""
+        if self._s.clocks[name].status is ClockStatus.IDLE:
+            self._timers.start(self._s.clocks[name])
+        else:
+            self._timers.restart(name)
+
+    def _stop_service_clocks(self) -> None:
+        """Stops every SLA clock still counting: the work order has its answer."""
+        for clock in service_clocks(self._s.clocks):
+            if clock.running or clock.paused:
+                self._timers.stop(clock.name)
 
     def _first_response(self) -> None:
         if self._s.first_response_at is None:
@@ -602,7 +654,8 @@ class WorkOrderWorkflow:
         # Kept in the input, which continue-as-new carries, so the next run knows the calendar and revision.
         self._input = self._input.model_copy(update={"calendar": update.calendar, "calendar_revision": update.revision})
         if result is CalendarOutcome.CHANGED:
-            self._timers.set_calendar(update.calendar)
+            # The SLA clocks only: the auto-close and the reopen window count the customer's days, round the clock.
+            self._timers.set_calendar(update.calendar, [clock.name for clock in service_clocks(self._s.clocks)])
             self._journal.record(event, actor, detail=detail)
             self._changed()
         return CalendarApplied(outcome=result, fingerprint=update.fingerprint)

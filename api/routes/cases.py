@@ -227,7 +227,8 @@ async def confirm(case_id: str, client: ClientDep, caller: CallerDep) -> CaseVie
 
 @router.post("/{case_id}/appeal", response_model=CaseView, dependencies=[allow(Role.MALL)])
 async def appeal(case_id: str, body: Appeal, client: ClientDep, caller: CallerDep) -> CaseView:
-    """The customer appeals a rejection: the case is disputed and platform CS is told."""
+    """The customer appeals a rejection: the case is disputed and a platform work order (``work_order_id``)
+    decides it."""
     return await _act(await _case(client, caller, case_id), AfterSaleWorkflow.appeal, body, Action.APPEAL)
 
 

@@ -190,7 +190,8 @@ async def appeal(work_order_id: str, body: WorkOrderAppeal, client: ClientDep, c
 
 @router.post("/{work_order_id}/decide", response_model=WorkOrderView, dependencies=[allow(Role.ADMIN)])
 async def decide(work_order_id: str, body: Decision, client: ClientDep, caller: CallerDep) -> WorkOrderView:
-    """Platform customer service decides an appealed work order."""
+    """Platform customer service decides an appealed work order, or a case's platform work order in any open
+    status; a linked case settles as decided."""
     return await (await _work_order(client, caller, work_order_id)).execute_update(WorkOrderWorkflow.decide, body)
 
 

@@ -195,7 +195,61 @@ async def test_the_merchant_decides_on_its_own_cases_only(api: Any) -> None:
         "admin", "POST", f"/v1/after-sales/{case_id}/dispute-decision", json={"approve": True, "reason": "照片为证"}
     )
     assert upheld.json()["status"] == "awaiting_return"
-    assert [e["actor"] for e in upheld.json()["history"]][-3:] == ["merchant", "customer", "platform"]
+    assert [e["actor"] for e in upheld.json()["history"] if e["actor"] != "system"][-3:] == [
+        "merchant",
+        "customer",
+        "platform",
+    ]
+
+
+async def test_an_appeal_opens_a_platform_work_order_whose_decision_settles_the_case(
+    api: Any, dev_env: WorkflowEnvironment, engine: Engine
+) -> None:
+    order_id = await delivered(api)
+    case_id = (await api("mall", "POST", "/v1/after-sales", json=case_body(order_id, "wo", "refund_only"))).json()[
+        "case_id"
+    ]
+    await api("merchant:m-acme", "POST", f"/v1/after-sales/{case_id}/reject", json={"reason": "已拆封"})
+    disputed = await api("mall", "POST", f"/v1/after-sales/{case_id}/appeal", json={"reason": "未拆封，有照片"})
+    assert disputed.status_code == 200, disputed.text
+    work_order_id = disputed.json()["work_order_id"]
+    assert work_order_id == f"{case_id}-wo1"
+    assert (await api("mall", "GET", f"/v1/after-sales/{case_id}")).json()["work_order_id"] == work_order_id
+
+    work_order = await api("admin", "GET", f"/v1/work-orders/{work_order_id}")
+    assert work_order.status_code == 200, work_order.text
+    assert (work_order.json()["case_id"], work_order.json()["status"], work_order.json()["merchant_id"]) == (
+        case_id,
+        "unassigned",
+        "m-acme",
+    )
+    assert (await api("merchant:m-acme", "GET", f"/v1/work-orders/{work_order_id}")).status_code == 200
+    assert_problem(await api("merchant:m-other", "GET", f"/v1/work-orders/{work_order_id}"), 404, "not_found")
+
+    # Only a decision settles the case: a resolution of its work order is refused and changes nothing.
+    resolve = {"resolution": "已处理"}
+    assert_problem(
+        await api("admin", "POST", f"/v1/work-orders/{work_order_id}/resolve", json=resolve), 409, "invalid_state"
+    )
+    decision = {"approve": True, "reason": "未拆封，照片为证"}
+    decided = await api("admin", "POST", f"/v1/work-orders/{work_order_id}/decide", json=decision)
+    assert decided.status_code == 200, decided.text
+    assert (decided.json()["status"], decided.json()["decision"]) == ("closed", True)
+
+    done = await until_status(api, f"/v1/after-sales/{case_id}", "completed")
+    assert ("dispute_upheld", "platform") in [(e["event"], e["actor"]) for e in done["history"]]
+    assert done["refunded_cents"] == 3500
+
+    with Session(engine) as session:
+        refunds = session.exec(select(PartnerCall).where(PartnerCall.partner == "payments")).all()
+    assert [call.request["amount_cents"] for call in refunds if call.request["case_id"] == case_id] == [3500]
+    # Decided by the work order: the case's own decision comes too late, the same one is a retry.
+    late = {"approve": False, "reason": "商家不同意"}
+    assert_problem(
+        await api("admin", "POST", f"/v1/after-sales/{case_id}/dispute-decision", json=late), 409, "invalid_state"
+    )
+    again = await api("admin", "POST", f"/v1/work-orders/{work_order_id}/decide", json=late)
+    assert_problem(again, 409, "invalid_state")  # the work order is closed for good
 
 
 async def test_a_cases_pickup_id_is_the_id_the_pickups_endpoint_takes(api: Any) -> None:

@@ -61,6 +61,8 @@ async def test_opening_a_work_order_is_idempotent_and_another_body_is_a_duplicat
         "first_response",
         "resolution",
         "appeal",
+        "auto_close",
+        "reopen_window",
     }
     assert clock(work_order, "first_response")["due_at"] is not None
     assert clock(work_order, "accept")["due_at"] is None

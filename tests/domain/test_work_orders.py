@@ -97,8 +97,12 @@ def test_clocks_of_a_new_work_order_take_their_budgets_from_the_policy() -> None
         "first_response": timedelta(minutes=10),
         "resolution": timedelta(hours=1),
         "appeal": timedelta(hours=24),
+        "auto_close": timedelta(days=3),
+        "reopen_window": timedelta(days=7),
     }
     assert [step.name for step in clocks["accept"].steps] == ["breach"]
+    assert [step.name for step in clocks["auto_close"].steps] == ["breach"]
+    assert [step.name for step in clocks["reopen_window"].steps] == ["breach"]
     assert [step.name for step in clocks["resolution"].ordered_steps()] == [
         "remind_50",
         "remind_80",
@@ -125,3 +129,19 @@ def test_overdue_level_and_deadline_follow_the_running_clocks() -> None:
     assert not overdue(clocks)
     assert escalation_level(clocks) == 1
     assert nearest_deadline(clocks) == T0 + timedelta(hours=24)
+
+
+def test_the_auto_close_and_reopen_window_ending_neither_escalate_nor_make_a_work_order_overdue() -> None:
+    clocks = initial_clocks(Policy(), Priority.NORMAL, ROUND_THE_CLOCK)
+    for name in ("auto_close", "reopen_window"):
+        clocks[name] = clocks[name].start(T0)
+    assert nearest_deadline(clocks) is None  # they are not deadlines anyone answers for
+    now = T0 + timedelta(days=8)
+    for name in ("auto_close", "reopen_window"):
+        planned = clocks[name].next_step(now)
+        assert planned is not None
+        assert planned.at == T0 + (timedelta(days=3) if name == "auto_close" else timedelta(days=7))
+        clocks[name] = clocks[name].fire(planned)
+    assert clocks["reopen_window"].breached
+    assert not overdue(clocks)
+    assert escalation_level(clocks) == 0

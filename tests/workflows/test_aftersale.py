@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlmodel import Session, select
@@ -12,16 +13,25 @@ from temporalio.testing import WorkflowEnvironment
 from config.settings import Settings
 from domain import ids
 from domain.cases import Appeal as AppealBody
-from domain.cases import CaseStatus, DisputeDecision, ParcelShipment, Receipt, Rejection
+from domain.cases import CaseStatus, CaseView, DisputeDecision, ParcelShipment, Receipt, Rejection
 from domain.orders import LogisticsEvent, LogisticsStatus, OrderStatus
 from domain.policy import ReviewTimeoutAction
+from domain.work_orders import WorkOrderStatus
 from readmodel.tables import CaseWatch, SentNotification
 from tests.peers.partners import PartnersPeer
+from tests.peers.server import Peer
 from tests.workflows.cases import delivered_order, events, in_after_sales, open_case, outcome, paid_order, until
 from tests.workflows.conftest import Peers
 from tests.workflows.test_order import about
 from workflows.aftersale import AfterSaleWorkflow
 from workflows.order import OrderWorkflow
+from workflows.work_order import WorkOrderWorkflow
+
+
+def case_messages(peer: Peer, case: CaseView) -> list[dict[str, Any]]:
+    """The messages about the case itself, not those of the ladder of its platform work order."""
+    return [m for m in about(peer, case.case_id) if not case.work_order_id or case.work_order_id not in str(m)]
+
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -123,7 +133,10 @@ async def test_with_the_escalate_rule_a_silent_merchant_is_escalated_and_listed_
     assert state.status is CaseStatus.PENDING_REVIEW
     assert state.overdue
     assert "escalated" in events(state)
-    await until(lambda: len(about(peers.platform_dingtalk, state.case_id)) == 1)
+    assert state.work_order_id == ids.case_work_order(state.case_id, 1)  # the platform decides if no one does
+    work_order = client.get_workflow_handle_for(WorkOrderWorkflow.run, ids.work_order(state.work_order_id))
+    # The work order's own ladder reaches the platform's group too; the case's escalation is told once.
+    await until(lambda: len(case_messages(peers.platform_dingtalk, state)) == 1)
 
     def listed() -> bool:
         with Session(engine) as session:
@@ -134,6 +147,10 @@ async def test_with_the_escalate_rule_a_silent_merchant_is_escalated_and_listed_
     approved = await case.execute_update(AfterSaleWorkflow.approve)
     assert not approved.overdue
     assert (await outcome(case)).status is CaseStatus.COMPLETED
+    # The merchant decided after all: the platform's work order closes as settled, with nothing to decide.
+    moot = await outcome(work_order)
+    assert moot.status is WorkOrderStatus.CLOSED
+    assert (moot.history[-1].event, moot.history[-1].actor, moot.decision) == ("case_settled", "merchant", None)
 
 
 async def test_a_rejected_customer_appeals_and_the_case_is_disputed_with_platform_cs_told(
@@ -148,9 +165,14 @@ async def test_a_rejected_customer_appeals_and_the_case_is_disputed_with_platfor
     await ts_env.sleep(6 * DAY)
     disputed = await case.execute_update(AfterSaleWorkflow.appeal, AppealBody(reason="商品有质量问题"))
     assert disputed.status is CaseStatus.DISPUTED
-    assert [(e.event, e.actor) for e in disputed.history][-2:] == [("rejected", "merchant"), ("appealed", "customer")]
-    await until(lambda: len(about(peers.platform_dingtalk, disputed.case_id)) == 1)
-    assert "商品有质量问题" in about(peers.platform_dingtalk, disputed.case_id)[0]["markdown"]["text"]
+    assert [(e.event, e.actor) for e in disputed.history][-3:] == [
+        ("rejected", "merchant"),
+        ("appealed", "customer"),
+        ("work_order_opened", "system"),
+    ]
+    assert disputed.work_order_id == ids.case_work_order(disputed.case_id, 1)
+    await until(lambda: len(case_messages(peers.platform_dingtalk, disputed)) == 1)
+    assert "商品有质量问题" in case_messages(peers.platform_dingtalk, disputed)[0]["markdown"]["text"]
 
 
 async def test_a_rejection_not_appealed_in_time_closes_the_case_and_frees_the_quantity(

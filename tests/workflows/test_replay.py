@@ -22,7 +22,7 @@ from config.settings import Settings
 from domain import ids
 from domain.calendar import CalendarConfig
 from domain.calendar_change import CalendarChange, CalendarUpdate, revision
-from domain.cases import CaseStatus
+from domain.cases import Appeal, CaseStatus, Rejection
 from domain.deadline_shifts import DeadlineShiftInput, PlatformShift
 from domain.digest import DigestInput
 from domain.holidays import resolve_calendar
@@ -155,6 +155,27 @@ async def test_record_after_sale_and_pickup_histories(
     await outcome(case)
     (HISTORIES / "AfterSaleWorkflow-return-by-pickup.json").write_text(await saved(case))
     (HISTORIES / "PickupWorkflow-paid-and-picked-up.json").write_text(await saved(pickup))
+
+
+@RECORDING
+async def test_record_case_decided_by_its_work_order_history(
+    ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str
+) -> None:
+    """A rejected refund appealed: the case opens its platform work order (a child), whose decision for the
+    customer settles the case, which refunds."""
+    order = await delivered_order(client, settings, merchant_id, await ts_env.get_current_time())
+    case = await open_case(client, settings, order, "refund_only", [{"line_id": "L1", "quantity": 1}])
+    await case.execute_update(AfterSaleWorkflow.reject, Rejection(reason="超出售后范围"))
+    disputed = await case.execute_update(AfterSaleWorkflow.appeal, Appeal(reason="商品有质量问题"))
+    assert disputed.work_order_id is not None
+    work_order = client.get_workflow_handle_for(WorkOrderWorkflow.run, ids.work_order(disputed.work_order_id))
+    await started(work_order)
+    await ts_env.sleep(timedelta(minutes=31))
+    await work_order.execute_update(WorkOrderWorkflow.decide, Decision(approve=True, reason="质量问题属实"))
+    await outcome(case)
+    await outcome(work_order)
+    (HISTORIES / "AfterSaleWorkflow-appeal-decided-by-work-order.json").write_text(await saved(case))
+    (HISTORIES / "WorkOrderWorkflow-settles-a-case.json").write_text(await saved(work_order))
 
 
 @RECORDING

@@ -439,6 +439,10 @@ async def test_a_resolved_work_order_closes_itself_after_3_days_and_ends_after_t
     await handle.execute_update(WorkOrderWorkflow.accept, Accept(assignee_id="a-1"))
     resolved = await handle.execute_update(WorkOrderWorkflow.resolve, Resolve(resolution="已补发配件"))
     assert resolved.first_response_at is not None
+    assert resolved.resolved_at is not None
+    # Both are clocks people see, not hidden timers.
+    assert clock(resolved, "auto_close")["due_at"] == resolved.resolved_at + 3 * 24 * HOUR
+    assert clock(resolved, "reopen_window")["due_at"] == resolved.resolved_at + 7 * 24 * HOUR
 
     await ts_env.sleep(3 * 24 * HOUR + MINUTE)
     closed = await view(handle)
@@ -446,10 +450,63 @@ async def test_a_resolved_work_order_closes_itself_after_3_days_and_ends_after_t
     auto = next(entry for entry in closed.history if entry.event == "auto_closed")
     assert auto.actor.value == "system"
     assert auto.at == resolved.resolved_at + 3 * 24 * HOUR
+    assert clock(closed, "auto_close")["breached"] is True
+    assert clock(closed, "reopen_window")["breached"] is False
+    assert (closed.escalation_level, closed.overdue) == (0, False)  # closing itself is no breach of anyone's
 
     await ts_env.sleep(5 * 24 * HOUR)
     final = await outcome(handle)
     assert final.status is WorkOrderStatus.CLOSED
+    assert clock(final, "reopen_window")["breached"] is True
+    assert [c.name for c in final.clocks if c.breached] == ["auto_close", "reopen_window"]
+
+
+async def test_a_new_calendar_leaves_the_auto_close_and_reopen_window_counting_round_the_clock(
+    ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str
+) -> None:
+    handle = await open_work_order(client, settings, merchant_id, assignee_id="a-1")
+    await handle.execute_update(WorkOrderWorkflow.accept, Accept(assignee_id="a-1"))
+    resolved = await handle.execute_update(WorkOrderWorkflow.resolve, Resolve(resolution="已补发配件"))
+    assert resolved.resolved_at is not None
+    today = resolved.resolved_at.astimezone(ZoneInfo("Asia/Shanghai")).date()
+    holiday_week = BusinessCalendar(
+        timezone="Asia/Shanghai", days_off=tuple(today + timedelta(days=n) for n in range(7))
+    )
+    await handle.execute_update(WorkOrderWorkflow.set_calendar, CalendarUpdate.of(holiday_week, revision=1))
+    # The customer's three days are not the merchant's working days.
+    state = await view(handle)
+    assert clock(state, "auto_close")["due_at"] == resolved.resolved_at + 3 * 24 * HOUR
+    assert clock(state, "reopen_window")["due_at"] == resolved.resolved_at + 7 * 24 * HOUR
+
+
+async def test_the_auto_close_and_reopen_window_clocks_carry_over_continue_as_new(
+    ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str
+) -> None:
+    handle = await open_work_order(client, settings, merchant_id, assignee_id="a-1", max_history_events=20)
+    await handle.execute_update(WorkOrderWorkflow.accept, Accept(assignee_id="a-1"))
+    resolved = await handle.execute_update(WorkOrderWorkflow.resolve, Resolve(resolution="已补发配件"))
+    assert resolved.resolved_at is not None
+    await ts_env.sleep(HOUR)
+    confirmed = await handle.execute_update(WorkOrderWorkflow.confirm, Confirm(satisfaction=4))
+    assert clock(confirmed, "auto_close")["due_at"] is None  # the customer closed it: nothing to close
+
+    async def continued() -> bool:
+        return await handle.query(WorkOrderWorkflow.runs) >= 1
+
+    await until(continued)
+    carried = await view(handle)
+    assert clock(carried, "reopen_window")["due_at"] == resolved.resolved_at + 7 * 24 * HOUR
+    reopened = await handle.execute_update(WorkOrderWorkflow.reopen, Reopen(reason="又坏了"))
+    assert clock(reopened, "reopen_window")["due_at"] is None  # the next resolution opens a new window
+    again = await handle.execute_update(WorkOrderWorkflow.resolve, Resolve(resolution="换新"))
+    assert again.resolved_at is not None
+    assert clock(again, "reopen_window")["generation"] == 1
+    assert clock(again, "auto_close")["due_at"] == again.resolved_at + 3 * 24 * HOUR
+
+    await ts_env.sleep(7 * 24 * HOUR + MINUTE)  # closed itself at 3 d, ended at 7 d, in a later run
+    final = await outcome(handle)
+    assert final.status is WorkOrderStatus.CLOSED
+    assert [e for e in events(final) if e.startswith("auto_closed")] == ["auto_closed"]
 
 
 async def test_the_customer_confirms_with_a_satisfaction_score(
