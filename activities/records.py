@@ -6,11 +6,18 @@ from sqlalchemy import Engine
 from temporalio import activity
 
 from domain.cases import CaseView
-from domain.facts import case_facts, order_facts, work_order_facts
+from domain.conversations import ConversationRecord
+from domain.facts import case_facts, conversation_facts, order_facts, work_order_facts
 from domain.orders import OrderView
 from domain.work_orders import WorkOrderRecord
 from readmodel.facts import record_facts
-from readmodel.projection import upsert_case, upsert_order, upsert_work_order
+from readmodel.projection import (
+    conversation_watch_id,
+    upsert_case,
+    upsert_conversation,
+    upsert_order,
+    upsert_work_order,
+)
 
 
 class Records:
@@ -39,6 +46,18 @@ class Records:
         assert workflow_id is not None, "projections run inside workflows"
         changed = upsert_case(self._engine, workflow_id=workflow_id, view=view)
         record_facts(self._engine, case_facts(workflow_id, view))
+        return changed
+
+    @activity.defn
+    def project_conversation(self, record: ConversationRecord) -> bool:
+        """Upserts a conversation; an older or repeated revision is ignored (safe to retry)."""
+        workflow_id = activity.info().workflow_id
+        assert workflow_id is not None, "projections run inside workflows"
+        changed = upsert_conversation(self._engine, workflow_id=workflow_id, record=record)
+        watch_id = conversation_watch_id(workflow_id, record.opened_at)
+        record_facts(
+            self._engine, conversation_facts(watch_id, record.merchant_id, record.history, record.history_offset)
+        )
         return changed
 
     @activity.defn

@@ -17,7 +17,7 @@ from temporalio.client import Client, WorkflowHandle
 from api.errors import NOT_FOUND, Problem
 from config.settings import Settings
 from domain.orders import Id
-from workflows.search_attributes import MERCHANT_ID
+from workflows import search_attributes as sa
 
 
 class Role(StrEnum):
@@ -142,20 +142,35 @@ class _Owned(Protocol):
 State = TypeVar("State", bound=_Owned)
 
 
-async def owned_state(handle: WorkflowHandle[Any, Any], query: Callable[[Any], State], caller: Caller) -> State:
-    """The workflow's state if ``caller`` may see it; if not, the very 404 a missing workflow gets.
+async def owned_state(
+    handle: WorkflowHandle[Any, Any], query: Callable[[Any], State], caller: Caller, *, parents: Client | None = None
+) -> State:
+    """The workflow's state if ``caller`` may see it; if not, the very answer a missing workflow gets.
 
-    For a merchant key, ownership is read first from the server alone (the ``MerchantId`` search
-    attribute, by a describe), so a foreign id and a missing one cost the same round trip: a query of a
-    foreign workflow would go on to a worker and answer measurably later than a missing one. The query's
-    own ``merchant_id`` still decides (a workflow started without the attribute is checked by it alone).
+    For a merchant key, ownership is read first from the server alone (:func:`check_owner`), so a foreign
+    id and a missing one cost the same round trip and answer alike, also while the workers are down. The
+    query's own ``merchant_id`` still decides (a workflow started without the attribute is checked by it).
+    ``parents``: the client to ask a child workflow's parent (a pickup's case) for its merchant.
     """
     if caller.role is Role.MERCHANT:
-        described = await handle.describe()
-        owner = described.typed_search_attributes.get(MERCHANT_ID)
-        if owner is not None and not caller.sees(owner):
-            raise Problem("not_found", NOT_FOUND)
+        await check_owner(handle, caller, parents=parents)
     state = await handle.query(query)
     if not caller.sees(state.merchant_id):
         raise Problem("not_found", NOT_FOUND)
     return state
+
+
+async def check_owner(handle: WorkflowHandle[Any, Any], caller: Caller, *, parents: Client | None = None) -> None:
+    """404 unless ``caller`` may see the workflow, told by Temporal's server alone (its ``MerchantId``).
+
+    Asked before any query: a query needs a worker, and while the workers are down it fails (503), whereas
+    a missing id is a 404 at once. Told by the workflow's search attribute, another merchant's id is a 404
+    then too, and the two never differ. A pickup (no attribute of its own) is told by its case's, with ``parents``.
+    """
+    description = await handle.describe()
+    owner = description.typed_search_attributes.get(sa.MERCHANT_ID)
+    if owner is None and parents is not None and description.parent_id:  # a pickup: its case's merchant
+        parent = await parents.get_workflow_handle(description.parent_id).describe()
+        owner = parent.typed_search_attributes.get(sa.MERCHANT_ID)
+    if owner is not None and not caller.sees(owner):
+        raise Problem("not_found", NOT_FOUND)

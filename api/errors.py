@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import RPCTimeoutOrCancelledError, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -48,6 +48,8 @@ ENDED = "its workflow has ended; nothing can change it"
 # The one answer for a missing id and for another merchant's: the body must not tell them apart, so it does
 # not name the id either (``instance`` is the request's path, the same for both).
 NOT_FOUND = "no such resource"
+# Temporal's refusal of a query (or an Update) for a task queue no worker has polled lately.
+NO_POLLER = "no poller seen"
 RETRY_AFTER = "1"  # seconds; what every 503 suggests: Temporal's limits and timeouts clear in moments
 
 
@@ -88,6 +90,11 @@ def problem_response(code: str, detail: str, instance: str | None = None, **exte
 def refusal_of(error: WorkflowUpdateFailedError) -> Problem:
     """The problem a workflow's refusal of an Update stands for."""
     cause = error.cause
+    if isinstance(cause, ApplicationError) and cause.type == "validation_error":
+        # Like every 422, with ``errors``: a validator tells what is wrong, not where, so the body as a whole.
+        return Problem(
+            cause.type, cause.message, errors=[{"loc": ["body"], "msg": cause.message, "type": "value_error"}]
+        )
     if isinstance(cause, ApplicationError) and cause.type in CODES:
         return Problem(cause.type, cause.message)
     if isinstance(cause, ApplicationError) and cause.type == ACCEPTED_UPDATE_CLOSED:
@@ -106,11 +113,13 @@ def allowed_methods(request: Request) -> list[str]:
     router, method by method, finds all of them (``GET`` and ``PUT /v1/merchants/{id}``).
     """
     routes = request.app.router.routes
-    return [
+    found = [
         method
         for method in METHODS
         if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
     ]
+    # HEAD is answered wherever GET is (api.head).
+    return [method for method in METHODS if method in found or (method == "HEAD" and "GET" in found)]
 
 
 def rpc_problem(request: Request, error: RPCError) -> Problem:
@@ -125,23 +134,32 @@ def rpc_problem(request: Request, error: RPCError) -> Problem:
         return Problem("unavailable", "Temporal is at one of its limits; nothing was accepted; retry shortly")
     if error.status is RPCStatusCode.UNAVAILABLE:
         return Problem("unavailable", "Temporal is unreachable; nothing was accepted; retry the call")
+    if error.status is RPCStatusCode.FAILED_PRECONDITION and NO_POLLER in error.message:
+        # No worker has polled the workflow's task queue lately (the workers are down): the server refused
+        # the call before admitting it, a query or an Update alike.
+        return Problem("unavailable", "Temporal's workers are not running; nothing was accepted; retry shortly")
     if error.status in (RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED):
-        # Temporal took the call, but no worker answered in time (a query, or an Update waiting for a
-        # worker): a read changed nothing, a write may yet be applied once a worker is back.
-        if request.method in ("GET", "HEAD"):
-            return Problem("unavailable", "Temporal's workers did not answer in time; nothing changed; retry the call")
-        if _creates(request):
-            return Problem(
-                "outcome_unknown",
-                "Temporal's workers did not answer in time: the request may have been accepted; "
-                "retrying the same request is safe",
-            )
+        return timed_out(request)
+    return Problem("internal_error", "Temporal refused the call")
+
+
+def timed_out(request: Request) -> Problem:
+    """The problem of a call Temporal took but did not answer in time (see :mod:`api.bounded`)."""
+    # Temporal took the call, but no worker answered in time (a query, or an Update waiting for a
+    # worker): a read changed nothing, a write may yet be applied once a worker is back.
+    if request.method in ("GET", "HEAD"):
+        return Problem("unavailable", "Temporal's workers did not answer in time; nothing changed; retry the call")
+    if _creates(request):
         return Problem(
             "outcome_unknown",
-            "Temporal's workers did not answer in time: the action may have been applied; "
-            "read the resource before repeating it",
+            "Temporal's workers did not answer in time: the request may have been accepted; "
+            "retrying the same request is safe",
         )
-    return Problem("internal_error", "Temporal refused the call")
+    return Problem(
+        "outcome_unknown",
+        "Temporal's workers did not answer in time: the action may have been applied; "
+        "read the resource before repeating it",
+    )
 
 
 def _creates(request: Request) -> bool:
@@ -184,13 +202,19 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(WorkflowUpdateFailedError)
     async def _refused(request: Request, error: WorkflowUpdateFailedError) -> JSONResponse:
         problem = refusal_of(error)
-        return problem_response(problem.code, problem.detail, request.url.path)
+        return problem_response(problem.code, problem.detail, request.url.path, **problem.extensions)
 
     @app.exception_handler(RPCError)
     async def _rpc(request: Request, error: RPCError) -> JSONResponse:
         problem = rpc_problem(request, error)
         if problem.code == "internal_error":
             log.error("temporal_error", status=error.status.name, error=error.message)
+        return problem_response(problem.code, problem.detail, request.url.path)
+
+    @app.exception_handler(RPCTimeoutOrCancelledError)
+    async def _timed_out(request: Request, error: RPCTimeoutOrCancelledError) -> JSONResponse:
+        # An Update past its deadline: admitted or not, it may yet be applied once a worker is back.
+        problem = timed_out(request)
         return problem_response(problem.code, problem.detail, request.url.path)
 
     @app.exception_handler(RuntimeError)

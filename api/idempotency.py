@@ -28,9 +28,20 @@ FINGERPRINT = "request_sha256"  # the memo holding the fingerprint of the body a
 
 
 async def start_once(
-    client: Client, run: Any, arg: Any, *, id: str, body: BaseModel, task_queue: str, **options: Any
+    client: Client,
+    run: Any,
+    arg: Any,
+    *,
+    id: str,
+    body: BaseModel,
+    task_queue: str,
+    named: str,
+    **options: Any,
 ) -> tuple[WorkflowHandle[Any, Any], bool]:
     """Starts the workflow ``id`` for ``body`` unless that id was ever used; answers (handle, created).
+
+    ``named`` is the resource as its caller names it (``order o-1``): a refusal speaks of it, never of the
+    workflow id, an internal name.
 
     Raises:
         Problem: ``duplicate`` if the id was used with another body.
@@ -51,7 +62,7 @@ async def start_once(
         handle = client.get_workflow_handle(id)
         memo = await (await handle.describe()).memo()
         if memo.get(FINGERPRINT) != fingerprint:
-            raise Problem("duplicate", f"{id} was created with a different body") from None
+            raise Problem("duplicate", f"{named} was created with a different body") from None
         return handle, False
     return handle, True
 

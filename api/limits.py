@@ -8,8 +8,8 @@ before anything refuses it. This middleware answers, in this order and without r
    reach their route, whose dependencies check the key and the role as before);
 2. 415 ``unsupported_media_type``: a body that is not JSON (``application/json`` or ``application/*+json``);
    outside ``/v1`` a page's HTML form (``application/x-www-form-urlencoded``) is accepted too;
-3. 413 ``payload_too_large``: a body over ``AFTERSALES_MAX_BODY_BYTES``, by its ``Content-Length`` or, when
-   streamed without one, as soon as the bytes read pass the limit.
+3. 413 ``payload_too_large``: a body over ``AFTERSALES_MAX_BODY_BYTES`` (or its path's own limit), by its
+   ``Content-Length`` or, when streamed without one, as soon as the bytes read pass the limit.
 """
 
 from __future__ import annotations
@@ -26,9 +26,15 @@ AUTHENTICATED = "/v1/"  # every resource of the API; probes, metrics and the doc
 class RequestLimits:
     """An ASGI middleware: refuses requests by their headers, then reads a body only up to the limit."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, per_path: dict[str, int] | None = None) -> None:
+        """``per_path``: path prefix → its own limit instead of ``max_body_bytes`` (the codec's batches)."""
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.per_path = per_path or {}
+
+    def _limit(self, scope: Scope) -> int:
+        path: str = scope["path"]
+        return next((limit for prefix, limit in self.per_path.items() if path.startswith(prefix)), self.max_body_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -51,7 +57,7 @@ class RequestLimits:
                 return  # the client went away while sending
             chunk: bytes = message.get("body", b"")
             size += len(chunk)
-            if size > self.max_body_bytes:
+            if size > self._limit(scope):
                 await self._too_large(scope, receive, send)
                 return
             chunks.append(chunk)
@@ -72,11 +78,11 @@ class RequestLimits:
         if not (_is_json(content_type) or page_form):
             raise Problem("unsupported_media_type", "send the body as application/json")
         length = headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > self.max_body_bytes:
-            raise Problem("payload_too_large", f"the body may hold at most {self.max_body_bytes} bytes")
+        if length is not None and length.isdigit() and int(length) > self._limit(scope):
+            raise Problem("payload_too_large", f"the body may hold at most {self._limit(scope)} bytes")
 
     async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
-        detail = f"the body may hold at most {self.max_body_bytes} bytes"
+        detail = f"the body may hold at most {self._limit(scope)} bytes"
         await problem_response("payload_too_large", detail, scope["path"])(scope, receive, send)
 
 

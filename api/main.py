@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -14,11 +15,25 @@ from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from temporalio.client import Client
 
-from api import errors, problems
+from api import docs, errors, problems
+from api.bounded import bounded
 from api.deps import Caller, InvalidKeysError, parse_role
+from api.head import HeadAsGet
 from api.limits import RequestLimits
 from api.metrics import Metrics, method_label
-from api.routes import actions, board, cases, codec, deadline_shifts, health, merchants, monitoring, orders, work_orders
+from api.routes import (
+    actions,
+    board,
+    cases,
+    codec,
+    conversations,
+    deadline_shifts,
+    health,
+    merchants,
+    monitoring,
+    orders,
+    work_orders,
+)
 from config.codec import EncryptionCodec
 from config.settings import Settings, get_settings
 from config.temporal import connect
@@ -58,7 +73,8 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
         app.state.metrics = Metrics(engine, per_merchant=settings.metrics_key is not None)
         app.state.callers = keys
         # Lazy: the API starts while Temporal is down and answers 503 until it is back.
-        app.state.client = client or await connect(settings, lazy=True)
+        # Every call bounded (api.bounded): a worker that is down costs a caller a 503, not an endless wait.
+        app.state.client = bounded(client or await connect(settings, lazy=True), settings.api_temporal_timeout)
         # The codec endpoints decrypt with the very codec the client encrypts with.
         payload_codec = app.state.client.data_converter.payload_codec
         app.state.codec = payload_codec if isinstance(payload_codec, EncryptionCodec) else None
@@ -67,12 +83,16 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
         engine.dispose()
 
     # /docs and /redoc load Swagger UI and ReDoc from the app itself (no CDN): they work offline.
-    app = FastAPIOffline(title="aftersales", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPIOffline(
+        title="aftersales", version="0.1.0", description=DESCRIPTION, lifespan=lifespan, redoc_url=None
+    )
+    docs.install(app)  # /redoc with ReDoc's bundle patched to load nothing from outside (api.docs)
     errors.install(app)
     problems.document(app)
     routers = (orders.router, cases.router, cases.pickups, merchants.router, monitoring.router, health.router)
     for router in (*routers, codec.router):
         app.include_router(router)
+    app.include_router(conversations.router)
     app.include_router(work_orders.router)
     app.include_router(work_orders.monitoring)
     app.include_router(board.router)
@@ -80,12 +100,17 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
     app.mount("/board/static", StaticFiles(directory=board.STATIC_DIR), name="board-static")
     app.include_router(actions.router)
 
+    # Innermost: everything outside it (limits, logs, metrics) sees the HEAD as it came.
+    app.add_middleware(HeadAsGet)
     # Added before ``observe``, so it runs inside it: its refusals are logged and counted like any answer.
-    app.add_middleware(RequestLimits, max_body_bytes=settings.max_body_bytes)
+    # The codec takes a page of history at once, more than any resource's body (its own limit, api.routes.codec).
+    app.add_middleware(
+        RequestLimits, max_body_bytes=settings.max_body_bytes, per_path={"/codec/": codec.MAX_BODY_BYTES}
+    )
 
     @app.middleware("http")
     async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        request_id = request_id_of(request)
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         started = time.perf_counter()
@@ -116,6 +141,17 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
         return response
 
     return app
+
+
+# A caller's X-Request-Id is kept (it finds the call in both parties' logs) if it reads as an id: nothing
+# else reaches the logs or the answer's header (markup, quotes, other scripts, kilobytes); otherwise one is made.
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+def request_id_of(request: Request) -> str:
+    """The request's id: the caller's ``X-Request-Id`` if it is a safe one, else a new one."""
+    given = request.headers.get("x-request-id", "")
+    return given if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
 
 
 def callers(settings: Settings) -> dict[str, Caller]:

@@ -113,6 +113,22 @@ class Sessions:
                 return caller if caller.role is not Role.MALL else None
         return None
 
+    # Tokens for other cookies (the codec's login): the key's fingerprint, signed, never the key.
+
+    def token(self, key: str, purpose: str) -> str:
+        """A signed token standing for ``key`` for ``purpose``; it holds the key's fingerprint only."""
+        return self._serializer(purpose).dumps({"key": self.fingerprint(key)})
+
+    def key_of(self, token: str, callers: dict[str, Caller], purpose: str, max_age: int) -> str | None:
+        """The key a :meth:`token` of ``purpose`` stands for, if it is valid, unexpired and still known."""
+        try:
+            signed: Any = self._serializer(purpose).loads(token, max_age=max_age)
+        except BadSignature:
+            return None
+        if not isinstance(signed, dict) or not isinstance(signed.get("key"), str):
+            return None
+        return next((key for key in callers if hmac.compare_digest(self.fingerprint(key), signed["key"])), None)
+
     def _set(self, response: Response, name: str, value: str, max_age: int) -> None:
         response.set_cookie(
             name,

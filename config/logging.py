@@ -12,8 +12,12 @@ import structlog
 
 # Mainland mobiles (1[3-9]x xxxx xxxx), with or without +86: keep the first three and the last four digits.
 # A number standing alone, or among words in any script: not a digit run inside a longer one or inside a
-# hex id, a request id or a tracking number (ASCII letters and digits on either side).
-_MOBILE = re.compile(r"(?<![0-9A-Za-z])(\+?(?:86)?1[3-9]\d)\d{4}(\d{4})(?![0-9A-Za-z])")
+# hex id, a request id or a tracking number (ASCII letters and digits on either side), nor one that is part
+# of an id or a URL path (``o-13812345678``, ``/v1/orders/13812345678``: joined by ``-``, ``_`` or ``/``).
+# Ids are the caller's own names for orders and cases, and the logs must find them as written; the API never
+# takes a customer's mobile in a path (they travel in bodies, which are not logged). A mobile in a query
+# string (``?mobile=…``) or in free text is masked.
+_MOBILE = re.compile(r"(?<![0-9A-Za-z_/-])(\+?(?:86)?1[3-9]\d)\d{4}(\d{4})(?![0-9A-Za-z_/-])")
 _SECRET_KEYS = ("secret", "token", "password", "authorization", "api_key", "sign")
 # Correlation ids are kept as they are, whatever digits they hold: rewritten, they would find nothing.
 _VERBATIM_KEYS = frozenset({"request_id"})

@@ -8,7 +8,7 @@ from enum import StrEnum
 from functools import lru_cache
 from typing import Any
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from config.links import MIN_SECRET_CHARS, LinkSigner
@@ -82,6 +82,9 @@ class Settings(Policy, BaseSettings):
     wo_max_history_events: int = Field(
         default=5000, ge=20, description="a work order continues as new before its Temporal history grows past this"
     )
+    chat_max_history_events: int = Field(
+        default=5000, ge=20, description="a conversation continues as new before its Temporal history grows past this"
+    )
 
     sms_backend: SmsBackend = SmsBackend.LOG
     sms_endpoint: str | None = None
@@ -107,13 +110,20 @@ class Settings(Policy, BaseSettings):
         default=None, description="host:port where the worker serves Temporal SDK metrics for Prometheus"
     )
     http_timeout_seconds: float = 10.0
+    api_temporal_timeout: timedelta = Field(
+        default=timedelta(seconds=10),
+        description="the longest the API waits for Temporal (and its workers) on one call; then a 503",
+    )
     max_body_bytes: int = Field(default=1024 * 1024, ge=1, description="larger request bodies are refused (413)")
 
     @field_validator("api_keys", "sms_templates", mode="before")
     @classmethod
     def _json_keys(cls, value: Any) -> Any:
         if isinstance(value, str):
-            return json.loads(value) if value.strip() else {}
+            try:
+                return json.loads(value) if value.strip() else {}
+            except json.JSONDecodeError as error:  # its message names a position, never the text
+                raise ValueError(f"not valid JSON: {error.msg} at character {error.pos}") from None
         return value
 
     @field_validator("sms_templates")
@@ -127,7 +137,13 @@ class Settings(Policy, BaseSettings):
         return value
 
     @field_validator(
-        "robot_throttle_wait", "digest_unprocessed_after", "session_ttl", "board_refresh", "link_ttl", mode="before"
+        "robot_throttle_wait",
+        "digest_unprocessed_after",
+        "session_ttl",
+        "board_refresh",
+        "link_ttl",
+        "api_temporal_timeout",
+        mode="before",
     )
     @classmethod
     def _written_duration(cls, value: Any) -> Any:
@@ -135,7 +151,14 @@ class Settings(Policy, BaseSettings):
             return parse_duration(value)
         return value
 
-    @field_validator("robot_throttle_wait", "digest_unprocessed_after", "session_ttl", "board_refresh", "link_ttl")
+    @field_validator(
+        "robot_throttle_wait",
+        "digest_unprocessed_after",
+        "session_ttl",
+        "board_refresh",
+        "link_ttl",
+        "api_temporal_timeout",
+    )
     @classmethod
     def _positive_wait(cls, value: timedelta) -> timedelta:
         if value <= timedelta():
@@ -167,7 +190,10 @@ class Settings(Policy, BaseSettings):
 
     def policy(self) -> Policy:
         """The platform's default policy, before any merchant's overrides."""
-        return Policy.model_validate({name: getattr(self, name) for name in Policy.model_fields})
+        policy = Policy.model_validate({name: getattr(self, name) for name in Policy.model_fields})
+        if policy.quiet_hours is not None:  # the platform's quiet hours are read in the platform's zone
+            policy = policy.model_copy(update={"quiet_hours": policy.quiet_hours.in_zone(self.timezone)})
+        return policy
 
     def link_signer(self) -> LinkSigner | None:
         """The signer of action links, or None while ``AFTERSALES_LINK_SECRET`` is unset (links are off)."""
@@ -196,3 +222,43 @@ class Settings(Policy, BaseSettings):
 def get_settings() -> Settings:
     """The settings of this process, read from the environment once."""
     return Settings()
+
+
+# Settings whose values are secrets (or hold one: a webhook's token, a database password): a problem with
+# one never names what is inside, not even a key of its JSON.
+SECRET_SETTINGS = frozenset(
+    {
+        "api_keys",
+        "codec_keys",
+        "metrics_key",
+        "session_secret",
+        "link_secret",
+        "database_url",
+        "platform_dingtalk_webhook",
+        "platform_dingtalk_secret",
+        "platform_wecom_webhook",
+        "platform_cs_dingtalk_webhook",
+        "platform_cs_dingtalk_secret",
+        "platform_cs_wecom_webhook",
+        "sms_access_key_id",
+        "sms_access_key_secret",
+        "callback_url",
+    }
+)
+
+
+def settings_problems(error: ValidationError) -> list[str]:
+    """One line per invalid setting: the variable and what is wrong, never the value written.
+
+    Pydantic's own report quotes each input (``input_value='{"supersecretkey123": …'``) and a traceback
+    follows it; a process that cannot start says only what to fix.
+    """
+    problems: list[str] = []
+    for problem in error.errors(include_input=False, include_url=False):
+        name, *inner = [str(part) for part in problem["loc"]] or ["?"]
+        where = f"AFTERSALES_{name.upper()}"
+        if inner and name not in SECRET_SETTINGS:
+            where += f" ({'.'.join(inner)})"
+        message = str(problem["msg"]).removeprefix("Value error, ")
+        problems.append(f"{where}: {message}")
+    return problems

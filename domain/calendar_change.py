@@ -26,7 +26,7 @@ from domain.model import Model
 SET_CALENDAR = "set_calendar"
 """The Update every process that runs clocks on its merchant's calendar declares."""
 
-CALENDAR_KINDS: tuple[str, ...] = ("work_order",)
+CALENDAR_KINDS: tuple[str, ...] = ("work_order", "conversation")
 """The ``CaseKind`` search-attribute values of the processes that declare :data:`SET_CALENDAR`."""
 
 

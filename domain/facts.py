@@ -256,6 +256,37 @@ def case_facts(workflow_id: str, view: CaseView) -> list[Fact]:
     return out.facts
 
 
+CHAT_CLOCK, CHAT_BACKUP_CLOCK = "chat_reply", "chat_backup_reply"
+_FIRST_REPLY = re.compile(r"first reply after (\d+)s")
+
+
+def conversation_facts(watch_id: str, merchant_id: str, history: list[HistoryEntry], offset: int = 0) -> list[Fact]:
+    """The facts of a chat reply watch: each wait's clock, its breaches and transfers, the first reply.
+
+    Args:
+        watch_id: the conversation's read-model key (a conversation id written to again later is another).
+        merchant_id: the merchant.
+        history: the entries the watch still keeps; ``offset`` is how many older ones it let go, so an entry's
+            index (and so its fact's key) stays the same.
+    """
+    out = _Facts(watch_id, Process.CONVERSATION, merchant_id)
+    for index, entry in enumerate(history):
+        seq, event = offset + index, entry.event
+        if event == "customer_waiting":
+            out.add(seq, entry, FactKind.CLOCK_STARTED, clock=CHAT_CLOCK)
+        elif event == "transferred":  # the agent's clock breached; the backup's own starts
+            out.add(seq, entry, FactKind.CLOCK_BREACHED, clock=CHAT_CLOCK)
+            out.add(seq, entry, FactKind.TRANSFER, clock=CHAT_CLOCK)
+            out.add(seq, entry, FactKind.CLOCK_STARTED, clock=CHAT_BACKUP_CLOCK)
+        elif event == "supervisor_told":
+            out.add(seq, entry, FactKind.CLOCK_BREACHED, clock=CHAT_BACKUP_CLOCK)
+        elif event == "replied":
+            out.add(seq, entry, FactKind.CLOCK_STOPPED, clock=CHAT_CLOCK)
+            if found := _FIRST_REPLY.search(entry.detail):
+                out.add(seq, entry, FactKind.FIRST_RESPONSE, value=float(found.group(1)))
+    return out.facts
+
+
 # --- work orders ---------------------------------------------------------------------------------------------
 
 # The work order's clocks that are the merchant's; ``appeal`` is the platform's customer service's own.

@@ -103,6 +103,8 @@ class Template(StrEnum):
     CASE_DISPUTED = "case_disputed"
     REFUND_FAILED = "refund_failed"
     PICKUP_FAILED = "pickup_failed"
+    CHAT_TRANSFERRED = "chat_transferred"
+    CHAT_UNANSWERED = "chat_unanswered"
     WORK_ORDER_REMINDER = "work_order_reminder"
     WORK_ORDER_ESCALATED = "work_order_escalated"
     WORK_ORDER_UNASSIGNED = "work_order_unassigned"
@@ -272,6 +274,19 @@ SPECS: dict[Template, MessageSpec] = {
         body="工单 {work_order_id}「{title}」客户申诉：{reason}，请平台客服于 {deadline_at} 前处理。\n"
         "The customer appealed work order {work_order_id} ({title}): {reason}. Platform CS, decide by {deadline_at}.",
         sms="工单 {work_order_id} 客户申诉，请于 {deadline_at} 前处理",
+    ),
+    Template.CHAT_TRANSFERRED: MessageSpec(
+        title="会话转接 Chat transferred",
+        body="会话 {conversation_id} 的顾客等待 {agent_id} 回复已超过 {budget}，已转接给您（{backup_id}），"
+        "请于 {deadline_at} 前回复。\n"
+        "The customer in chat {conversation_id} waited for {agent_id} longer than {budget}; it is yours now "
+        "({backup_id}): reply by {deadline_at}.",
+    ),
+    Template.CHAT_UNANSWERED: MessageSpec(
+        title="会话无人回复 Chat unanswered",
+        body="会话 {conversation_id} 的顾客已等待 {waited} 无人回复（{agent_id}），请主管跟进。\n"
+        "Nobody answered the customer in chat {conversation_id} for {waited} ({agent_id}); supervisor, "
+        "please step in.",
     ),
     Template.DAILY_DIGEST: MessageSpec(
         title="每日时效日报 Daily digest",

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from domain.durations import check_bounds, check_ladder, format_duration, parse_duration, parse_ladder
+from domain.quiet import QuietHours, parse_quiet_hours
 
 
 class ReviewTimeoutAction(StrEnum):
@@ -55,6 +56,14 @@ class Policy(BaseModel):
     wo_reopen_window: timedelta = timedelta(days=7)
     wo_appeal_response: timedelta = timedelta(hours=24)
     chat_reply: timedelta = timedelta(minutes=3)
+    chat_idle: timedelta = timedelta(days=1)
+    quiet_hours: QuietHours | None = None
+
+    @field_validator("quiet_hours", mode="before")
+    @classmethod
+    def _parse_quiet_hours(cls, value: Any) -> Any:
+        """Accepts the window as written in settings (``22:00-08:00``, ``off``)."""
+        return parse_quiet_hours(value)
 
     @field_validator("*", mode="before")
     @classmethod
@@ -87,15 +96,20 @@ class Policy(BaseModel):
 
 def _is_duration(field_name: str) -> bool:
     # Settings inherit these validators; only Policy's own clocks are durations.
-    return field_name in Policy.model_fields and field_name != "review_timeout_action"
+    return field_name in Policy.model_fields and field_name not in _NOT_DURATIONS
+
+
+_NOT_DURATIONS = ("review_timeout_action", "quiet_hours")
 
 
 class PolicyError(ValueError):
     """A merchant override names an unknown field or holds an unreadable value."""
 
 
-def with_overrides(base: Policy, overrides: Mapping[str, str]) -> Policy:
+def with_overrides(base: Policy, overrides: Mapping[str, str], *, timezone: str | None = None) -> Policy:
     """The policy ``base`` with a merchant's ``overrides`` (field name → written duration) applied.
+
+    ``timezone`` is the merchant's: its quiet hours are read there (the platform's zone otherwise).
 
     Raises:
         PolicyError: an unknown field, or a value that is not a duration within 1 s .. 365 d.
@@ -104,10 +118,17 @@ def with_overrides(base: Policy, overrides: Mapping[str, str]) -> Policy:
     if unknown:
         raise PolicyError(f"unknown policy fields: {', '.join(unknown)}")
     try:
-        return Policy.model_validate({**base.model_dump(), **overrides})
+        policy = Policy.model_validate({**base.model_dump(), **overrides})
     except ValidationError as error:
-        details = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+        # Pydantic's "Value error, " once, where the outer model reports this error, not twice.
+        details = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg'].removeprefix('Value error, ')}" for e in error.errors()
+        )
         raise PolicyError(details) from error
+    zone = timezone or (base.quiet_hours.timezone if base.quiet_hours else None)
+    if policy.quiet_hours is not None and zone:
+        policy = policy.model_copy(update={"quiet_hours": policy.quiet_hours.in_zone(zone)})
+    return policy
 
 
 LADDERS = {"ship_reminders": "ship_deadline", "review_reminders": "review_deadline"}

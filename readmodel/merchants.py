@@ -12,6 +12,7 @@ from sqlmodel import Session
 
 from domain.calendar import BusinessCalendar, CalendarConfig
 from domain.holidays import resolve_calendar, years_from
+from domain.policy import Policy, with_overrides
 from readmodel.db import session_scope
 from readmodel.tables import Merchant
 
@@ -61,3 +62,12 @@ def calendar_of(merchant: Merchant | None, *, today: date, also: Iterable[int] =
                 source=calendar.holidays_source,
             )
     return calendar
+
+
+def policy_of(merchant: Merchant | None, base: Policy) -> Policy:
+    """The policy a process of ``merchant`` runs under: the platform's ``base`` with the merchant's overrides.
+
+    The merchant's quiet hours are read in its calendar's time zone, or in the platform's without a calendar.
+    """
+    timezone = CalendarConfig.model_validate(merchant.calendar).timezone if merchant and merchant.calendar else None
+    return with_overrides(base, merchant.policy if merchant else {}, timezone=timezone)

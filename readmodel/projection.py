@@ -10,12 +10,13 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import IntegrityError
 
 from domain.cases import CaseView
+from domain.conversations import ConversationRecord
 from domain.orders import OrderView
 from domain.work_orders import WorkOrderRecord
 from readmodel.db import session_scope
-from readmodel.tables import CaseWatch, OrderWatch, WorkOrderWatch
+from readmodel.tables import CaseWatch, ConversationWatch, OrderWatch, WorkOrderWatch
 
-Row = TypeVar("Row", OrderWatch, CaseWatch, WorkOrderWatch)
+Row = TypeVar("Row", OrderWatch, CaseWatch, WorkOrderWatch, ConversationWatch)
 
 
 def upsert_order(engine: Engine, *, workflow_id: str, view: OrderView) -> bool:
@@ -70,6 +71,30 @@ def upsert_case(engine: Engine, *, workflow_id: str, view: CaseView) -> bool:
     return _upsert(engine, CaseWatch, workflow_id, view.revision, values, since)
 
 
+def conversation_watch_id(workflow_id: str, opened_at: datetime) -> str:
+    """The read model's key of one conversation: its workflow and when it opened (an id can be reused)."""
+    return f"{workflow_id}@{opened_at.astimezone(UTC):%Y%m%dT%H%M%S.%fZ}"
+
+
+def upsert_conversation(engine: Engine, *, workflow_id: str, record: ConversationRecord) -> bool:
+    """Records a conversation unless a newer revision of it is already there."""
+    values: dict[str, Any] = {
+        "workflow_id": workflow_id,
+        "conversation_id": record.conversation_id,
+        "merchant_id": record.merchant_id,
+        "agent_id": record.agent_id,
+        "status": record.status.value,
+        "transferred": record.transferred,
+        "supervisor_told": record.supervisor_told,
+        "first_reply_seconds": record.first_reply_seconds,
+        "waiting_since": record.waiting_since,
+        "deadline_at": record.deadline_at,
+        "opened_at": record.opened_at,
+    }
+    key = conversation_watch_id(workflow_id, record.opened_at)
+    return _upsert(engine, ConversationWatch, key, record.revision, values, lambda row: None)
+
+
 def upsert_work_order(engine: Engine, *, workflow_id: str, record: WorkOrderRecord) -> bool:
     """Records a work order's slim snapshot unless a newer revision is already there."""
     values: dict[str, Any] = {
@@ -114,7 +139,7 @@ def _upsert(
         with session_scope(engine) as session:
             row = session.get(table, workflow_id, with_for_update=True)
             if row is None:
-                row = table(workflow_id=workflow_id, **values)
+                row = table(**{_primary_key(table): workflow_id, **values})
             elif row.revision >= revision:
                 return False
             since(row)
@@ -128,6 +153,12 @@ def _upsert(
     except IntegrityError:
         # Two first projections of one workflow raced to insert; the row exists now, so compare revisions.
         return write()
+
+
+def _primary_key(table: type[Row]) -> str:
+    """The name of ``table``'s key column (``workflow_id``, or ``watch_id`` for conversations)."""
+    name: str = table.__table__.primary_key.columns.keys()[0]  # type: ignore[attr-defined]
+    return name
 
 
 def _anomaly_since(current: datetime | None, view: OrderView) -> datetime | None:

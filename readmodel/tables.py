@@ -111,6 +111,31 @@ class PartnerCall(SQLModel, table=True):
     at: datetime = _utc(nullable=False)
 
 
+class ConversationWatch(SQLModel, table=True):
+    """One conversation (a run of messages until a day of silence) as the projection last saw it.
+
+    Keyed by ``watch_id`` (``chat-{conversation_id}@{opened_at}``): a conversation id written to again after it
+    ended opens a new row, so each has its own first-reply time for the KPIs.
+    """
+
+    __tablename__ = "conversation_watch"
+
+    watch_id: str = Field(primary_key=True, max_length=120)
+    workflow_id: str = Field(index=True, max_length=80)
+    conversation_id: str = Field(index=True, max_length=64)
+    merchant_id: str = Field(index=True, max_length=64)
+    agent_id: str | None = Field(default=None, max_length=64)
+    status: str = Field(index=True, max_length=32)
+    transferred: bool = Field(default=False, index=True)
+    supervisor_told: bool = False
+    first_reply_seconds: int | None = None
+    waiting_since: datetime | None = _utc()
+    deadline_at: datetime | None = _utc(index=True)
+    opened_at: datetime = _utc(nullable=False, index=True)
+    revision: int = 0
+    updated_at: datetime = _utc(nullable=False)
+
+
 class WorkOrderWatch(SQLModel, table=True):
     """One work order as the projection last saw it (a slim snapshot: no history)."""
 

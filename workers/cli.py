@@ -7,8 +7,13 @@ import argparse
 import asyncio
 import sys
 
+from pydantic import ValidationError
+
 from config.logging import configure_logging
-from config.settings import get_settings
+from config.settings import Settings, get_settings, settings_problems
+
+TALK_TO_TEMPORAL = ("worker", "api", "schedules")
+CODEC_KEYS = "AFTERSALES_CODEC_KEYS"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,7 +40,12 @@ def main(argv: list[str] | None = None) -> int:
 
         print(new_key(args.id))
         return 0
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except ValidationError as error:
+        return refuse(args.command, settings_problems(error))
+    if problems := startup_problems(args.command, settings):
+        return refuse(args.command, problems)
     configure_logging(level=settings.log_level, fmt=settings.log_format)
     if args.command == "dev":
         from workers.dev import run_dev
@@ -49,14 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "api":
         import uvicorn
 
-        from api.deps import InvalidKeysError
         from api.main import create_app
 
-        try:
-            app = create_app(settings)
-        except InvalidKeysError as error:
-            print(f"aftersales api: {error}", file=sys.stderr)  # a setting to fix, not a crash to debug
-            return 2
+        app = create_app(settings)
         uvicorn.run(app, host=settings.api_host, port=settings.api_port, log_config=None)
         return 0
     if args.command == "migrate":
@@ -76,6 +81,39 @@ def main(argv: list[str] | None = None) -> int:
         from workers.bench import run_bench
 
         return asyncio.run(run_bench(count=args.count, concurrency=args.concurrency))
+    return 2
+
+
+def startup_problems(command: str, settings: Settings) -> list[str]:
+    """What in ``settings`` would stop ``command`` once started, found before anything starts.
+
+    The codec keys (every process that talks to Temporal; the dev stack makes its own when unset) and the
+    API keys' roles; each problem names its setting, never a key.
+    """
+    from api.deps import InvalidKeysError
+    from api.main import callers
+    from config.codec import CodecKeyError
+    from config.temporal import codec
+
+    problems: list[str] = []
+    if command in TALK_TO_TEMPORAL or (command == "dev" and settings.codec_keys.get_secret_value()):
+        try:
+            codec(settings)
+        except CodecKeyError as error:
+            text = str(error)
+            problems.append(text if text.startswith(CODEC_KEYS) else f"{CODEC_KEYS}: {text}")
+    if command in ("api", "dev"):
+        try:
+            callers(settings)
+        except InvalidKeysError as error:
+            problems.append(str(error))
+    return problems
+
+
+def refuse(command: str, problems: list[str]) -> int:
+    """Reports settings to fix, one line each and no traceback (a setting to fix, not a crash to debug)."""
+    for problem in problems:
+        print(f"aftersales {command}: {problem}", file=sys.stderr)
     return 2
 
 

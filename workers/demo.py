@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 
 from config.settings import Settings
-from workers.dev import STATE_DIR
+from workers.dev import STACK_FILE, STATE_DIR
 
 MERCHANT = "m-demo"
 
@@ -75,6 +75,20 @@ async def open_work_orders(call: Call, run: str, merchant_key: str | None) -> No
         print(f"{work_order_id:32} work_order {work_order['status']:16} deadline={work_order['deadline_at']}")
 
 
+def on_dev_stack(settings: Settings) -> Settings:
+    """``settings`` with the ports ``make dev`` used (.temporal/dev-stack.json) where the environment sets none.
+
+    ``make dev`` with AFTERSALES_API_PORT=18000 moves its Web UI too (AFTERSALES_UI_PORT); ``make demo`` in
+    another terminal, without those variables, must still print the URLs the stack serves.
+    """
+    path = STATE_DIR / STACK_FILE
+    if not path.exists():
+        return settings
+    stack = json.loads(path.read_text())
+    unset = {name: stack[name] for name in ("api_port", "ui_port") if name not in settings.model_fields_set}
+    return settings.model_copy(update=unset)
+
+
 def local_api_url(settings: Settings) -> str:
     """The API of the stack on this machine: ``make dev`` serves it on AFTERSALES_API_PORT."""
     host = settings.api_host if settings.api_host not in ("", "0.0.0.0", "::") else "127.0.0.1"  # noqa: S104
@@ -88,6 +102,7 @@ async def run_demo(settings: Settings, *, base_url: str | None = None) -> int:
         settings: the stack's settings (its API port, Web UI port and keys).
         base_url: the API's base URL; by default the local stack's (``local_api_url``).
     """
+    settings = on_dev_stack(settings)
     keys = _keys(settings)
     base_url = base_url or local_api_url(settings)
     run = uuid.uuid4().hex[:6]

@@ -19,6 +19,7 @@ from readmodel.migrate import upgrade
 from workflows import search_attributes
 
 STATE_DIR = Path(".temporal")
+STACK_FILE = "dev-stack.json"  # the ports the running stack uses (workers.demo reads them)
 PRIVATE = 0o077  # the umask of what the dev stack writes: files 0600, directories 0700
 
 
@@ -78,6 +79,17 @@ def dev_codec_keys(settings: Settings) -> str:
     with os.fdopen(descriptor, "w") as file:
         file.write(keys + "\n")
     return keys
+
+
+def remember_stack(settings: Settings, public_url: str) -> None:
+    """Writes where this stack serves (.temporal/dev-stack.json), so ``make demo`` finds it with no settings."""
+    stack = {
+        "api_port": settings.api_port,
+        "ui_port": settings.ui_port,
+        "namespace": settings.temporal_namespace,
+        "public_url": public_url,
+    }
+    (STATE_DIR / STACK_FILE).write_text(json.dumps(stack, indent=2) + "\n")
 
 
 def dev_link_secret(settings: Settings) -> str:
@@ -151,6 +163,9 @@ def run_dev(settings: Settings) -> int:
     env.setdefault(
         "AFTERSALES_CODEC_UI_ORIGINS", f"http://localhost:{settings.ui_port},http://127.0.0.1:{settings.ui_port}"
     )
+    # Links in messages lead to this stack's API, not to the default port, unless told otherwise.
+    public_url = env.setdefault("AFTERSALES_PUBLIC_URL", f"http://localhost:{settings.api_port}")
+    remember_stack(settings, public_url)
     processes: list[subprocess.Popen[bytes]] = []
 
     def stop() -> None:
@@ -181,7 +196,7 @@ def run_dev(settings: Settings) -> int:
         me = [sys.executable, "-m", "workers.cli"]
         processes.append(subprocess.Popen([*me, "worker"], env=env, umask=PRIVATE))  # noqa: S603
         processes.append(subprocess.Popen([*me, "api"], env=env, umask=PRIVATE))  # noqa: S603
-        _banner(settings, keys)
+        _banner(settings, keys, public_url)
         while not stopping:
             for name, process in zip(names, processes, strict=True):
                 if process.poll() is not None:
@@ -200,7 +215,7 @@ def _type_name(indexed_value_type: int) -> str:
     return name.removeprefix("INDEXED_VALUE_TYPE_").title().replace("_", "")
 
 
-def _banner(settings: Settings, keys: dict[str, str]) -> None:
+def _banner(settings: Settings, keys: dict[str, str], public_url: str) -> None:
     lines = [
         "",
         "aftersales dev stack is up",
@@ -210,6 +225,7 @@ def _banner(settings: Settings, keys: dict[str, str]) -> None:
         f"  (to read payloads, log in once at http://localhost:{settings.api_port}/codec/login with the admin key;"
         f" Schedules: the daily digest, {settings.digest_cron} {settings.timezone})",
         f"  Temporal gRPC {settings.temporal_address}",
+        f"  Links in messages lead to {public_url} (AFTERSALES_PUBLIC_URL)",
         "  API keys:",
         *(f"    {role:<20} {key}" for key, role in keys.items()),
         "  Ctrl-C stops everything; state is kept in .temporal/",

@@ -32,6 +32,7 @@ from workers.interceptors import LogContextInterceptor
 from workers.schedules import ensure_digest_schedule
 from workflows.aftersale import AfterSaleWorkflow
 from workflows.calendar_change import CalendarChangeWorkflow
+from workflows.conversation import ConversationWorkflow
 from workflows.deadline_shift import DeadlineShiftWorkflow
 from workflows.digest import DigestWorkflow
 from workflows.order import OrderWorkflow
@@ -46,6 +47,7 @@ WORKFLOWS: Sequence[type] = (
     PickupWorkflow,
     WorkOrderWorkflow,
     DigestWorkflow,
+    ConversationWorkflow,
     CalendarChangeWorkflow,
     DeadlineShiftWorkflow,
 )
@@ -85,6 +87,7 @@ def activities(settings: Settings, *, engine: Engine, http: httpx.AsyncClient, c
     return [
         records.project_order,
         records.project_case,
+        records.project_conversation,
         notifier.channels,
         notifier.deliver,
         records.project_work_order,

@@ -119,7 +119,7 @@ class AfterSaleWorkflow:
         self._auto = False
         self._ended = False
         self._clocks: dict[str, SlaClock] = {}  # every deadline of the case, one serialisable mapping
-        self._timers = SlaTimers(self._clocks, self._on_clock_step)
+        self._timers = SlaTimers(self._clocks, self._on_clock_step, quiet=input.policy.quiet_hours)
         self._clock: str | None = None  # the clock of the current status
         self._since = self._opened_at  # when the current status began
         self._appealed = False

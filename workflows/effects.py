@@ -96,14 +96,24 @@ class Journal:
         """Runs an effect without holding up the caller; :meth:`settle` waits for it."""
         self._background.append(asyncio.create_task(effect))
 
-    async def settle(self) -> None:
-        """Before the workflow completes: handlers and background effects done, read model up to date."""
+    async def settle(self, *, project: bool = True) -> None:
+        """Before the workflow completes: handlers and background effects done, read model up to date.
+
+        Args:
+            project: bring the read model up to date too. A run continuing as new passes False: only the
+                projection under way is waited for, the continuation projects the same state at once, and a
+                busy workflow (a chat) does not wait for a pause between two messages that may never come.
+        """
         await workflow.wait_condition(workflow.all_handlers_finished)
         await workflow.wait_condition(lambda: all(task.done() for task in self._background))
         if self._outbox is not None:
             await self._outbox.drain()  # at-least-once: every event delivered or given up, then done
         if self._delivering is not None:
             self._delivering.cancel()
+        if not project:
+            if self._projector is not None:
+                await self._projector.halt()  # an activity left running would outlive its run
+            return
         if self._projector is not None:
             await self._projector.flush()
         if self._projecting is not None:

@@ -82,7 +82,7 @@ class OrderWorkflow:
         self._status = OrderStatus.AWAITING_SHIPMENT
         self._overdue = False
         self._clocks: dict[str, SlaClock] = {}  # every deadline of the order, one serialisable mapping
-        self._timers = SlaTimers(self._clocks, self._on_step)
+        self._timers = SlaTimers(self._clocks, self._on_step, quiet=input.policy.quiet_hours)
         self._timers.start(
             SlaClock(name="ship", budget=policy.ship_deadline, steps=offset_steps(policy.ship_reminders)),
             at=order.paid_at,

@@ -65,7 +65,7 @@ class PickupWorkflow:
         self._confirmation: BookingConfirmation | None = None
         self._paid = False
         self._clocks: dict[str, SlaClock] = {}  # every deadline of the pickup, one serialisable mapping
-        self._timers = SlaTimers(self._clocks, self._on_step)
+        self._timers = SlaTimers(self._clocks, self._on_step, quiet=input.policy.quiet_hours)
         self._courier: CourierEvent | None = None
         self._cancel_reason: str | None = None
         self._booking = ""  # the current attempt's booking id

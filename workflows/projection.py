@@ -31,12 +31,15 @@ class Projector:
         self._snapshot = snapshot
         self._revision = revision
         self._projected = 0
+        self._in_flight = False
+        self._halted = False
 
     async def run(self) -> None:
         """Projects forever; start it as a task when the workflow starts."""
         while True:
-            await workflow.wait_condition(lambda: self._projected < self._revision())
+            await workflow.wait_condition(lambda: self._projected < self._revision() and not self._halted)
             revision = self._revision()
+            self._in_flight = True
             await workflow.execute_activity(
                 self._activity,
                 self._snapshot(),
@@ -44,7 +47,13 @@ class Projector:
                 retry_policy=RETRY,
                 summary="project to the read model",
             )
+            self._in_flight = False
             self._projected = revision
+
+    async def halt(self) -> None:
+        """Starts no further projection and waits for the one under way (before continuing as new)."""
+        self._halted = True
+        await workflow.wait_condition(lambda: not self._in_flight)
 
     async def flush(self) -> None:
         """Waits until the newest change is in the read model (before the workflow completes)."""

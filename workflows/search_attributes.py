@@ -49,6 +49,18 @@ def initial_case_attributes(*, merchant_id: str, order_id: str, kind: str, statu
     )
 
 
+def initial_conversation_attributes(*, merchant_id: str, status: str) -> TypedSearchAttributes:
+    """The search attributes a chat reply watch starts with."""
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(MERCHANT_ID, merchant_id),
+            SearchAttributePair(CASE_KIND, "conversation"),
+            SearchAttributePair(CASE_STATUS, status),
+            SearchAttributePair(OVERDUE, False),
+        ]
+    )
+
+
 def current(status: str, overdue: bool, deadline_at: datetime | None) -> list[Any]:
     """The updates that make a workflow's status, overdue flag and deadline visible in the Web UI."""
     return [

@@ -3,8 +3,10 @@
 The clocks themselves are pure state (:class:`domain.sla.SlaClock`) kept in the workflow's single state
 object; :class:`SlaTimers` holds a reference to that mapping and changes it only through its methods, each
 of which re-plans a running :meth:`SlaTimers.run` at once. One durable timer is armed at a time: the
-earliest step due among all clocks. Since nothing lives outside the mapping, the workflow hands the same
-state to continue-as-new and a new :class:`SlaTimers` picks up where the last one stopped.
+earliest step due among all clocks. Reminders (level-0 steps) falling in the quiet hours are held until the
+window ends (:func:`domain.quiet.release_at`); breaches and escalations never are. Since nothing lives
+outside the mapping, the workflow hands the same state to continue-as-new and a new :class:`SlaTimers`
+picks up where the last one stopped.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from domain.calendar import BusinessCalendar
-    from domain.sla import ClockView, PlannedStep, SlaClock
+    from domain.quiet import QuietHours, release_at
+    from domain.sla import ClockView, PlannedStep, SlaClock, StepLevel
 
 OnStep = Callable[[PlannedStep], Awaitable[None]]
 
@@ -50,11 +53,16 @@ class SlaTimers:
             recorded as fired before the callback runs, so a continue-as-new after it never repeats it.
             No other clock's timer runs while it is awaited: long effects (notifications) belong in the
             background, as the order watch sends its reminders.
+        quiet: the policy's quiet hours: a reminder due inside them fires when they end (the steps due
+            later than that are never held up by it).
     """
 
-    def __init__(self, clocks: MutableMapping[str, SlaClock], on_step: OnStep) -> None:
+    def __init__(
+        self, clocks: MutableMapping[str, SlaClock], on_step: OnStep, *, quiet: QuietHours | None = None
+    ) -> None:
         self.clocks = clocks
         self._on_step = on_step
+        self._quiet = quiet
         self._version = 0
 
     def __getitem__(self, name: str) -> SlaClock:
@@ -123,10 +131,33 @@ class SlaTimers:
     # --- running -------------------------------------------------------------------------------------------
 
     def next_step(self) -> PlannedStep | None:
-        """The earliest next step among all clocks (ties: in the clocks' order)."""
+        """The earliest next step among all clocks (ties: in the clocks' order), reminders held by quiet hours
+        counted at their release."""
         now = workflow.now()
         planned = [step for clock in self.clocks.values() if (step := clock.next_step(now)) is not None]
-        return min(planned, key=lambda step: step.at, default=None)
+        return min(planned, key=self._wake_at, default=None)
+
+    def _held_until(self, planned: PlannedStep) -> datetime | None:
+        """When a reminder held by the quiet hours may go out; None if it is not held (now or at its time)."""
+        if planned.step.level is not StepLevel.REMIND or self._quiet is None:
+            return None
+        due = max(planned.at, workflow.now())
+        release = release_at(due, self._quiet)
+        return release if release > due else None
+
+    def _wake_at(self, planned: PlannedStep) -> datetime:
+        """When to look at ``planned`` again: its time, or for a held reminder the end of the quiet hours —
+        unless a later step of its clock (the breach) falls due before, which then fires in its place."""
+        held = self._held_until(planned)
+        if held is None:
+            return planned.at
+        clock = self.clocks[planned.clock]
+        later = [
+            at
+            for step in clock.steps
+            if step.level > StepLevel.REMIND and step.name not in clock.done and (at := clock.due_at(step)) is not None
+        ]
+        return min([held, *later])
 
     async def run(self, *, until: Callable[[], bool]) -> None:
         """Fires the clocks' steps as they fall due until ``until()`` holds.
@@ -141,7 +172,11 @@ class SlaTimers:
             if planned is None:
                 await workflow.wait_condition(changed)
                 continue
-            wait = planned.at - workflow.now()
+            wait = self._wake_at(planned) - workflow.now()
+            if self._held_until(planned) is not None:
+                # A reminder in the quiet hours: plan again when they end or a later step falls due (at least
+                # a second on, should the calendar's rounding put that step's time a hair before its due).
+                wait = max(wait, timedelta(seconds=1))
             if wait > timedelta():
                 # Whether the timer fired or a clock changed, plan again: a timer that fired late (a worker
                 # was down) may find a later step due too, and only the latest of them fires.

@@ -103,7 +103,7 @@ class WorkOrderWorkflow:
             clocks=initial_clocks(input.policy, input.request.priority, input.calendar),
             opened_at=workflow.now(),
         )
-        self._timers = SlaTimers(self._s.clocks, self._on_step)
+        self._timers = SlaTimers(self._s.clocks, self._on_step, quiet=input.policy.quiet_hours)
         self._journal = Journal(
             Records.project_work_order,
             self.record,

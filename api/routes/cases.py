@@ -260,7 +260,7 @@ async def shift_deadlines(case_id: str, shift: DeadlineShift, client: ClientDep,
 async def _pickup(client: Client, caller: Caller, case_id: str) -> WorkflowHandle[PickupWorkflow, PickupView]:
     handle = client.get_workflow_handle_for(PickupWorkflow.run, ids.pickup(case_id))
     if caller.role is Role.MERCHANT:
-        await owned_state(handle, PickupWorkflow.state, caller)
+        await owned_state(handle, PickupWorkflow.state, caller, parents=client)
     return handle
 
 
@@ -278,7 +278,7 @@ async def _act_on_pickup(
 async def get_pickup(case_id: str, client: ClientDep, caller: CallerDep) -> PickupView:
     """The pickup of a case's return: status, waybill, postage, slot."""
     handle = client.get_workflow_handle_for(PickupWorkflow.run, ids.pickup(case_id))
-    return await owned_state(handle, PickupWorkflow.state, caller)
+    return await owned_state(handle, PickupWorkflow.state, caller, parents=client)
 
 
 @pickups.post("/{case_id}/payment", response_model=PickupView, dependencies=[allow(Role.MALL)])

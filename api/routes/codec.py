@@ -4,8 +4,8 @@ Temporal keeps every payload encrypted (config/codec.py). The Web UI, configured
 (``--ui-codec-endpoint http://<api>/codec`` or ``TEMPORAL_CODEC_ENDPOINT``), posts ``{"payloads": [...]}`` to
 ``/codec/decode`` (and ``/codec/encode`` when someone starts a workflow from the UI) with an ``X-Namespace``
 header. An admin is recognised by ``Authorization: Bearer <admin key>`` (the CLI's ``--codec-auth``) or by
-the cookie ``/codec/login`` sets in a browser, which the UI sends when its codec setting "include
-cross-origin credentials" is on. Anyone else gets a 401 or 403 and no payload.
+the signed cookie ``/codec/login`` sets in a browser (the key's fingerprint, not the key), which the UI
+sends when its codec setting "include cross-origin credentials" is on. Anyone else gets a 401 or 403 and no payload.
 """
 
 from __future__ import annotations
@@ -22,12 +22,15 @@ from temporalio.api.common.v1 import Payloads
 
 from api.deps import Caller, Role
 from api.errors import problem_response
+from api.routes.board import sessions
 from config.codec import CodecKeyError, EncryptionCodec
 from config.settings import Settings
 
 router = APIRouter(prefix="/codec", tags=["codec"])
 
 COOKIE = "aftersales_codec"
+COOKIE_PURPOSE = "codec"  # the signing salt's purpose: a board session cookie is no codec login, nor back
+COOKIE_SECONDS = 8 * 3600
 MAX_BODY_BYTES = 8 * 1024 * 1024  # a page of history at a time; Temporal's own payload limit is 2 MiB each
 
 
@@ -48,8 +51,12 @@ def _refuse(request: Request, code: str, detail: str) -> Response:
 def _admin_key(request: Request) -> str | None:
     """The admin key the request carries (header first, then the login cookie), if it is one."""
     scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
-    offered = credentials.strip() if scheme.lower() == "bearer" else request.cookies.get(COOKIE, "")
     callers: dict[str, Caller] = request.app.state.callers
+    if scheme.lower() == "bearer":
+        offered = credentials.strip()
+    else:
+        cookie = request.cookies.get(COOKIE, "")
+        offered = (cookie and sessions(request).key_of(cookie, callers, COOKIE_PURPOSE, COOKIE_SECONDS)) or ""
     for key, caller in callers.items():
         if offered and hmac.compare_digest(key.encode(), offered.encode()):
             return key if caller.role is Role.ADMIN else ""
@@ -132,7 +139,7 @@ async def login_page() -> HTMLResponse:
 
 @router.post("/login", response_class=HTMLResponse, include_in_schema=False)
 async def login(request: Request) -> HTMLResponse:
-    """Sets the admin key as an HttpOnly cookie for ``/codec`` only, if it is an admin key."""
+    """Sets an HttpOnly cookie for ``/codec`` only standing for the admin key (signed; never the key itself)."""
     form = parse_qs((await request.body()).decode(errors="replace"))
     offered = (form.get("key") or [""])[0].strip()
     callers: dict[str, Caller] = request.app.state.callers
@@ -142,8 +149,8 @@ async def login(request: Request) -> HTMLResponse:
     response = HTMLResponse(_LOGIN_PAGE.format(message=html.escape("Logged in: the Web UI can decode payloads.")))
     response.set_cookie(
         COOKIE,
-        offered,
-        max_age=8 * 3600,
+        sessions(request).token(offered, COOKIE_PURPOSE),  # signed, with the key's fingerprint, not the key
+        max_age=COOKIE_SECONDS,
         path="/codec",
         httponly=True,
         secure=request.url.scheme == "https",

@@ -43,6 +43,7 @@ async def start(body: DeadlineShiftRequest, client: ClientDep, settings: Setting
         id=workflow_id(shift_id),
         body=body,
         task_queue=settings.task_queue,
+        named=f"deadline shift {shift_id}",
         static_summary=f"Deadline shift {body.hours:+g}h: {body.reason}",
     )
     if not created:

@@ -23,8 +23,7 @@ from domain.orders import (
     WindowExtension,
     check_paid_at,
 )
-from domain.policy import with_overrides
-from readmodel.merchants import get_merchant
+from readmodel.merchants import get_merchant, policy_of
 from workflows import search_attributes as sa
 from workflows.order import LOGISTICS, SHIPMENT, OrderWorkflow
 
@@ -60,7 +59,7 @@ async def report_order(
     the same id is a 409 ``duplicate``.
     """
     merchant = await asyncio.to_thread(get_merchant, engine, merchant_id=order.merchant_id)
-    policy = with_overrides(settings.policy(), merchant.policy if merchant else {})
+    policy = policy_of(merchant, settings.policy())
     handle, created = await start_once(
         client,
         OrderWorkflow.run,
@@ -70,6 +69,7 @@ async def report_order(
         id=ids.order(order.order_id),
         body=order,
         task_queue=settings.task_queue,
+        named=f"order {order.order_id}",
         search_attributes=sa.initial_order_attributes(order, ship_deadline_at=order.paid_at + policy.ship_deadline),
         static_summary=f"Order {order.order_id} of {order.merchant_id}",
     )

@@ -16,7 +16,6 @@ from api.idempotency import start_once
 from api.routes.monitoring import PagingDep, _scope
 from domain import ids
 from domain.calendar_change import revision
-from domain.policy import with_overrides
 from domain.work_orders import (
     Accept,
     Assign,
@@ -34,7 +33,7 @@ from domain.work_orders import (
     WorkOrderView,
 )
 from readmodel import queries
-from readmodel.merchants import calendar_of, get_merchant
+from readmodel.merchants import calendar_of, get_merchant, policy_of
 from workflows import search_attributes as sa
 from workflows.work_order import WorkOrderWorkflow
 
@@ -63,7 +62,7 @@ async def open_work_order(
     input, so changing them later never changes a running work order behind its back.
     """
     merchant = await asyncio.to_thread(get_merchant, engine, merchant_id=request.merchant_id)
-    policy = with_overrides(settings.policy(), merchant.policy if merchant else {})
+    policy = policy_of(merchant, settings.policy())
     calendar = calendar_of(merchant, today=datetime.now(UTC).date())
     status_now = WorkOrderStatus.ASSIGNED if request.assignee_id else WorkOrderStatus.UNASSIGNED
     handle, created = await start_once(
@@ -81,6 +80,7 @@ async def open_work_order(
         id=ids.work_order(request.work_order_id),
         body=request,
         task_queue=settings.task_queue,
+        named=f"work order {request.work_order_id}",
         search_attributes=sa.initial_work_order_attributes(
             merchant_id=request.merchant_id,
             order_id=request.order_id,

@@ -138,3 +138,32 @@ async def test_the_temporal_cli_shows_a_history_in_clear_through_the_codec(
     assert b"13800138000" not in await started_input()
     endpoint = ["--codec-endpoint", f"{api_url}/codec"]
     assert b"13800138000" in await started_input(*endpoint, "--codec-auth", f"Bearer {ROLE_KEYS['admin']}")
+
+
+async def test_the_login_cookie_is_signed_and_holds_no_key(api_url: str) -> None:
+    async with httpx.AsyncClient(base_url=api_url) as browser:
+        await browser.post("/codec/login", data={"key": ROLE_KEYS["admin"]})
+        cookie = browser.cookies["aftersales_codec"]
+        assert ROLE_KEYS["admin"] not in cookie
+        plain = {"payloads": []}
+        assert (await browser.post("/codec/decode", json=plain)).status_code == 200
+    async with httpx.AsyncClient(base_url=api_url, cookies={"aftersales_codec": ROLE_KEYS["admin"]}) as forger:
+        assert (await forger.post("/codec/decode", json={"payloads": []})).status_code == 401
+    tampered = cookie[:-2] + ("AA" if not cookie.endswith("AA") else "BB")
+    async with httpx.AsyncClient(base_url=api_url, cookies={"aftersales_codec": tampered}) as forger:
+        assert (await forger.post("/codec/decode", json={"payloads": []})).status_code == 401
+
+
+async def test_a_page_of_payloads_larger_than_an_api_body_is_decoded_up_to_the_codecs_own_limit(api: Any) -> None:
+    plain = {"metadata": {"encoding": base64.b64encode(b"json/plain").decode()}}
+    page = {"payloads": [{**plain, "data": base64.b64encode(b"x" * 1_100_000).decode()}]}  # ~1.5 MB of JSON
+    headers = {"Content-Type": "application/json"}
+    decoded = await api("admin", "POST", "/codec/decode", content=json.dumps(page).encode(), headers=headers)
+    assert decoded.status_code == 200, decoded.text[:300]
+    assert data(decoded) == b"x" * 1_100_000
+    huge = {"payloads": [{**plain, "data": base64.b64encode(b"x" * 6_500_000).decode()}]}  # ~8.7 MB
+    refused = await api("admin", "POST", "/codec/decode", content=json.dumps(huge).encode(), headers=headers)
+    assert (refused.status_code, refused.json()["code"]) == (413, "payload_too_large")
+    # Everywhere else the API's own limit still holds.
+    order = await api("mall", "POST", "/v1/orders", content=json.dumps(page).encode(), headers=headers)
+    assert order.status_code == 413

@@ -37,6 +37,16 @@ async def test_the_docs_pages_load_everything_from_the_api_itself(api: Any) -> N
     assert "'/openapi.json'" in docs or '"/openapi.json"' in docs
 
 
+async def test_redoc_and_its_bundle_reference_no_outside_host(api: Any) -> None:
+    page = (await api(None, "GET", "/redoc")).text
+    [bundle] = [asset for asset in _assets(page) if asset.endswith(".js")]
+    script = (await api(None, "GET", bundle)).text
+    assert "ReDoc" in script
+    # What the bundle loads by itself (an image's src, a stylesheet's url()), not the links it shows.
+    assert re.findall(r"""src:\s*["']https?://|url\(["']?https?://""", script) == []
+    assert "cdn.redoc.ly" not in script
+
+
 async def test_every_operation_declares_its_problem_answers_as_problem_json(api: Any) -> None:
     spec = (await api(None, "GET", "/openapi.json")).json()
     assert spec["components"]["schemas"]["Problem"]["required"] == ["type", "title", "status", "detail", "code"]

@@ -7,9 +7,11 @@ ends under an Update, no worker to answer), provoked by leaving a workflow witho
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -58,7 +60,8 @@ async def test_an_action_over_temporals_limit_is_503_to_retry_and_one_racing_the
         id=ids.order(order.order_id),
         task_queue=f"no-worker-{uuid.uuid4()}",
     )
-    settings = Settings(database_url=sqlite_url, api_keys=KEYS)
+    # The API waits long for Temporal here: the Update in flight must outlast the SDK's retries of the other.
+    settings = Settings(database_url=sqlite_url, api_keys=KEYS, api_temporal_timeout=timedelta(minutes=1))
     path = f"/v1/orders/{order.order_id}/after-sales-window/extensions"
     async with (
         ServedApp(create_app(settings, client=client)) as served,
@@ -141,3 +144,64 @@ def test_each_fault_of_temporal_has_its_code(
         creates = "{" not in route
         assert ("retrying the same request is safe" in problem.detail) is creates
         assert ("read the resource before repeating it" in problem.detail) is not creates
+
+
+async def test_while_the_workers_are_down_every_call_ends_in_a_503_and_a_foreign_id_reads_as_a_missing_one(
+    dev_env: WorkflowEnvironment, sqlite_url: str
+) -> None:
+    # No worker polls this queue: queries and Updates wait for one, up to AFTERSALES_API_TEMPORAL_TIMEOUT.
+    settings = Settings(
+        database_url=sqlite_url,
+        api_keys=KEYS,
+        task_queue=f"workers-down-{uuid.uuid4()}",
+        api_temporal_timeout=timedelta(seconds=1),
+    )
+    body = order_body(paid_at=now_iso())
+    order = f"/v1/orders/{body['order_id']}"
+    async with (
+        ServedApp(create_app(settings, client=dev_env.client)) as served,
+        httpx.AsyncClient(base_url=served.url, timeout=30) as http,
+    ):
+
+        async def call(key: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
+            return await http.request(method, path, headers={"Authorization": f"Bearer {key}"}, **kwargs)
+
+        started = time.monotonic()
+        assert_problem(await call("k-mall", "POST", "/v1/orders", json=body), 503, "outcome_unknown")
+        # An Update on the order: without a bound it waits for a worker for ever.
+        extended = await call("k-admin", "POST", f"{order}/after-sales-window/extensions", json={"days": 1})
+        problem = assert_problem(extended, 503, "outcome_unknown")
+        assert extended.headers["retry-after"] == "1"
+        assert "read the resource before repeating it" in problem["detail"]
+        shipped = await call("k-acme", "POST", f"{order}/shipment", json={"carrier": "SF", "tracking_no": "SF1"})
+        assert_problem(shipped, 503, "outcome_unknown")
+        read = await call("k-acme", "GET", order)
+        assert_problem(read, 503, "unavailable")
+        assert read.headers["retry-after"] == "1"
+        assert time.monotonic() - started < 20  # five calls, each bounded to about a second
+
+        # Another merchant's order and a missing one answer alike, workers or not.
+        foreign = await call("k-other", "GET", order)
+        missing = await call("k-other", "GET", "/v1/orders/o-missing")
+        assert_problem(foreign, 404, "not_found")
+        assert (foreign.status_code, _without_instance(foreign)) == (missing.status_code, _without_instance(missing))
+        foreign_ship = await call("k-other", "POST", f"{order}/shipment", json={"carrier": "SF", "tracking_no": "SF1"})
+        assert_problem(foreign_ship, 404, "not_found")
+
+
+def _without_instance(response: httpx.Response) -> dict[str, Any]:
+    body: dict[str, Any] = response.json()
+    body.pop("instance", None)
+    return body
+
+
+def test_no_worker_polling_the_task_queue_is_503_nothing_accepted() -> None:
+    # Temporal's answer once its workers have been gone a while (a test cannot wait that long).
+    for method in ("GET", "POST"):
+        route = "/v1/orders/{order_id}/shipment"
+        request = Request(
+            {"type": "http", "method": method, "path": route, "headers": [], "route": Route(route, print)}
+        )
+        error = RPCError("no poller seen for task queue recently", RPCStatusCode.FAILED_PRECONDITION, b"")
+        problem = rpc_problem(request, error)
+        assert (problem.code, "nothing was accepted" in problem.detail) == ("unavailable", True)

@@ -12,6 +12,7 @@ import pytest
 
 from api.deps import Caller, InvalidKeysError, Role, parse_role
 from api.main import create_app
+from config.codec import new_key
 from config.settings import Settings
 
 AFTERSALES = Path(sys.executable).parent / "aftersales"
@@ -36,6 +37,7 @@ def test_aftersales_api_refuses_to_start_with_a_merchant_key_of_no_merchant(role
         "AFTERSALES_API_KEYS": json.dumps({"k-secret-123": role}),
         "AFTERSALES_DATABASE_URL": f"sqlite:///{tmp_path / 'never.db'}",
         "AFTERSALES_LOG_FORMAT": "json",
+        "AFTERSALES_CODEC_KEYS": new_key("test"),  # readable: the keys' problem is the only one
     }
     started = subprocess.run(  # noqa: S603  (our own console script)
         [str(AFTERSALES), "api"], env=env, capture_output=True, text=True, timeout=60, check=False

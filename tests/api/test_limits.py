@@ -100,13 +100,30 @@ async def test_a_known_key_with_a_broken_body_is_a_validation_error(api: Any) ->
 @pytest.mark.parametrize(
     ("method", "path", "allowed"),
     [
-        ("DELETE", "/v1/merchants/m-acme", {"GET", "PUT"}),
+        ("DELETE", "/v1/merchants/m-acme", {"GET", "HEAD", "PUT"}),
         ("PUT", "/v1/orders", {"POST"}),
         ("GET", "/v1/after-sales/c-1/approve", {"POST"}),
-        ("POST", "/healthz", {"GET"}),
+        ("POST", "/healthz", {"GET", "HEAD"}),
     ],
 )
 async def test_a_wrong_method_names_the_allowed_ones(api: Any, method: str, path: str, allowed: set[str]) -> None:
     response = await api("admin", method, path)
     assert_problem(response, 405, "method_not_allowed")
     assert set(response.headers["Allow"].split(", ")) == allowed
+
+
+@pytest.mark.parametrize(
+    ("role", "path"), [(None, "/healthz"), ("admin", "/v1/orders/o-nowhere"), (None, "/openapi.json")]
+)
+async def test_head_answers_like_get_without_a_body(api: Any, role: str | None, path: str) -> None:
+    got = await api(role, "GET", path)
+    head = await api(role, "HEAD", path)
+    assert head.status_code == got.status_code
+    assert head.content == b""
+    assert head.headers["content-type"] == got.headers["content-type"]
+    assert head.headers["content-length"] == got.headers["content-length"]
+
+
+async def test_head_where_no_get_is_answered_is_a_405(api: Any) -> None:
+    head = await api("mall", "HEAD", "/v1/orders")
+    assert (head.status_code, head.content, head.headers["Allow"]) == (405, b"", "POST")

@@ -85,3 +85,13 @@ async def test_robot_webhooks_must_be_https_unless_insecure_ones_are_allowed(
             assert (await http.get("/v1/merchants/m-ssrf")).status_code == 404
             safe = merchant_body(wecom="https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=K")
             assert (await http.put("/v1/merchants/m-ssrf", json=safe)).status_code == 200
+
+
+async def test_a_policy_override_that_is_no_duration_says_so_once(api: Any) -> None:
+    body = merchant_body(policy={"ship_deadline": "soon"})
+    problem = assert_problem(
+        await api("admin", "PUT", "/v1/merchants/m-bad-policy", json=body), 422, "validation_error"
+    )
+    assert "ship_deadline" in problem["detail"]
+    assert problem["detail"].count("Value error") <= 1
+    assert all(error["msg"].count("Value error") <= 1 for error in problem["errors"])

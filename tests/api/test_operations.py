@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import httpx
+import pytest
 import structlog
 from structlog.testing import capture_logs
 from temporalio.client import Client
@@ -191,6 +193,16 @@ async def test_every_api_request_is_logged_with_its_request_id(api: Any) -> None
     assert response.headers["x-request-id"] == "req-42"
     [request] = [entry for entry in logs if entry["event"] == "request"]
     assert (request["request_id"], request["route"], request["status"]) == ("req-42", "/healthz", 200)
+
+
+@pytest.mark.parametrize("given", [b"r" * 129, b'<script>"', "请求-1".encode(), b"req 42", b""])
+async def test_a_request_id_that_is_not_a_plain_short_id_is_replaced_by_a_new_one(api: Any, given: bytes) -> None:
+    with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
+        response = await api(None, "GET", "/healthz", headers={"x-request-id": given})
+    made = response.headers["x-request-id"]
+    assert re.fullmatch("[0-9a-f]{32}", made)
+    [request] = [entry for entry in logs if entry["event"] == "request"]
+    assert request["request_id"] == made
 
 
 async def test_an_error_no_handler_knows_is_a_500_counted_and_logged_with_its_request_id(

@@ -71,7 +71,9 @@ async def test_the_same_order_id_with_another_body_is_a_duplicate_and_changes_no
     body = order_body(paid_at=now_iso())
     await api("mall", "POST", "/v1/orders", json=body)
     altered = {**body, "customer_id": "c-somebody-else"}
-    assert_problem(await api("mall", "POST", "/v1/orders", json=altered), 409, "duplicate")
+    problem = assert_problem(await api("mall", "POST", "/v1/orders", json=altered), 409, "duplicate")
+    # Named as the caller names it; the workflow id is the API's business.
+    assert problem["detail"] == f"order {body['order_id']} was created with a different body"
     order = (await api("mall", "GET", f"/v1/orders/{body['order_id']}")).json()
     assert order["customer_id"] == body["customer_id"]
 
@@ -261,3 +263,14 @@ async def test_a_carrier_exception_is_listed_as_a_logistics_anomaly(api: Any) ->
 
 def ids_of(listed: dict[str, Any]) -> list[str]:
     return [item["order_id"] for item in listed["items"]]
+
+
+async def test_a_refusal_by_the_orders_workflow_lists_its_error_like_every_validation_error(api: Any) -> None:
+    body = order_body(paid_at=now_iso())
+    await api("mall", "POST", "/v1/orders", json=body)
+    # Promised before the order was paid: only the order's workflow knows when that was.
+    shipment = {"carrier": "SF", "tracking_no": "SF1", "promised_delivery_at": "2020-01-01T00:00:00Z"}
+    problem = assert_problem(
+        await api("mall", "POST", f"/v1/orders/{body['order_id']}/shipment", json=shipment), 422, "validation_error"
+    )
+    assert problem["errors"] == [{"loc": ["body"], "msg": problem["detail"], "type": "value_error"}]

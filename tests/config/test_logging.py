@@ -59,3 +59,12 @@ def test_structlog_and_stdlib_loggers_write_the_same_json(
     assert temporal["logger"] == "temporalio.worker"
     assert temporal["event"] == "worker for 138****8000 polling"
     assert {"timestamp", "level", "logger"} <= temporal.keys()
+
+
+def test_ids_in_url_paths_are_kept_so_the_log_finds_them_and_a_mobile_in_a_query_is_masked() -> None:
+    access = '127.0.0.1:5000 - "GET /v1/orders/o-13812345678 HTTP/1.1" 200'
+    assert mask_sensitive(None, "info", {"event": access})["event"] == access
+    for kept in ("/v1/orders/13812345678/shipment", "case_13812345678", "13812345678-return"):
+        assert mask_sensitive(None, "info", {"path": kept})["path"] == kept
+    query = mask_sensitive(None, "info", {"event": "GET /v1/x?mobile=13812345678 HTTP/1.1"})
+    assert query["event"] == "GET /v1/x?mobile=138****5678 HTTP/1.1"

@@ -118,9 +118,13 @@ def test_make_dev_runs_the_stack_keeps_its_workflows_and_stops_everything(tmp_pa
         _wait_until(lambda: asyncio.run(_digest_schedule_exists(temporal_port)), 60, "the digest's Schedule")
         assert httpx.get(f"{api}/board").headers["location"].startswith("/board/login")
 
-        # make demo, in another terminal: it finds the API on AFTERSALES_API_PORT, not on :8000.
+        # make demo, in another terminal and without the stack's port settings: it finds the API and the Web
+        # UI where the stack serves them (.temporal/dev-stack.json), not on :8000 and :8233.
+        demo_env = {
+            key: value for key, value in env.items() if key not in ("AFTERSALES_API_PORT", "AFTERSALES_UI_PORT")
+        }
         demo = subprocess.run(
-            [sys.executable, "-m", "workers.cli", "demo"], cwd=tmp_path, env=env, capture_output=True, timeout=120
+            [sys.executable, "-m", "workers.cli", "demo"], cwd=tmp_path, env=demo_env, capture_output=True, timeout=120
         )
         printed = demo.stdout.decode()
         assert demo.returncode == 0, demo.stderr.decode()[-2000:]
@@ -135,6 +139,8 @@ def test_make_dev_runs_the_stack_keeps_its_workflows_and_stops_everything(tmp_pa
         assert stack.wait(timeout=60) == 0
         banner = stack.stdout.read().decode() if stack.stdout else ""
     assert f"http://localhost:{api_port}" in banner
+    # Links in messages lead to this stack's API, AFTERSALES_PUBLIC_URL being unset.
+    assert f"Links in messages lead to http://localhost:{api_port} " in banner
     assert mall in banner
     assert not [pid for pid in processes if _alive(pid)], "processes left running after SIGTERM"
     # What holds secrets and customers' data is readable by its owner only.

@@ -13,6 +13,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from domain.calendar import BusinessCalendar
+    from domain.quiet import QuietHours
     from domain.sla import ClockView, PlannedStep, SlaClock
     from workflows.sla import SlaTimers
 
@@ -30,6 +31,7 @@ class ProbeState(BaseModel):
     """Everything the probe keeps across continue-as-new."""
 
     clocks: dict[str, SlaClock]
+    quiet: QuietHours | None = None
     fired: list[Fired] = Field(default_factory=list)
     runs: int = 1
 
@@ -50,7 +52,7 @@ class SlaProbeWorkflow:
     @workflow.init
     def __init__(self, state: ProbeState) -> None:
         self._state = state
-        self._timers = SlaTimers(state.clocks, self._on_step)
+        self._timers = SlaTimers(state.clocks, self._on_step, quiet=state.quiet)
         self._roll_over = False
         self._finished = False
 

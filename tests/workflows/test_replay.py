@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
@@ -45,6 +46,7 @@ from tests.conftest import CODEC, DATA_CONVERTER
 from tests.factories import merchant_body, place_order
 from tests.payloads import decrypted
 from tests.workflows.cases import delivered_order, open_case, outcome, started, until
+from tests.workflows.test_conversation import agent, customer, open_chat
 from tests.workflows.test_money_and_pickup import ADDRESS
 from tests.workflows.work_orders import open_work_order
 from workers.main import WORKFLOWS
@@ -52,6 +54,7 @@ from workflows import search_attributes as sa
 from workflows.aftersale import AfterSaleWorkflow
 from workflows.calendar_change import CalendarChangeWorkflow
 from workflows.calendar_change import workflow_id as calendar_change_id
+from workflows.conversation import ConversationWorkflow
 from workflows.deadline_shift import DeadlineShiftWorkflow
 from workflows.deadline_shift import workflow_id as deadline_shift_id
 from workflows.digest import DigestWorkflow
@@ -210,6 +213,30 @@ async def test_record_work_order_history(
     first = client.get_workflow_handle(handle.id, run_id=handle.first_execution_run_id)
     (HISTORIES / "WorkOrderWorkflow-first-run.json").write_text(await saved(first))
     (HISTORIES / "WorkOrderWorkflow-last-run.json").write_text(await saved(handle))
+
+
+@RECORDING
+async def test_record_conversation_history(
+    ts_env: WorkflowEnvironment, client: Client, settings: Settings, engine: Engine, merchant_id: str
+) -> None:
+    """A chat: the agent silent (transfer to the backup), the backup silent (the supervisor told), the
+    backup's reply, a run of messages continuing as new, a reply in time, and a day of silence ending it."""
+    chat = await open_chat(client, settings, engine, merchant_id, max_history_events=40)
+    await chat.execute_update(ConversationWorkflow.post, customer(merchant_id, message_id="m-first"))
+    await ts_env.sleep(timedelta(minutes=7))
+    await chat.execute_update(ConversationWorkflow.post, agent(merchant_id, "a-2"))
+    for number in range(8):
+        await chat.execute_update(ConversationWorkflow.post, customer(merchant_id, message_id=f"m-{number}"))
+        await ts_env.sleep(timedelta(minutes=1))
+        await chat.execute_update(ConversationWorkflow.post, agent(merchant_id, "a-1"))
+    await ts_env.sleep(timedelta(days=1, hours=1))
+    await outcome(chat)
+    first = client.get_workflow_handle(chat.id, run_id=chat.first_execution_run_id)
+    assert (await first.fetch_history()).events[
+        -1
+    ].event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW
+    (HISTORIES / "ConversationWorkflow-first-run.json").write_text(await saved(first))
+    (HISTORIES / "ConversationWorkflow-last-run.json").write_text(await saved(chat))
 
 
 @RECORDING
