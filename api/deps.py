@@ -128,7 +128,8 @@ def allow(*roles: Role) -> Any:
 
     def check(caller: CallerDep) -> Caller:
         if caller.role not in roles:
-            raise Problem("forbidden", f"this needs a {' or '.join(r.value for r in roles)} key")
+            needed = " or ".join(r.value for r in roles)
+            raise Problem("forbidden", f"this needs {'an' if needed[0] in 'aeiou' else 'a'} {needed} key")
         return caller
 
     return Depends(check)

@@ -8,10 +8,20 @@ signed 64-bit integer hold, so an absurd input is a 422 at the door, never a 500
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+)
 
 MAX_QUANTITY = 10_000
 """Units of one line (of an order or of a case)."""
@@ -67,3 +77,28 @@ PostageCents = Annotated[int, Field(strict=True, ge=0, le=MAX_POSTAGE_CENTS)]
 
 Flag = StrictBool
 """A yes/no from outside: JSON ``true`` or ``false`` only (``0``, ``"yes"`` are refused)."""
+
+# Bidirectional overrides and isolates: a name or reason holding U+202E reads backwards in a board, an SMS or a
+# log line (the "Trojan Source" trick), so what people read is not what was sent.
+_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+_LINE_BREAKS = frozenset("\n\t")
+
+
+def _printable(value: str) -> str:
+    for char in value:
+        if char in _LINE_BREAKS:
+            continue
+        # Cc: NUL, escape sequences (terminal injection in logs); Cs: lone surrogates, which UTF-8 cannot carry.
+        if unicodedata.category(char) in ("Cc", "Cs") or char in _BIDI:
+            raise ValueError(f"a text may not hold the control character U+{ord(char):04X}")
+    return value
+
+
+Text = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500), AfterValidator(_printable)
+]
+"""A text from outside (a title, a reason, a message): 1..500 characters, no control characters (line breaks
+and tabs are text) and no bidirectional overrides."""
+
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=4000), AfterValidator(_printable)]
+"""A longer text from outside (a description), possibly empty: up to 4000 characters, printable as :data:`Text`."""

@@ -10,6 +10,7 @@ from pydantic import AfterValidator, Field, StringConstraints, field_validator, 
 
 from domain.durations import LONGEST, format_duration
 from domain.model import MAX_LINES, Flag, Instant, Model, PriceCents, Quantity
+from domain.model import Text as Text  # re-exported: the models of orders, cases and merchants share it
 from domain.policy import Policy
 
 
@@ -26,7 +27,6 @@ Id = Annotated[
     AfterValidator(_not_dots),
 ]
 """An id from outside: 1..64 letters, digits, ``_ . : -``, not only dots (it travels in URLs and workflow ids)."""
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)]
 FUTURE_TOLERANCE = timedelta(minutes=10)  # carriers' clocks drift; an event later than this is a wrong timestamp
 PAID_AT_PAST = timedelta(days=365)
 """How old a paid order may be when reported: the mall reports orders as they are paid; an order paid a year
@@ -69,6 +69,7 @@ class Actor(StrEnum):
     MERCHANT = "merchant"
     PLATFORM = "platform"
     SYSTEM = "system"
+    MALL = "mall"  # the mall's own key acting for a merchant's agent (a work order's staff steps)
 
 
 class Address(Model):

@@ -10,14 +10,18 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 
 from domain.calendar import ROUND_THE_CLOCK, BusinessCalendar
-from domain.model import Model
+from domain.ids import fingerprint
+from domain.model import Flag, LongText, Model
 from domain.notifications import Recipient, RecipientKind
 from domain.orders import Actor, HistoryEntry, Id, Text
 from domain.policy import Policy
+from domain.retries import Attempt
 from domain.sla import BREACH, ClockView, SlaClock, StepLevel, StepSpec, fraction_steps
 
 
@@ -108,21 +112,28 @@ class OpenWorkOrder(Model):
     category: WorkOrderCategory
     priority: Priority = Priority.NORMAL
     title: Text
-    description: str = Field(default="", max_length=4000)
+    description: LongText = ""
     order_id: Id | None = None
     case_id: Id | None = Field(default=None, description="The after-sales case this work order is about.")
     customer_id: Id | None = None
     assignee_id: Id | None = Field(default=None, description="An agent of the merchant to assign it to at once.")
 
 
-class Assign(Model):
+class Acting(Model):
+    """A staff step's body, with who takes it: ``actor`` is set by the API from the caller's key (the mall, a
+    merchant's agent, the platform), never by the client, which the API refuses; not in the API's schema."""
+
+    actor: SkipJsonSchema[Actor | None] = None
+
+
+class Assign(Acting):
     """Gives an unassigned work order to an agent; ``assigned_by`` (an agent) hears if it is not accepted."""
 
     assignee_id: Id
     assigned_by: Id | None = None
 
 
-class Accept(Model):
+class Accept(Acting):
     """The assignee takes the work order on."""
 
     assignee_id: Id
@@ -135,14 +146,14 @@ class ReplyBy(StrEnum):
     CUSTOMER = "customer"
 
 
-class Reply(Model):
+class Reply(Acting):
     """A message on the work order; the assignee's first one is the first response."""
 
     by: ReplyBy
     message: Text
 
 
-class Transfer(Model):
+class Transfer(Acting):
     """Hands the work order to another agent, who must accept it in turn."""
 
     assignee_id: Id
@@ -153,22 +164,26 @@ class NoBody(Model):
     """An action without parameters (``wait-customer``, ``customer-replied``)."""
 
 
-class ChangePriority(Model):
+class ChangePriority(Acting):
     """A new priority: the resolution clock gets the new budget and keeps the time consumed."""
 
     priority: Priority
 
 
-class Resolve(Model):
+class Resolve(Acting):
     """The assignee's resolution (or preliminary solution)."""
 
     resolution: Text
 
 
+Satisfaction = Annotated[int, Field(strict=True, ge=1, le=5)]
+"""A customer's rating: a JSON integer 1..5 (``"5"`` and ``5.0`` are refused)."""
+
+
 class Confirm(Model):
     """The customer confirms the resolution and rates it."""
 
-    satisfaction: int = Field(ge=1, le=5)
+    satisfaction: Satisfaction
 
 
 class Reopen(Model):
@@ -186,7 +201,7 @@ class WorkOrderAppeal(Model):
 class Decision(Model):
     """The platform's decision on an appealed work order: for the customer (``approve``) or not."""
 
-    approve: bool
+    approve: Flag
     reason: Text
 
 
@@ -200,8 +215,8 @@ class WorkOrderDecided(Model):
 
     work_order_id: str
     case_id: str
-    approve: bool
-    reason: str
+    approve: Flag
+    reason: Text
 
 
 class CaseSettled(Model):
@@ -309,27 +324,86 @@ TASKS = {
 }
 
 
-def spell(duration: timedelta) -> tuple[str, str]:
-    """A duration as people read it, (中文, English): minutes under two hours (never "0h"), else hours.
+def spell(duration: timedelta, *, days: bool = True) -> tuple[str, str]:
+    """A duration as people read it, (中文, English): minutes under two hours (never "0h"), hours under two
+    days, then days and hours, so a far deadline reads ``10076 天 18 小时``, not ``241842 小时``.
 
-    ``7 分钟`` / ``7 min``; ``5 小时 30 分钟`` / ``5 h 30 min``. Under a minute reads as one minute.
+    ``7 分钟`` / ``7 min``; ``5 小时 30 分钟`` / ``5 h 30 min``; ``3 天 2 小时`` / ``3 d 2 h``. Under a minute reads
+    as one minute. ``days=False`` keeps hours: a budget of business time is working hours, and 72 working
+    hours are not three days.
     """
     seconds = abs(duration.total_seconds())
     minutes = max(1, int(seconds // 60)) if seconds else 0
     if minutes < 120:
         return f"{minutes} 分钟", f"{minutes} min"
     hours, rest = divmod(minutes, 60)
+    if days and hours >= 48:
+        whole_days, hours = divmod(hours, 24)
+        return (
+            f"{whole_days} 天" + (f" {hours} 小时" if hours else ""),
+            f"{whole_days} d" + (f" {hours} h" if hours else ""),
+        )
     zh = f"{hours} 小时" + (f" {rest} 分钟" if rest else "")
     en = f"{hours} h" + (f" {rest} min" if rest else "")
     return zh, en
 
 
 def time_left(left: timedelta) -> tuple[str, str]:
-    """Time left before a deadline: ``剩余 7 分钟`` / ``7 min left``; past it ``超时 3 分钟`` / ``3 min overdue``."""
+    """Time left before a deadline (wall-clock time, also on a business calendar: it is when the deadline
+    falls): ``剩余 7 分钟`` / ``7 min left``; past it ``超时 3 分钟`` / ``3 min overdue``.
+
+    Minutes are whole ones, rounded down, so the words never claim more time than there is nor more delay
+    than there was: at the deadline (a breach fires a moment after it) it is ``已到期`` / ``due now``, and the
+    last minute reads ``剩余不到 1 分钟`` / ``under 1 min left``.
+    """
+    if left <= timedelta(0) and -left < timedelta(minutes=1):
+        return "已到期", "due now"
+    if timedelta(0) < left < timedelta(minutes=1):
+        return "剩余不到 1 分钟", "under 1 min left"
     zh, en = spell(left)
     if left < timedelta():
         return f"超时 {zh}", f"{en} overdue"
     return f"剩余 {zh}", f"{en} left"
+
+
+# --- retries ---------------------------------------------------------------------------------------------------
+
+BODIES: dict[WorkOrderAction, type[Model] | None] = {
+    WorkOrderAction.ASSIGN: Assign,
+    WorkOrderAction.ACCEPT: Accept,
+    WorkOrderAction.TRANSFER: Transfer,
+    WorkOrderAction.WAIT_CUSTOMER: None,
+    WorkOrderAction.CUSTOMER_REPLIED: None,
+    WorkOrderAction.PRIORITY: ChangePriority,
+    WorkOrderAction.RESOLVE: Resolve,
+    WorkOrderAction.CONFIRM: Confirm,
+    WorkOrderAction.REOPEN: Reopen,
+    WorkOrderAction.APPEAL: WorkOrderAppeal,
+    WorkOrderAction.DECIDE: Decision,
+}
+"""The actions a retry of which is answered rather than refused, with their body types. ``reply`` is not one:
+every reply is a new message."""
+
+
+def body_print(body: BaseModel | None) -> str:
+    """What :attr:`WorkOrderState.applied` keeps of a body: its fingerprint ("" for an action without one).
+
+    Who acted is not part of it: the same step retried through another key is the same step.
+    """
+    return fingerprint(body.model_dump(mode="json", exclude={"actor"})) if body is not None else ""
+
+
+def repeats_attempt(applied: dict[str, str], attempt: Attempt) -> bool:
+    """Whether the API's ``attempt`` is the action last applied with that body (asked also once it ended)."""
+    try:
+        action = WorkOrderAction(attempt.action)
+        kind = BODIES[action]
+        body = kind.model_validate(attempt.body) if kind is not None and attempt.body is not None else None
+    except (ValueError, KeyError):  # pydantic's ValidationError is a ValueError
+        return False
+    if (kind is None) != (body is None):
+        return False
+    return applied.get(action.value) == body_print(body)
 
 
 # --- state, input and views ------------------------------------------------------------------------------------
@@ -359,6 +433,10 @@ class WorkOrderState(BaseModel):
     appealed: bool = False
     decision: bool | None = None
     runs: int = Field(default=0, description="how many times the workflow continued as new")
+    applied: dict[str, str] = Field(
+        default_factory=dict,
+        description="each human step's last body (by :func:`body_print`), so that a retry of it is answered",
+    )
     shifts: dict[str, list[str]] = Field(
         default_factory=dict, description="platform deadline shifts applied (id → clocks moved): a repeat is a no-op"
     )

@@ -48,7 +48,7 @@ Call = Callable[..., Awaitable[dict[str, Any]]]
 
 async def open_work_orders(call: Call, run: str, merchant_key: str | None) -> None:
     """Three work orders: one nobody took yet, one assigned and accepted, one waiting on the customer."""
-    staff = merchant_key or "mall"
+    staff = merchant_key or "admin"  # platform customer service answers for agents without a merchant key
     stories = {
         f"demo-{run}-wo-new": ("logistics", "urgent", "快递三天没有更新", None),
         f"demo-{run}-wo-taken": ("quality", "normal", "茶叶受潮结块", "a-1"),

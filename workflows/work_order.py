@@ -17,11 +17,14 @@ generations and history carry over, and the running timers are planned again fro
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from datetime import datetime, timedelta
+from typing import TypeVar
 
+from pydantic import BaseModel
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from activities.calendars import Calendars
@@ -42,12 +45,14 @@ with workflow.unsafe.imports_passed_through():
     from domain.deadline_shifts import SHIFT_DEADLINES, PlatformShift, ShiftApplied
     from domain.notifications import Notification, Template
     from domain.orders import Actor
+    from domain.retries import Attempt
     from domain.sla import ClockStatus, PlannedStep, StepLevel
     from domain.work_orders import (
         OPEN,
         RECORD_HISTORY_TAIL,
         TASKS,
         Accept,
+        Acting,
         Assign,
         CaseSettled,
         ChangePriority,
@@ -68,12 +73,14 @@ with workflow.unsafe.imports_passed_through():
         WorkOrderStatus,
         WorkOrderView,
         allowed,
+        body_print,
         clock_view,
         escalation_level,
         initial_clocks,
         nearest_deadline,
         overdue,
         recipients,
+        repeats_attempt,
         resolution_budget,
         service_clocks,
         spell,
@@ -86,6 +93,14 @@ with workflow.unsafe.imports_passed_through():
     from workflows.sla import SlaTimers
 
 _PAUSED_WHILE_WAITING = (ClockName.FIRST_RESPONSE.value, ClockName.RESOLUTION.value)
+_A = WorkOrderAction
+
+
+def _actor(acting: Acting | None) -> Actor:
+    return acting.actor if acting is not None and acting.actor is not None else Actor.MERCHANT
+
+
+Body = TypeVar("Body", bound=BaseModel | None)
 # Asking for a year's holidays is worth a few tries, not a work order stuck waiting on it.
 _HOLIDAYS_RETRY = RetryPolicy(initial_interval=timedelta(seconds=5), maximum_attempts=5)
 
@@ -239,7 +254,7 @@ class WorkOrderWorkflow:
             template = Template.WORK_ORDER_REMINDER if level is StepLevel.REMIND else Template.WORK_ORDER_ESCALATED
         deadline_at = clock.deadline_at()
         left, left_en = time_left(deadline_at - workflow.now()) if deadline_at else ("", "")
-        budget, budget_en = spell(clock.budget)
+        budget, budget_en = spell(clock.budget, days=clock.calendar.round_the_clock)
         task, task_en = TASKS[name]
         request = self._input.request
         told = recipients(name, level, assignee_id=s.assignee_id, assigned_by=s.assigned_by)
@@ -277,28 +292,43 @@ class WorkOrderWorkflow:
 
     # --- actions -------------------------------------------------------------------------------------------
 
+    # A staff step's body carries the caller's ``actor``, set by the API from the key that called (the mall, a
+    # merchant's agent, the platform), never by the client; without one (a story, an old history) the merchant.
+    # A refused action that repeats the body it was last applied with is a retry: answered with the work order
+    # as it stands, no new event (:meth:`_retry`).
+
     @workflow.update
     def assign(self, body: Assign) -> WorkOrderView:
         """Gives the work order to an agent, who must accept it within ``AFTERSALES_WO_ACCEPT``."""
-        self._assign(body.assignee_id, body.assigned_by, Actor.MERCHANT)
-        return self._acted()
+        if self._retry(_A.ASSIGN, body, self._check_assign):
+            return self.state()
+        self._assign(body.assignee_id, body.assigned_by, _actor(body))
+        return self._acted(_A.ASSIGN, body)
 
     @assign.validator
     def _validate_assign(self, body: Assign) -> None:
-        self._require(WorkOrderAction.ASSIGN)
+        self._retry(_A.ASSIGN, body, self._check_assign)
+
+    def _check_assign(self, body: Assign) -> None:
+        self._require(_A.ASSIGN)
 
     @workflow.update
     def accept(self, body: Accept) -> WorkOrderView:
         """The assignee takes the work order on."""
+        if self._retry(_A.ACCEPT, body, self._check_accept):
+            return self.state()
         self._s.status = WorkOrderStatus.IN_PROGRESS
         self._s.accepted_at = workflow.now()
         self._timers.stop(ClockName.ACCEPT)
-        self._journal.record("accepted", Actor.MERCHANT, detail=body.assignee_id)
-        return self._acted()
+        self._journal.record("accepted", _actor(body), detail=body.assignee_id)
+        return self._acted(_A.ACCEPT, body)
 
     @accept.validator
     def _validate_accept(self, body: Accept) -> None:
-        self._require(WorkOrderAction.ACCEPT)
+        self._retry(_A.ACCEPT, body, self._check_accept)
+
+    def _check_accept(self, body: Accept) -> None:
+        self._require(_A.ACCEPT)
         if body.assignee_id != self._s.assignee_id:
             raise refuse(
                 "invalid_state", f"the work order is assigned to {self._s.assignee_id}, not {body.assignee_id}"
@@ -306,83 +336,108 @@ class WorkOrderWorkflow:
 
     @workflow.update
     def reply(self, body: Reply) -> WorkOrderView:
-        """A message; the assignee's first one is the first response and stops its clock."""
+        """A message; the assignee's first one is the first response and stops its clock.
+
+        Every reply is a new message, so a reply is never taken for a retry.
+        """
         s = self._s
         if body.by is ReplyBy.CUSTOMER:
             self._journal.record("customer_message", Actor.CUSTOMER)
         else:
-            self._journal.record("replied", Actor.MERCHANT, detail=s.assignee_id or "")
+            self._journal.record("replied", _actor(body), detail=s.assignee_id or "")
             self._first_response()
         return self._acted()
 
     @reply.validator
     def _validate_reply(self, body: Reply) -> None:
-        self._require(WorkOrderAction.REPLY)
+        self._require(_A.REPLY)
         if body.by is ReplyBy.ASSIGNEE and self._s.assignee_id is None:
             raise refuse("invalid_state", "the work order is unassigned; nobody can reply as its assignee")
 
     @workflow.update
     def transfer(self, body: Transfer) -> WorkOrderView:
         """Hands the work order to another agent: a new generation of the accept clock, reminders to them."""
+        if self._retry(_A.TRANSFER, body, self._check_transfer):
+            return self.state()
         s = self._s
         previous = s.assignee_id
         s.assignee_id, s.assigned_by = body.assignee_id, previous
         s.status = WorkOrderStatus.ASSIGNED
         s.accepted_at = None
         self._timers.restart(ClockName.ACCEPT)
-        self._journal.record("transferred", Actor.MERCHANT, detail=f"{previous} → {body.assignee_id}: {body.reason}")
-        return self._acted()
+        self._journal.record("transferred", _actor(body), detail=f"{previous} → {body.assignee_id}: {body.reason}")
+        return self._acted(_A.TRANSFER, body)
 
     @transfer.validator
     def _validate_transfer(self, body: Transfer) -> None:
-        self._require(WorkOrderAction.TRANSFER)
+        self._retry(_A.TRANSFER, body, self._check_transfer)
+
+    def _check_transfer(self, body: Transfer) -> None:
+        self._require(_A.TRANSFER)
         if body.assignee_id == self._s.assignee_id:
             raise refuse("invalid_state", f"the work order is assigned to {body.assignee_id} already")
 
     @workflow.update
-    def wait_customer(self) -> WorkOrderView:
+    def wait_customer(self, acting: Acting | None = None) -> WorkOrderView:
         """Waiting on the customer: the first-response and resolution clocks pause."""
+        if self._retry(_A.WAIT_CUSTOMER, None, self._check_wait_customer):
+            return self.state()
         self._s.status = WorkOrderStatus.WAITING_CUSTOMER
         for name in _PAUSED_WHILE_WAITING:
             self._timers.pause(name)
-        self._journal.record("waiting_customer", Actor.MERCHANT)
-        return self._acted()
+        self._journal.record("waiting_customer", _actor(acting))
+        return self._acted(_A.WAIT_CUSTOMER)
 
     @wait_customer.validator
-    def _validate_wait_customer(self) -> None:
-        self._require(WorkOrderAction.WAIT_CUSTOMER)
+    def _validate_wait_customer(self, acting: Acting | None = None) -> None:
+        self._retry(_A.WAIT_CUSTOMER, None, self._check_wait_customer)
+
+    def _check_wait_customer(self, body: None) -> None:
+        self._require(_A.WAIT_CUSTOMER)
 
     @workflow.update
     def customer_replied(self) -> WorkOrderView:
         """The customer answered: the paused clocks resume with the time they had consumed."""
+        if self._retry(_A.CUSTOMER_REPLIED, None, self._check_customer_replied):
+            return self.state()
         self._s.status = WorkOrderStatus.IN_PROGRESS
         for name in _PAUSED_WHILE_WAITING:
             self._timers.resume(name)
         self._journal.record("customer_replied", Actor.CUSTOMER)
-        return self._acted()
+        return self._acted(_A.CUSTOMER_REPLIED)
 
     @customer_replied.validator
     def _validate_customer_replied(self) -> None:
-        self._require(WorkOrderAction.CUSTOMER_REPLIED)
+        self._retry(_A.CUSTOMER_REPLIED, None, self._check_customer_replied)
+
+    def _check_customer_replied(self, body: None) -> None:
+        self._require(_A.CUSTOMER_REPLIED)
 
     @workflow.update
     def change_priority(self, body: ChangePriority) -> WorkOrderView:
         """A new priority: the resolution clock takes its budget and keeps the time consumed."""
+        if self._retry(_A.PRIORITY, body, self._check_priority):
+            return self.state()
         previous = self._s.priority
         self._s.priority = body.priority
         self._timers.set_budget(ClockName.RESOLUTION, resolution_budget(self._policy, body.priority))
-        self._journal.record("priority_changed", Actor.MERCHANT, detail=f"{previous.value} → {body.priority.value}")
-        return self._acted()
+        self._journal.record("priority_changed", _actor(body), detail=f"{previous.value} → {body.priority.value}")
+        return self._acted(_A.PRIORITY, body)
 
     @change_priority.validator
     def _validate_priority(self, body: ChangePriority) -> None:
-        self._require(WorkOrderAction.PRIORITY)
+        self._retry(_A.PRIORITY, body, self._check_priority)
+
+    def _check_priority(self, body: ChangePriority) -> None:
+        self._require(_A.PRIORITY)
         if body.priority is self._s.priority:
             raise refuse("invalid_state", f"the work order is {body.priority.value} already")
 
     @workflow.update
     def resolve(self, body: Resolve) -> WorkOrderView:
         """The assignee's resolution; the customer confirms it, or it closes itself after ``WO_AUTO_CLOSE``."""
+        if self._retry(_A.RESOLVE, body, self._check_resolve):
+            return self.state()
         s, now = self._s, workflow.now()
         self._first_response()
         for name in _PAUSED_WHILE_WAITING:
@@ -392,12 +447,15 @@ class WorkOrderWorkflow:
         s.resolution = body.resolution
         for name in (ClockName.AUTO_CLOSE, ClockName.REOPEN_WINDOW):
             self._start_again(name)
-        self._journal.record("resolved", Actor.MERCHANT, detail=body.resolution)
-        return self._acted()
+        self._journal.record("resolved", _actor(body), detail=body.resolution)
+        return self._acted(_A.RESOLVE, body)
 
     @resolve.validator
     def _validate_resolve(self, body: Resolve) -> None:
-        self._require(WorkOrderAction.RESOLVE)
+        self._retry(_A.RESOLVE, body, self._check_resolve)
+
+    def _check_resolve(self, body: Resolve) -> None:
+        self._require(_A.RESOLVE)
         if self._input.settles_case:
             # A resolution the case cannot act on would leave it disputed for ever: only a decision settles it.
             raise refuse("invalid_state", "this work order settles an after-sales case: the platform decides it")
@@ -405,18 +463,25 @@ class WorkOrderWorkflow:
     @workflow.update
     def confirm(self, body: Confirm) -> WorkOrderView:
         """The customer confirms the resolution with a satisfaction score (1–5)."""
+        if self._retry(_A.CONFIRM, body, self._check_confirm):
+            return self.state()
         self._s.satisfaction = body.satisfaction
         self._timers.stop(ClockName.AUTO_CLOSE)
         self._close(Actor.CUSTOMER, "confirmed", detail=f"satisfaction {body.satisfaction}")
-        return self._acted()
+        return self._acted(_A.CONFIRM, body)
 
     @confirm.validator
     def _validate_confirm(self, body: Confirm) -> None:
-        self._require(WorkOrderAction.CONFIRM)
+        self._retry(_A.CONFIRM, body, self._check_confirm)
+
+    def _check_confirm(self, body: Confirm) -> None:
+        self._require(_A.CONFIRM)
 
     @workflow.update
     def reopen(self, body: Reopen) -> WorkOrderView:
         """The customer reopens within ``WO_REOPEN_WINDOW``: a new generation of the resolution clock."""
+        if self._retry(_A.REOPEN, body, self._check_reopen):
+            return self.state()
         s = self._s
         s.status = WorkOrderStatus.IN_PROGRESS
         s.resolved_at = s.closed_at = s.satisfaction = s.resolution = None
@@ -424,16 +489,21 @@ class WorkOrderWorkflow:
         self._timers.stop(ClockName.REOPEN_WINDOW)  # the next resolution opens a new window
         self._timers.restart(ClockName.RESOLUTION)
         self._journal.record("reopened", Actor.CUSTOMER, detail=body.reason)
-        return self._acted()
+        return self._acted(_A.REOPEN, body)
 
     @reopen.validator
     def _validate_reopen(self, body: Reopen) -> None:
-        self._require(WorkOrderAction.REOPEN)
+        self._retry(_A.REOPEN, body, self._check_reopen)
+
+    def _check_reopen(self, body: Reopen) -> None:
+        self._require(_A.REOPEN)
         self._require_window("reopened")
 
     @workflow.update
     def appeal(self, body: WorkOrderAppeal) -> WorkOrderView:
         """The customer appeals: platform customer service takes over, on its own clock."""
+        if self._retry(_A.APPEAL, body, self._check_appeal):
+            return self.state()
         s = self._s
         s.appealed = True
         s.status = WorkOrderStatus.APPEALED
@@ -454,11 +524,14 @@ class WorkOrderWorkflow:
                 link=self._link(),
             )
         )
-        return self._acted()
+        return self._acted(_A.APPEAL, body)
 
     @appeal.validator
     def _validate_appeal(self, body: WorkOrderAppeal) -> None:
-        self._require(WorkOrderAction.APPEAL)
+        self._retry(_A.APPEAL, body, self._check_appeal)
+
+    def _check_appeal(self, body: WorkOrderAppeal) -> None:
+        self._require(_A.APPEAL)
         if self._s.appealed:
             raise refuse("invalid_state", "this work order was appealed already")
         self._require_window("appealed")
@@ -467,6 +540,8 @@ class WorkOrderWorkflow:
     def decide(self, body: Decision) -> WorkOrderView:
         """Platform customer service decides: an appeal, or the after-sales case this work order was opened
         for (``settles_case``, in any open status); a linked case is told and settles."""
+        if self._retry(_A.DECIDE, body, self._check_decide):
+            return self.state()
         s = self._s
         appealed = s.status is WorkOrderStatus.APPEALED
         self._stop_service_clocks()
@@ -487,13 +562,16 @@ class WorkOrderWorkflow:
             self._journal.in_background(
                 tell_workflow(ids.after_sale(request.case_id), cases.AfterSaleWorkflow.work_order_decided, decided)
             )
-        return self._acted()
+        return self._acted(_A.DECIDE, body)
 
     @decide.validator
     def _validate_decide(self, body: Decision) -> None:
+        self._retry(_A.DECIDE, body, self._check_decide)
+
+    def _check_decide(self, body: Decision) -> None:
         if self._input.settles_case and self._s.status in OPEN and not self._ended:
             return
-        self._require(WorkOrderAction.DECIDE)
+        self._require(_A.DECIDE)
 
     @workflow.signal
     def case_settled(self, settled: CaseSettled) -> None:
@@ -567,6 +645,11 @@ class WorkOrderWorkflow:
             history=list(s.history),
             revision=self._journal.revision,
         )
+
+    @workflow.query
+    def already_applied(self, attempt: Attempt) -> bool:
+        """Whether ``attempt`` is a retry of the action last applied (asked also once the work order ended)."""
+        return repeats_attempt(self._s.applied, attempt)
 
     @workflow.query
     def runs(self) -> int:
@@ -660,7 +743,23 @@ class WorkOrderWorkflow:
             self._changed()
         return CalendarApplied(outcome=result, fingerprint=update.fingerprint)
 
-    def _acted(self) -> WorkOrderView:
+    def _retry(self, action: WorkOrderAction, body: Body, check: Callable[[Body], None]) -> bool:
+        """Whether ``action`` with ``body`` is a retry of the one applied last: ``check`` refuses it, and it
+        repeats the body ``action`` was last applied with. Any other refusal is raised.
+
+        Validator and handler both ask, on the same state, so they agree.
+        """
+        try:
+            check(body)
+        except ApplicationError:
+            if self._s.applied.get(action.value) == body_print(body):
+                return True
+            raise
+        return False
+
+    def _acted(self, action: WorkOrderAction | None = None, body: BaseModel | None = None) -> WorkOrderView:
+        if action is not None:
+            self._s.applied[action.value] = body_print(body)
         self._changed()
         return self.state()
 

@@ -30,6 +30,7 @@ from tests.api.action_links import (
     MALL,
     MERCHANT,
     PUBLIC_URL,
+    ROBOT_SECRET,
     Stack,
     case_status,
     open_case,
@@ -38,7 +39,7 @@ from tests.api.action_links import (
     stack,
 )
 from tests.api.conftest import ServedApp
-from tests.factories import order_body
+from tests.factories import merchant_body, order_body
 
 __all__ = ["robot", "stack"]  # fixtures
 
@@ -152,6 +153,10 @@ async def test_a_reject_link_asks_for_a_reason_and_rejects_with_it(stack: Stack)
 
 
 async def test_work_order_links_accept_reply_and_resolve_for_the_assignee_only(stack: Stack) -> None:
+    # A work order goes to one of the merchant's agents only: this merchant gets a-1 (the stack's has none).
+    agents = [{"agent_id": "a-1", "name": "小李", "mobile": "13900000011"}]
+    body = merchant_body(dingtalk=(stack.robot.webhook_url, ROBOT_SECRET), agents=agents, backup_agent_id=None)
+    assert (await stack.call(ADMIN, "PUT", f"/v1/merchants/{stack.merchant_id}", json=body)).status_code == 200
     work_order_id = f"W-{uuid.uuid4().hex[:8]}"
     body = {
         "work_order_id": work_order_id,

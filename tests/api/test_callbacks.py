@@ -16,7 +16,7 @@ from config.settings import Settings
 from domain import ids
 from tests.api.conftest import KEYS, ROLE_KEYS, ServedApp
 from tests.api.test_work_orders import work_order_body
-from tests.factories import order_body
+from tests.factories import merchant_body, order_body
 from tests.peers.callbacks import CallbackReceiver
 from workers.main import build_worker
 
@@ -44,6 +44,9 @@ async def test_orders_and_work_orders_opened_through_the_api_call_the_mall_back(
             order = order_body(paid_at=datetime.now(UTC).isoformat())
             created = await http.post("/v1/orders", json=order, headers=mall)
             assert created.status_code == 201, created.text
+            admin = {"Authorization": f"Bearer {ROLE_KEYS['admin']}"}
+            configured = await http.put("/v1/merchants/m-acme", json=merchant_body(), headers=admin)
+            assert configured.status_code == 200, configured.text  # work orders are for configured merchants
             work_order = work_order_body()
             opened = await http.post("/v1/work-orders", json=work_order, headers=mall)
             assert opened.status_code == 201, opened.text

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from domain.calendar import ROUND_THE_CLOCK
+from domain.calendar import ROUND_THE_CLOCK, BusinessCalendar, WeeklyHours
 from domain.notifications import Recipient, RecipientKind
 from domain.policy import Policy
 from domain.sla import StepLevel
@@ -17,12 +18,14 @@ from domain.work_orders import (
     WorkOrderAction,
     WorkOrderStatus,
     allowed,
+    clock_view,
     escalation_level,
     initial_clocks,
     nearest_deadline,
     overdue,
     recipients,
     resolution_budget,
+    spell,
     time_left,
 )
 
@@ -34,16 +37,41 @@ S, A = WorkOrderStatus, WorkOrderAction
     ("left", "words"),
     [
         (timedelta(minutes=7, seconds=30), ("剩余 7 分钟", "7 min left")),
-        (timedelta(seconds=30), ("剩余 1 分钟", "1 min left")),
+        (timedelta(seconds=30), ("剩余不到 1 分钟", "under 1 min left")),
         (timedelta(minutes=119), ("剩余 119 分钟", "119 min left")),
         (timedelta(hours=5, minutes=30), ("剩余 5 小时 30 分钟", "5 h 30 min left")),
         (timedelta(hours=24), ("剩余 24 小时", "24 h left")),
+        (timedelta(hours=47, minutes=59), ("剩余 47 小时 59 分钟", "47 h 59 min left")),
+        (timedelta(days=3, hours=2, minutes=40), ("剩余 3 天 2 小时", "3 d 2 h left")),
+        (timedelta(hours=241842, minutes=56), ("剩余 10076 天 18 小时", "10076 d 18 h left")),
+        (timedelta(0), ("已到期", "due now")),
+        (-timedelta(seconds=0.2), ("已到期", "due now")),
+        (-timedelta(seconds=59), ("已到期", "due now")),
         (-timedelta(minutes=3), ("超时 3 分钟", "3 min overdue")),
+        (-timedelta(days=2, hours=1), ("超时 2 天 1 小时", "2 d 1 h overdue")),
     ],
 )
-def test_time_left_reads_in_minutes_for_short_clocks_and_never_as_0h(left: timedelta, words: tuple[str, str]) -> None:
+def test_time_left_reads_in_minutes_for_short_clocks_and_days_for_far_deadlines(
+    left: timedelta, words: tuple[str, str]
+) -> None:
     assert time_left(left) == words
     assert "0h" not in " ".join(words)
+
+
+def test_a_business_budget_reads_in_working_hours_not_days() -> None:
+    assert spell(timedelta(hours=72), days=False) == ("72 小时", "72 h")
+    assert spell(timedelta(hours=72)) == ("3 天", "3 d")
+
+
+def test_a_far_deadline_on_a_sparse_business_calendar_reads_in_days() -> None:
+    # One working minute a week: a 24 h budget is 1440 weeks away, which read "剩余 241842 小时 56 分钟".
+    calendar = BusinessCalendar(hours=WeeklyHours.model_validate({"mon": [["09:00", "09:01"]]}))
+    clock = initial_clocks(Policy(), Priority.NORMAL, calendar)[ClockName.RESOLUTION].start(T0)
+    left = clock_view(clock, T0).left
+    assert left is not None
+    match = re.fullmatch(r"剩余 (\d+) 天( \d+ 小时)? / (\d+) d( \d+ h)? left", left)
+    assert match is not None, left
+    assert int(match.group(1)) >= 1439 * 7  # truthful: the deadline is that far away in wall-clock time
 
 
 def test_each_status_allows_only_its_actions() -> None:

@@ -176,6 +176,11 @@ async def test_each_clock_climbs_its_ladder_at_50_80_100_and_200_percent_once(
     assert state.escalation_level == 1
     assert state.overdue
     assert clock(state, "first_response")["level"] == 1
+    breach = next(m for m in about(peers.merchant_dingtalk, wo) if m["at"]["atMobiles"] == [SUPERVISOR])
+    # At the deadline: neither time left nor "1 min overdue".
+    assert "已到期" in text(breach)
+    assert "due now" in text(breach)
+    assert "分钟" not in text(breach).split("已超时")[1].split("）")[0]
 
     await ts_env.sleep(15 * MINUTE)  # 31 min: twice the first-response budget, and 50 % of the hour to resolve
     await until(lambda: PLATFORM in sms_to(sms, wo))
@@ -586,6 +591,9 @@ async def test_a_long_work_order_continues_as_new_mid_clock_and_keeps_clocks_and
     assert 480 <= int(clock(state, "first_response")["consumed_seconds"]) < 540  # type: ignore[call-overload]
     assert "reminder first_response remind_50 (generation 0, level 0)" in events(state)
     assert (clock(state, "accept")["generation"], state.assignee_id, state.status) == (1, "a-2", "in_progress")
+    # What each step was applied with carries over too: a retry in the new run is answered, with no new event.
+    assert (await handle.execute_update(WorkOrderWorkflow.customer_replied)).history == state.history
+    assert (await handle.execute_update(WorkOrderWorkflow.accept, Accept(assignee_id="a-2"))).history == state.history
 
     await ts_env.sleep(10 * MINUTE)  # the first-response clock breaches in the new run, exactly once
 
