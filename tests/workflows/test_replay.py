@@ -24,6 +24,7 @@ from domain import ids
 from domain.calendar import CalendarConfig
 from domain.calendar_change import CalendarChange, CalendarUpdate, revision
 from domain.cases import Appeal, CaseStatus, Rejection
+from domain.deadline_shifts import DeadlineShiftInput, PlatformShift
 from domain.digest import DigestInput
 from domain.holidays import resolve_calendar
 from domain.orders import LogisticsEvent, OrderWatchInput, Shipment, WindowExtension
@@ -53,6 +54,8 @@ from workflows.aftersale import AfterSaleWorkflow
 from workflows.calendar_change import CalendarChangeWorkflow
 from workflows.calendar_change import workflow_id as calendar_change_id
 from workflows.conversation import ConversationWorkflow
+from workflows.deadline_shift import DeadlineShiftWorkflow
+from workflows.deadline_shift import workflow_id as deadline_shift_id
 from workflows.digest import DigestWorkflow
 from workflows.order import OrderWorkflow
 from workflows.pickup import PickupWorkflow
@@ -267,6 +270,35 @@ async def test_record_calendar_change_histories(
     assert result.changed == (handle.id,)
     (HISTORIES / "CalendarChangeWorkflow-one-work-order.json").write_text(await saved(fanout))
     (HISTORIES / "WorkOrderWorkflow-calendar-changed.json").write_text(await saved(handle))
+
+
+@RECORDING
+async def test_record_deadline_shift_history(dev_client: Client, settings: Settings, merchant_id: str) -> None:
+    """A holiday shift of one merchant's open order (on the dev server: the fan-out lists by visibility)."""
+    order = place_order(paid_at=datetime.now(UTC), merchant_id=merchant_id)
+    handle = await dev_client.start_workflow(
+        OrderWorkflow.run,
+        OrderWatchInput(order=order, policy=settings.policy()),
+        id=ids.order(order.order_id),
+        task_queue=settings.task_queue,
+        search_attributes=sa.initial_order_attributes(order),
+    )
+
+    async def visible() -> bool:
+        return bool([e async for e in dev_client.list_workflows(f"WorkflowId = '{handle.id}'")])
+
+    await until(visible, attempts=500)
+    shift = PlatformShift(shift_id=f"cny-{merchant_id}", hours=72, reason="春节")
+    fanout = await dev_client.start_workflow(
+        DeadlineShiftWorkflow.run,
+        DeadlineShiftInput(shift=shift, merchant_id=merchant_id, settle_seconds=1),
+        id=deadline_shift_id(shift.shift_id),
+        task_queue=settings.task_queue,
+    )
+    result = await fanout.result()
+    assert (result.matched, result.applied, result.shifted) == (1, 1, 1)
+    await handle.terminate("recorded")
+    (HISTORIES / "DeadlineShiftWorkflow-one-order.json").write_text(await saved(fanout))
 
 
 @RECORDING
