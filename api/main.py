@@ -27,6 +27,7 @@ from api.routes import (
     cases,
     codec,
     conversations,
+    deadline_shifts,
     health,
     merchants,
     monitoring,
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
     app.include_router(work_orders.router)
     app.include_router(work_orders.monitoring)
     app.include_router(board.router)
+    app.include_router(deadline_shifts.router)
     app.mount("/board/static", StaticFiles(directory=board.STATIC_DIR), name="board-static")
     app.include_router(actions.router)
 

@@ -24,6 +24,17 @@ class SmsBackend(StrEnum):
     ALIYUN = "aliyun"
 
 
+# The waits an operator may write short (parse_duration) or as ISO 8601; each must be positive.
+WAIT_SETTINGS = (
+    "robot_throttle_wait",
+    "digest_unprocessed_after",
+    "session_ttl",
+    "board_refresh",
+    "link_ttl",
+    "api_temporal_timeout",
+)
+
+
 class Settings(Policy, BaseSettings):
     """The process settings. Durations (inherited from :class:`Policy`) are the platform's defaults."""
 
@@ -145,29 +156,14 @@ class Settings(Policy, BaseSettings):
             raise ValueError(f"an empty template code for {', '.join(blank)}")
         return value
 
-    @field_validator(
-        "robot_throttle_wait",
-        "digest_unprocessed_after",
-        "session_ttl",
-        "board_refresh",
-        "link_ttl",
-        "api_temporal_timeout",
-        mode="before",
-    )
+    @field_validator(*WAIT_SETTINGS, mode="before")
     @classmethod
     def _written_duration(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.startswith("P"):
             return parse_duration(value)
         return value
 
-    @field_validator(
-        "robot_throttle_wait",
-        "digest_unprocessed_after",
-        "session_ttl",
-        "board_refresh",
-        "link_ttl",
-        "api_temporal_timeout",
-    )
+    @field_validator(*WAIT_SETTINGS)
     @classmethod
     def _positive_wait(cls, value: timedelta) -> timedelta:
         if value <= timedelta():

@@ -106,11 +106,11 @@ def visibility_query(merchant_id: str, kinds: tuple[str, ...]) -> str:
 
     Ids are ``[A-Za-z0-9._:-]`` (``domain.orders.Id``); quotes are escaped all the same.
     """
-    quoted = ", ".join(_quote(kind) for kind in kinds)
-    return f"MerchantId = {_quote(merchant_id)} AND CaseKind IN ({quoted}) AND ExecutionStatus = 'Running'"
+    quoted = ", ".join(quote(kind) for kind in kinds)
+    return f"MerchantId = {quote(merchant_id)} AND CaseKind IN ({quoted}) AND ExecutionStatus = 'Running'"
 
 
-def _quote(value: str) -> str:
+def quote(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 

@@ -437,6 +437,9 @@ class WorkOrderState(BaseModel):
         default_factory=dict,
         description="each human step's last body (by :func:`body_print`), so that a retry of it is answered",
     )
+    shifts: dict[str, list[str]] = Field(
+        default_factory=dict, description="platform deadline shifts applied (id → clocks moved): a repeat is a no-op"
+    )
 
 
 class WorkOrderInput(Model):

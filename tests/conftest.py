@@ -18,6 +18,7 @@ from config.codec import EncryptionCodec, new_key
 from config.temporal import data_converter
 from readmodel.db import make_engine
 from readmodel.migrate import upgrade
+from tests.peers.callbacks import CallbackReceiver
 from workflows import search_attributes
 
 BIN = Path(sys.executable).parent
@@ -122,3 +123,17 @@ def engine(sqlite_url: str) -> Iterator[Engine]:
     engine = make_engine(sqlite_url)
     yield engine
     engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def callback_receiver_service(callback_secret: str) -> Iterator[CallbackReceiver]:
+    """The mall's callback receiver, one per module: each module that uses it names its ``callback_secret``."""
+    with CallbackReceiver(secret=callback_secret) as peer:
+        yield peer
+
+
+@pytest.fixture
+def receiver(callback_receiver_service: CallbackReceiver) -> CallbackReceiver:
+    """The mall's callback receiver, with nothing received yet."""
+    callback_receiver_service.reset()
+    return callback_receiver_service

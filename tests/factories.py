@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from domain.orders import PlaceOrder
+from sqlalchemy import Engine
+
+from domain.cases import CaseKind, CaseLine, CaseStatus, CaseView
+from domain.orders import HistoryEntry, OrderStatus, OrderView, PlaceOrder
+from readmodel.projection import upsert_order
 
 _numbers = itertools.count(1)
 
@@ -68,3 +72,59 @@ def merchant_body(
         body["wecom"] = {"webhook_url": wecom}
     body.update(overrides)
     return body
+
+
+def project_order(
+    engine: Engine,
+    *,
+    order_id: str,
+    merchant_id: str,
+    paid_at: datetime,
+    overdue: bool,
+    status: OrderStatus = OrderStatus.AWAITING_SHIPMENT,
+    customer_id: str = "c-1",
+) -> str:
+    """An order as the read model holds it (no workflow behind it), due to ship 72 hours after ``paid_at``."""
+    view = OrderView(
+        order_id=order_id,
+        merchant_id=merchant_id,
+        customer_id=customer_id,
+        status=status,
+        overdue=overdue,
+        paid_at=paid_at,
+        ship_deadline_at=paid_at + timedelta(hours=72),
+        deadline_at=paid_at + timedelta(hours=72),
+        lines=[],
+        revision=1,
+    )
+    upsert_order(engine, workflow_id=f"order-{order_id}", view=view)
+    return order_id
+
+
+def completed_case(
+    kind: CaseKind,
+    history: list[HistoryEntry],
+    *,
+    opened_at: datetime,
+    case_id: str = "C1",
+    order_id: str = "O1",
+    merchant_id: str = "m-1",
+    refund_cents: int = 100,
+    reason: str = "r",
+) -> CaseView:
+    """A closed one-line after-sales case that went through ``history``."""
+    return CaseView(
+        case_id=case_id,
+        order_id=order_id,
+        merchant_id=merchant_id,
+        customer_id="c-1",
+        kind=kind,
+        status=CaseStatus.COMPLETED,
+        reason=reason,
+        lines=[CaseLine(line_id="L1", quantity=1)],
+        refund_cents=refund_cents,
+        deadline_at=None,
+        history=history,
+        revision=len(history),
+        opened_at=opened_at,
+    )

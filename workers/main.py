@@ -35,6 +35,7 @@ from workers.schedules import ensure_digest_schedule
 from workflows.aftersale import AfterSaleWorkflow
 from workflows.calendar_change import CalendarChangeWorkflow
 from workflows.conversation import ConversationWorkflow
+from workflows.deadline_shift import DeadlineShiftWorkflow
 from workflows.digest import DigestWorkflow
 from workflows.order import OrderWorkflow
 from workflows.pickup import PickupWorkflow
@@ -50,6 +51,7 @@ WORKFLOWS: Sequence[type] = (
     DigestWorkflow,
     ConversationWorkflow,
     CalendarChangeWorkflow,
+    DeadlineShiftWorkflow,
 )
 
 
@@ -100,6 +102,8 @@ def activities(settings: Settings, *, engine: Engine, http: httpx.AsyncClient, c
         digests.overdue_by_merchant,
         fanout.list_running,
         fanout.set_calendars,
+        fanout.list_matching,
+        fanout.shift_deadlines,
         calendars.merchant_calendar,
     ]
 

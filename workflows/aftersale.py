@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
         may_cancel,
         refund_cents,
     )
+    from domain.deadline_shifts import SHIFT_DEADLINES, PlatformShift, ShiftApplied
     from domain.durations import shifted_deadline_problem, time_left
     from domain.notifications import TASKS, ActionLink, Audience, Notification, Template
     from domain.orders import (
@@ -75,6 +76,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import work_order as work_orders  # a module, not its class: a work order tells its case back
     from workflows.effects import Journal, notification_key, refuse, tell_workflow, why
     from workflows.pickup import PickupWorkflow
+    from workflows.shifts import apply_shift, check_shift, shift_detail
     from workflows.sla import SlaTimers
     from workflows.sla import notification_key as step_notification_key
 
@@ -134,6 +136,7 @@ class AfterSaleWorkflow:
         self._pickups = 0  # pickups booked so far
         self._refunded_cents = 0
         self._applied = Attempts()  # what each human step was applied with, so a retry is answered
+        self._shifts: dict[str, list[str]] = {}  # platform shifts applied (id → clocks moved): a repeat is a no-op
         self._journal = Journal(
             Records.project_case,
             self.state,
@@ -572,6 +575,20 @@ class AfterSaleWorkflow:
         moved = deadline + timedelta(hours=shift.hours)
         if problem := shifted_deadline_problem(moved, workflow.now(), "the deadline"):
             raise refuse("validation_error", problem)
+
+    @workflow.update(name=SHIFT_DEADLINES)
+    def apply_deadline_shift(self, shift: PlatformShift) -> ShiftApplied:
+        """A platform-wide shift (a holiday) moves the case's running deadline, once per shift id."""
+        answer = apply_shift(self._timers, shift, self._shifts)
+        if answer.clocks and not answer.repeat:
+            self._changed("deadline_moved", Actor.PLATFORM, detail=shift_detail(shift, answer))
+        return answer
+
+    @apply_deadline_shift.validator
+    def _validate_platform_shift(self, shift: PlatformShift) -> None:
+        if self._ended and shift.shift_id not in self._shifts:
+            raise refuse("invalid_state", "the case is over; its clocks have stopped")
+        check_shift(self._timers, shift, self._shifts)
 
     @workflow.query
     def already_applied(self, attempt: Attempt) -> bool:

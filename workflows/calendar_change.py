@@ -18,9 +18,7 @@ from temporalio.common import RetryPolicy
 with workflow.unsafe.imports_passed_through():
     from activities.fanout import Fanout, SetCalendars
     from domain.calendar_change import CalendarApplied, CalendarChange, CalendarChangeResult, CalendarOutcome
-
-BATCH = 50
-"""Workflows updated by one activity: few events per batch, and a retry repeats at most this many Updates."""
+    from workflows.fanout import fan_out
 
 _RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(minutes=1))
 
@@ -36,31 +34,29 @@ class CalendarChangeWorkflow:
 
     @workflow.run
     async def run(self, change: CalendarChange) -> CalendarChangeResult:
-        seen: set[str] = set()
         answers: dict[str, CalendarApplied] = {}
-        for listing in range(2):
-            if listing:
-                await workflow.sleep(timedelta(seconds=change.settle_seconds), summary="visibility settles")
-            running = await workflow.execute_activity_method(
+
+        async def list_running() -> list[str]:
+            return await workflow.execute_activity_method(
                 Fanout.list_running,
                 change,
                 start_to_close_timeout=timedelta(minutes=2),
                 retry_policy=_RETRY,
                 summary=f"list {change.merchant_id}",
             )
-            fresh = [found for found in running if found not in seen]
-            seen.update(fresh)
-            for start in range(0, len(fresh), BATCH):
-                batch = tuple(fresh[start : start + BATCH])
-                applied = await workflow.execute_activity_method(
-                    Fanout.set_calendars,
-                    SetCalendars(workflow_ids=batch, update=change.update),
-                    start_to_close_timeout=timedelta(minutes=5),
-                    heartbeat_timeout=timedelta(minutes=1),
-                    retry_policy=_RETRY,
-                    summary=f"{len(batch)} workflows",
-                )
-                answers.update(zip(batch, applied, strict=True))
+
+        async def set_calendars(batch: tuple[str, ...]) -> None:
+            applied = await workflow.execute_activity_method(
+                Fanout.set_calendars,
+                SetCalendars(workflow_ids=batch, update=change.update),
+                start_to_close_timeout=timedelta(minutes=5),
+                heartbeat_timeout=timedelta(minutes=1),
+                retry_policy=_RETRY,
+                summary=f"{len(batch)} workflows",
+            )
+            answers.update(zip(batch, applied, strict=True))
+
+        await fan_out(list_running, set_calendars, settle_seconds=change.settle_seconds)
         by: dict[CalendarOutcome, list[str]] = {outcome: [] for outcome in CalendarOutcome}
         for updated, answer in answers.items():
             by[answer.outcome].append(updated)

@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         is_whole_order,
         quantity_left,
     )
+    from domain.deadline_shifts import SHIFT_DEADLINES, PlatformShift, ShiftApplied
     from domain.durations import horizon_problem, shifted_deadline_problem, time_left
     from domain.notifications import Audience, Notification, Template
     from domain.orders import (
@@ -63,6 +64,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
     from workflows.aftersale import REQUEST_MEMO, AfterSaleWorkflow, request_digest
     from workflows.effects import Journal, notification_key, refuse
+    from workflows.shifts import apply_shift, check_shift, shift_detail
     from workflows.sla import SlaTimers
     from workflows.sla import notification_key as step_notification_key
 
@@ -95,6 +97,7 @@ class OrderWorkflow:
         self._cases: set[str] = set()
         self._refunded: dict[str, int] = {}
         self._applied = Attempts()  # the shipment and the last tracking update, so a retry is answered
+        self._shifts: dict[str, list[str]] = {}  # platform shifts applied (id → clocks moved): a repeat is a no-op
         self._journal = Journal(
             Records.project_order,
             self.state,
@@ -234,6 +237,18 @@ class OrderWorkflow:
         moved = self._ship_deadline_at() + timedelta(hours=shift.hours)
         if problem := shifted_deadline_problem(moved, workflow.now(), "the ship deadline"):
             raise refuse("validation_error", problem)
+
+    @workflow.update(name=SHIFT_DEADLINES)
+    def apply_deadline_shift(self, shift: PlatformShift) -> ShiftApplied:
+        """A platform-wide shift (a holiday) moves the order's running merchant deadline, once per shift id."""
+        answer = apply_shift(self._timers, shift, self._shifts)
+        if answer.clocks and not answer.repeat:
+            self._changed("deadline_moved", Actor.PLATFORM, detail=shift_detail(shift, answer))
+        return answer
+
+    @apply_deadline_shift.validator
+    def _validate_platform_shift(self, shift: PlatformShift) -> None:
+        check_shift(self._timers, shift, self._shifts)
 
     # --- after-sales requests ------------------------------------------------------------------------------
 

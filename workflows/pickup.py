@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.partners import REFUSED, Partners
     from domain import ids
     from domain.callbacks import pickup_data
+    from domain.deadline_shifts import SHIFT_DEADLINES, PlatformShift, ShiftApplied
     from domain.notifications import Audience, Notification, Template
     from domain.orders import FUTURE_TOLERANCE, Actor, event_time_problem
     from domain.pickups import (
@@ -40,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.sla import PlannedStep, SlaClock, offset_steps
     from workflows import search_attributes as sa
     from workflows.effects import Journal, notification_key, refuse, tell_workflow, why
+    from workflows.shifts import apply_shift, check_shift, shift_detail
     from workflows.sla import SlaTimers
 
 BOOKING = RetryPolicy(
@@ -68,6 +70,7 @@ class PickupWorkflow:
         self._cancel_reason: str | None = None
         self._booking = ""  # the current attempt's booking id
         self._applied = Attempts()
+        self._shifts: dict[str, list[str]] = {}  # platform shifts applied (id → clocks moved): a repeat is a no-op
         # A case's next pickup is the next run under the same id: its number keeps the event ids apart.
         stream = f"{workflow.info().workflow_id}/{input.number}"
         self._journal = Journal(
@@ -256,6 +259,18 @@ class PickupWorkflow:
         """The case no longer needs the pickup (cancelled by the customer)."""
         if self._status not in ENDED:
             self._cancel_reason = reason
+
+    @workflow.update(name=SHIFT_DEADLINES)
+    def apply_deadline_shift(self, shift: PlatformShift) -> ShiftApplied:
+        """A platform shift that names the pickup's ``payment`` or ``slot`` clock moves it, once per shift id."""
+        answer = apply_shift(self._timers, shift, self._shifts)
+        if answer.clocks and not answer.repeat:
+            self._move(self._status, "deadline_moved", detail=shift_detail(shift, answer))
+        return answer
+
+    @apply_deadline_shift.validator
+    def _validate_platform_shift(self, shift: PlatformShift) -> None:
+        check_shift(self._timers, shift, self._shifts)
 
     @workflow.query
     def already_applied(self, attempt: Attempt) -> bool:

@@ -42,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         years_uncovered,
     )
     from domain.callbacks import work_order_data
+    from domain.deadline_shifts import SHIFT_DEADLINES, PlatformShift, ShiftApplied
     from domain.notifications import Notification, Template
     from domain.orders import Actor
     from domain.retries import Attempt
@@ -88,6 +89,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import aftersale as cases  # a module, not its class: the case starts work orders in turn
     from workflows import search_attributes as sa
     from workflows.effects import Journal, refuse, tell_workflow
+    from workflows.shifts import apply_shift, check_shift, shift_detail
     from workflows.sla import SlaTimers
 
 _PAUSED_WHILE_WAITING = (ClockName.FIRST_RESPONSE.value, ClockName.RESOLUTION.value)
@@ -593,6 +595,22 @@ class WorkOrderWorkflow:
             raise refuse("invalid_state", "the work order is over; its clocks have stopped")
         if fingerprint(body.calendar) != body.fingerprint:
             raise refuse("validation_error", "the calendar does not match its fingerprint")
+
+    @workflow.update(name=SHIFT_DEADLINES)
+    def apply_deadline_shift(self, shift: PlatformShift) -> ShiftApplied:
+        """A platform-wide shift (a holiday) moves the running clocks, once per shift id (kept across runs)."""
+        answer = apply_shift(self._timers, shift, self._s.shifts)
+        if not answer.clocks or answer.repeat:
+            return answer
+        self._journal.record("deadline_moved", Actor.PLATFORM, detail=shift_detail(shift, answer))
+        self._acted()
+        return answer
+
+    @apply_deadline_shift.validator
+    def _validate_platform_shift(self, shift: PlatformShift) -> None:
+        if self._ended and shift.shift_id not in self._s.shifts:
+            raise refuse("invalid_state", "the work order is over; its clocks have stopped")
+        check_shift(self._timers, shift, self._s.shifts)
 
     # --- views ---------------------------------------------------------------------------------------------
 

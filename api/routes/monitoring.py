@@ -8,7 +8,7 @@ import io
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Depends, Query
 from fastapi.responses import Response
@@ -19,7 +19,7 @@ from api.errors import Problem
 from domain.durations import parse_duration
 from domain.model import Instant
 from readmodel import kpis, queries
-from readmodel.tables import CaseWatch, OrderWatch, WorkOrderWatch
+from readmodel.tables import WorkOrderWatch
 
 router = APIRouter(prefix="/v1/monitoring", tags=["monitoring"])
 
@@ -76,13 +76,17 @@ def _scope(caller: Caller, merchant_id: str | None) -> str | None:
     return merchant_id
 
 
-def _list(rows: queries.Page[OrderWatch], paging: Paging) -> OrderList:
-    return OrderList(
+ListT = TypeVar("ListT", bound=BaseModel)
+
+
+def page_of(listing: type[ListT], item: type[BaseModel], rows: queries.Page[Any], paging: Paging) -> ListT:
+    """The ``listing`` of one page: each read-model row as an ``item``, with the page's counts."""
+    return listing(
         count=len(rows),
         total=rows.total,
         limit=paging.limit,
         offset=paging.offset,
-        items=[WatchedOrder.model_validate(row, from_attributes=True) for row in rows],
+        items=[item.model_validate(row, from_attributes=True) for row in rows],
     )
 
 
@@ -94,7 +98,7 @@ async def overdue_shipments(
     rows = await asyncio.to_thread(
         queries.overdue_shipments, engine, merchant_id=_scope(caller, merchant_id), **page.model_dump()
     )
-    return _list(rows, page)
+    return page_of(OrderList, WatchedOrder, rows, page)
 
 
 @router.get("/logistics-anomalies", response_model=OrderList, dependencies=[allow(Role.ADMIN, Role.MERCHANT)])
@@ -105,7 +109,7 @@ async def logistics_anomalies(
     rows = await asyncio.to_thread(
         queries.logistics_anomalies, engine, merchant_id=_scope(caller, merchant_id), **page.model_dump()
     )
-    return _list(rows, page)
+    return page_of(OrderList, WatchedOrder, rows, page)
 
 
 class WatchedCase(BaseModel):
@@ -133,16 +137,6 @@ class CaseList(BaseModel):
     items: list[WatchedCase]
 
 
-def _cases(rows: queries.Page[CaseWatch], paging: Paging) -> CaseList:
-    return CaseList(
-        count=len(rows),
-        total=rows.total,
-        limit=paging.limit,
-        offset=paging.offset,
-        items=[WatchedCase.model_validate(row, from_attributes=True) for row in rows],
-    )
-
-
 @router.get("/overdue-after-sales", response_model=CaseList, dependencies=[allow(Role.ADMIN, Role.MERCHANT)])
 async def overdue_after_sales(
     engine: EngineDep, caller: CallerDep, page: PagingDep, merchant_id: str | None = Query(default=None)
@@ -151,7 +145,7 @@ async def overdue_after_sales(
     rows = await asyncio.to_thread(
         queries.overdue_after_sales, engine, merchant_id=_scope(caller, merchant_id), **page.model_dump()
     )
-    return _cases(rows, page)
+    return page_of(CaseList, WatchedCase, rows, page)
 
 
 MAX_AGE = timedelta(days=365)
@@ -184,7 +178,7 @@ async def unprocessed_after_sales(
         merchant_id=_scope(caller, merchant_id),
         **page.model_dump(),
     )
-    return _cases(rows, page)
+    return page_of(CaseList, WatchedCase, rows, page)
 
 
 # --- KPIs ------------------------------------------------------------------------------------------------------

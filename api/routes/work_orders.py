@@ -15,7 +15,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.deps import Caller, CallerDep, ClientDep, EngineDep, Role, SettingsDep, allow, owned_state
 from api.errors import Problem
 from api.idempotency import act, start_once
-from api.routes.monitoring import PagingDep, _scope
+from api.routes.monitoring import PagingDep, _scope, page_of
 from domain import ids
 from domain.calendar_change import revision
 from domain.orders import Actor
@@ -353,10 +353,4 @@ async def overdue_work_orders(
     rows = await asyncio.to_thread(
         queries.overdue_work_orders, engine, merchant_id=_scope(caller, merchant_id), **page.model_dump()
     )
-    return WorkOrderList(
-        count=len(rows),
-        total=rows.total,
-        limit=page.limit,
-        offset=page.offset,
-        items=[WatchedWorkOrder.model_validate(row, from_attributes=True) for row in rows],
-    )
+    return page_of(WorkOrderList, WatchedWorkOrder, rows, page)

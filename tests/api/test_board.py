@@ -14,9 +14,8 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
 from config.settings import Settings
-from domain.orders import OrderStatus, OrderView
-from readmodel.projection import upsert_order
 from tests.api.conftest import ROLE_KEYS, ServedApp
+from tests.factories import project_order
 
 TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -25,20 +24,9 @@ def overdue_order(engine: Engine, merchant_id: str, *, hours_late: int = 5) -> s
     """An order of ``merchant_id`` still unshipped ``hours_late`` past its ship deadline, as projected."""
     order_id = f"O-BOARD-{uuid.uuid4().hex[:10]}"
     paid_at = datetime.now(UTC) - timedelta(hours=72 + hours_late)
-    view = OrderView(
-        order_id=order_id,
-        merchant_id=merchant_id,
-        customer_id="c-board",
-        status=OrderStatus.AWAITING_SHIPMENT,
-        overdue=True,
-        paid_at=paid_at,
-        ship_deadline_at=paid_at + timedelta(hours=72),
-        deadline_at=paid_at + timedelta(hours=72),
-        lines=[],
-        revision=1,
+    return project_order(
+        engine, order_id=order_id, merchant_id=merchant_id, paid_at=paid_at, overdue=True, customer_id="c-board"
     )
-    upsert_order(engine, workflow_id=f"order-{order_id}", view=view)
-    return order_id
 
 
 @pytest.fixture

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from domain.cases import CaseKind, CaseLine, CaseStatus, CaseView
+from domain.cases import CaseKind, CaseView
 from domain.facts import case_facts, work_order_facts
 from domain.orders import Actor, HistoryEntry
+from tests.factories import completed_case
 
 OPENED = datetime(2026, 5, 1, 9, tzinfo=UTC)
 
@@ -16,21 +17,7 @@ def case(kind: CaseKind, *events: str | tuple[str, str]) -> CaseView:
     for hour, item in enumerate(events):
         event, detail = item if isinstance(item, tuple) else (item, "")
         history.append(HistoryEntry(at=OPENED + timedelta(hours=hour), event=event, actor=Actor.SYSTEM, detail=detail))
-    return CaseView(
-        case_id="C1",
-        order_id="O1",
-        merchant_id="m-1",
-        customer_id="c-1",
-        kind=kind,
-        status=CaseStatus.COMPLETED,
-        reason="r",
-        lines=[CaseLine(line_id="L1", quantity=1)],
-        refund_cents=100,
-        deadline_at=None,
-        history=history,
-        revision=len(history),
-        opened_at=OPENED,
-    )
+    return completed_case(kind, history, opened_at=OPENED)
 
 
 def summary(view: CaseView) -> list[tuple[int, str, str | None, float | None, str | None]]:

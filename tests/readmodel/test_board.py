@@ -11,13 +11,14 @@ from sqlmodel import SQLModel
 
 from domain.cases import CaseKind, CaseStatus, CaseView
 from domain.facts import Fact, FactKind, Process
-from domain.orders import OrderStatus, OrderView
+from domain.orders import OrderStatus
 from domain.work_orders import WorkOrderRecord
 from readmodel.board import after_sales_waiting, attention_by_merchant, breaches_per_day, chat_transfers
 from readmodel.db import make_engine
 from readmodel.facts import record_facts
-from readmodel.projection import upsert_case, upsert_order, upsert_work_order
+from readmodel.projection import upsert_case, upsert_work_order
 from readmodel.tables import CaseWatch, Merchant, OrderWatch
+from tests.factories import project_order
 
 NOW = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
 ZONE = "Asia/Shanghai"
@@ -28,20 +29,9 @@ def order(
     engine: Engine, merchant_id: str, *, paid_at: datetime, overdue: bool, status: str = "awaiting_shipment"
 ) -> str:
     order_id = f"O-{uuid.uuid4().hex[:8]}"
-    view = OrderView(
-        order_id=order_id,
-        merchant_id=merchant_id,
-        customer_id="c-1",
-        status=OrderStatus(status),
-        overdue=overdue,
-        paid_at=paid_at,
-        ship_deadline_at=paid_at + timedelta(hours=72),
-        deadline_at=paid_at + timedelta(hours=72),
-        lines=[],
-        revision=1,
+    return project_order(
+        engine, order_id=order_id, merchant_id=merchant_id, paid_at=paid_at, overdue=overdue, status=OrderStatus(status)
     )
-    upsert_order(engine, workflow_id=f"order-{order_id}", view=view)
-    return order_id
 
 
 def case(engine: Engine, merchant_id: str, *, opened_at: datetime, overdue: bool, status: CaseStatus) -> str:

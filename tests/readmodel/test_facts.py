@@ -8,11 +8,12 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, func
 from sqlmodel import Session, col, select
 
-from domain.cases import CaseKind, CaseLine, CaseStatus, CaseView
+from domain.cases import CaseKind
 from domain.facts import FactKind, case_facts, order_facts
 from domain.orders import Actor, HistoryEntry, LineState, OrderStatus, OrderView
 from readmodel.facts import record_facts
 from readmodel.tables import SlaFact
+from tests.factories import completed_case
 
 PAID = datetime(2026, 3, 2, 8, tzinfo=UTC)
 
@@ -92,20 +93,15 @@ def test_a_case_records_its_merchant_clocks_decisions_and_end(any_engine: Engine
         entry(opened + timedelta(hours=100), "received", actor=Actor.MERCHANT),
         entry(opened + timedelta(hours=101), "refund_issued", "19900 cents p-1"),
     ]
-    view = CaseView(
+    view = completed_case(
+        CaseKind.RETURN_REFUND,
+        history,
+        opened_at=opened,
         case_id=f"C-{uuid.uuid4().hex[:8]}",
         order_id="O-1",
         merchant_id=f"m-{uuid.uuid4().hex[:6]}",
-        customer_id="c-1",
-        kind=CaseKind.RETURN_REFUND,
-        status=CaseStatus.COMPLETED,
-        reason="坏了",
-        lines=[CaseLine(line_id="L1", quantity=1)],
         refund_cents=19900,
-        deadline_at=None,
-        history=history,
-        revision=len(history),
-        opened_at=opened,
+        reason="坏了",
     )
     workflow_id = f"aftersale-{view.case_id}"
     record_facts(any_engine, case_facts(workflow_id, view))

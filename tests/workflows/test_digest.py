@@ -21,14 +21,13 @@ from config.settings import Settings, SmsBackend
 from domain.cases import CaseKind, CaseStatus, CaseView
 from domain.digest import DigestResult
 from domain.merchants import MerchantConfig
-from domain.orders import OrderStatus, OrderView
 from domain.work_orders import WorkOrderRecord
 from readmodel.db import make_engine
 from readmodel.merchants import put_merchant
 from readmodel.migrate import upgrade
-from readmodel.projection import upsert_case, upsert_order, upsert_work_order
+from readmodel.projection import upsert_case, upsert_work_order
 from tests.conftest import CODEC_KEYS
-from tests.factories import merchant_body
+from tests.factories import merchant_body, project_order
 from tests.peers.dingtalk import DingTalkPeer
 from tests.peers.sms import SmsPeer
 from workers.main import build_worker
@@ -92,19 +91,7 @@ def seed(engine: Engine, now: datetime) -> None:
 
     def order(order_id: str, merchant_id: str, *, overdue: bool) -> None:
         paid_at = now - timedelta(hours=80 if overdue else 10)
-        view = OrderView(
-            order_id=order_id,
-            merchant_id=merchant_id,
-            customer_id="c-1",
-            status=OrderStatus.AWAITING_SHIPMENT,
-            overdue=overdue,
-            paid_at=paid_at,
-            ship_deadline_at=paid_at + timedelta(hours=72),
-            deadline_at=paid_at + timedelta(hours=72),
-            lines=[],
-            revision=1,
-        )
-        upsert_order(engine, workflow_id=f"order-{order_id}", view=view)
+        project_order(engine, order_id=order_id, merchant_id=merchant_id, paid_at=paid_at, overdue=overdue)
 
     def case(case_id: str, merchant_id: str, *, overdue: bool, opened_hours_ago: int) -> None:
         view = CaseView.model_validate(

@@ -24,9 +24,10 @@ from domain import ids
 from domain.calendar import CalendarConfig
 from domain.calendar_change import CalendarChange, CalendarUpdate, revision
 from domain.cases import Appeal, CaseStatus, Rejection
+from domain.deadline_shifts import DeadlineShiftInput, PlatformShift
 from domain.digest import DigestInput
 from domain.holidays import resolve_calendar
-from domain.orders import LogisticsEvent, OrderStatus, OrderView, OrderWatchInput, Shipment, WindowExtension
+from domain.orders import LogisticsEvent, OrderWatchInput, Shipment, WindowExtension
 from domain.pickups import CourierEvent, PickupPayment, PickupRequest, PickupStatus
 from domain.work_orders import (
     Accept,
@@ -40,9 +41,8 @@ from domain.work_orders import (
     WorkOrderAppeal,
 )
 from readmodel.merchants import put_merchant
-from readmodel.projection import upsert_order
 from tests.conftest import CODEC, DATA_CONVERTER
-from tests.factories import merchant_body, place_order
+from tests.factories import merchant_body, place_order, project_order
 from tests.payloads import decrypted
 from tests.workflows.cases import delivered_order, open_case, outcome, started, until
 from tests.workflows.test_conversation import agent, customer, open_chat
@@ -54,6 +54,8 @@ from workflows.aftersale import AfterSaleWorkflow
 from workflows.calendar_change import CalendarChangeWorkflow
 from workflows.calendar_change import workflow_id as calendar_change_id
 from workflows.conversation import ConversationWorkflow
+from workflows.deadline_shift import DeadlineShiftWorkflow
+from workflows.deadline_shift import workflow_id as deadline_shift_id
 from workflows.digest import DigestWorkflow
 from workflows.order import OrderWorkflow
 from workflows.pickup import PickupWorkflow
@@ -271,25 +273,39 @@ async def test_record_calendar_change_histories(
 
 
 @RECORDING
+async def test_record_deadline_shift_history(dev_client: Client, settings: Settings, merchant_id: str) -> None:
+    """A holiday shift of one merchant's open order (on the dev server: the fan-out lists by visibility)."""
+    order = place_order(paid_at=datetime.now(UTC), merchant_id=merchant_id)
+    handle = await dev_client.start_workflow(
+        OrderWorkflow.run,
+        OrderWatchInput(order=order, policy=settings.policy()),
+        id=ids.order(order.order_id),
+        task_queue=settings.task_queue,
+        search_attributes=sa.initial_order_attributes(order),
+    )
+
+    async def visible() -> bool:
+        return bool([e async for e in dev_client.list_workflows(f"WorkflowId = '{handle.id}'")])
+
+    await until(visible, attempts=500)
+    shift = PlatformShift(shift_id=f"cny-{merchant_id}", hours=72, reason="春节")
+    fanout = await dev_client.start_workflow(
+        DeadlineShiftWorkflow.run,
+        DeadlineShiftInput(shift=shift, merchant_id=merchant_id, settle_seconds=1),
+        id=deadline_shift_id(shift.shift_id),
+        task_queue=settings.task_queue,
+    )
+    result = await fanout.result()
+    assert (result.matched, result.applied, result.shifted) == (1, 1, 1)
+    await handle.terminate("recorded")
+    (HISTORIES / "DeadlineShiftWorkflow-one-order.json").write_text(await saved(fanout))
+
+
+@RECORDING
 async def test_record_digest_history(client: Client, settings: Settings, merchant_id: str, engine: Engine) -> None:
     """A day's digest: one supplier with an overdue shipment told by SMS, then the platform's summary."""
     paid_at = datetime.now(UTC) - timedelta(hours=80)
-    upsert_order(
-        engine,
-        workflow_id="order-O-digest-history",
-        view=OrderView(
-            order_id="O-digest-history",
-            merchant_id=merchant_id,
-            customer_id="c-1",
-            status=OrderStatus.AWAITING_SHIPMENT,
-            overdue=True,
-            paid_at=paid_at,
-            ship_deadline_at=paid_at + timedelta(hours=72),
-            deadline_at=paid_at + timedelta(hours=72),
-            lines=[],
-            revision=1,
-        ),
-    )
+    project_order(engine, order_id="O-digest-history", merchant_id=merchant_id, paid_at=paid_at, overdue=True)
     handle = await client.start_workflow(
         DigestWorkflow.run, DigestInput(day="2026-11-26"), id="digest-history", task_queue=settings.task_queue
     )

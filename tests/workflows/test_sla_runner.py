@@ -50,6 +50,17 @@ def started_at(seen: ProbeView, name: str, budget: timedelta) -> datetime:
     return due_at - budget
 
 
+async def chat_probe(client: Client, task_queue: str) -> tuple[Probe, datetime]:
+    """A probe running a chat's two clocks (first response in 15 minutes, resolution in an hour), and their start."""
+    handle = await probe(
+        client,
+        task_queue,
+        SlaClock(name="first_response", budget=15 * MINUTE),
+        SlaClock(name="resolution", budget=HOUR),
+    )
+    return handle, started_at(await view(client, handle), "resolution", HOUR)
+
+
 def fired_on_time(seen: ProbeView) -> dict[str, datetime]:
     """Each fired step's key and due time, after checking it fired at its due time."""
     for fired in seen.fired:
@@ -60,13 +71,7 @@ def fired_on_time(seen: ProbeView) -> dict[str, datetime]:
 async def test_two_clocks_fire_their_steps_at_their_times(
     client: Client, ts_env: WorkflowEnvironment, task_queue: str
 ) -> None:
-    handle = await probe(
-        client,
-        task_queue,
-        SlaClock(name="first_response", budget=15 * MINUTE),
-        SlaClock(name="resolution", budget=HOUR),
-    )
-    t0 = started_at(await view(client, handle), "resolution", HOUR)
+    handle, t0 = await chat_probe(client, task_queue)
 
     await ts_env.sleep(2 * HOUR + 30 * MINUTE)
 
@@ -97,13 +102,7 @@ async def test_two_clocks_fire_their_steps_at_their_times(
 async def test_a_paused_clock_fires_nothing_and_resumes_where_it_stopped_while_the_other_runs_on(
     client: Client, ts_env: WorkflowEnvironment, task_queue: str
 ) -> None:
-    handle = await probe(
-        client,
-        task_queue,
-        SlaClock(name="first_response", budget=15 * MINUTE),
-        SlaClock(name="resolution", budget=HOUR),
-    )
-    t0 = started_at(await view(client, handle), "resolution", HOUR)
+    handle, t0 = await chat_probe(client, task_queue)
     await ts_env.sleep(5 * MINUTE)
     paused = await handle.execute_update(SlaProbeWorkflow.pause, "first_response")
     assert paused.paused
