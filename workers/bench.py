@@ -284,6 +284,7 @@ class Bench:
         on at ``rate`` per second (a spread). Each order's deadline is its paid_at plus a merchant's ship
         deadline of ``lead``; each raw timer is due at the same instant as its order."""
         merchant = f"m-{'spread' if rate else 'burst'}-{self.run}"
+        lead = float(int(lead))  # whole seconds: the merchant's ship deadline is written in them
         started = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
         offsets = [timedelta(seconds=i / rate if rate else 0) for i in range(count)]
         dues = [started + timedelta(seconds=lead) + offset for offset in offsets]
