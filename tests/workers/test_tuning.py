@@ -21,7 +21,7 @@ async def test_worker_tuning_set_in_the_environment_reaches_the_worker(
         "MAX_CONCURRENT_ACTIVITIES": "9",
         "WORKFLOW_TASK_POLLERS": "3",
         "ACTIVITY_POLLERS": "2",
-        "STICKY_SCHEDULE_TO_START": "30",
+        "STICKY_SCHEDULE_TO_START": "45",
         "MAX_CACHED_WORKFLOWS": "50",
     }.items():
         monkeypatch.setenv(f"AFTERSALES_WORKER_{name}", value)
@@ -32,18 +32,18 @@ async def test_worker_tuning_set_in_the_environment_reaches_the_worker(
     assert config.get("max_concurrent_activities") == 9
     assert config.get("max_concurrent_workflow_task_polls") == 3
     assert config.get("max_concurrent_activity_task_polls") == 2
-    assert config.get("sticky_queue_schedule_to_start_timeout") == timedelta(seconds=30)
+    assert config.get("sticky_queue_schedule_to_start_timeout") == timedelta(seconds=45)
     assert config.get("max_cached_workflows") == 50
 
 
-async def test_unset_worker_tuning_keeps_the_sdk_defaults(
+async def test_unset_worker_tuning_keeps_the_sdk_defaults_but_a_longer_sticky_wait(
     dev_env: WorkflowEnvironment, engine: Engine, task_queue: str
 ) -> None:
     async with build_worker(dev_env.client, Settings(), engine=engine, task_queue=task_queue) as worker:
         config = worker.config()
     assert config.get("max_concurrent_workflow_tasks") is None  # the SDK's own (100 slots)
     assert config.get("max_concurrent_workflow_task_polls") is None
-    assert config.get("sticky_queue_schedule_to_start_timeout") == timedelta(seconds=10)
+    assert config.get("sticky_queue_schedule_to_start_timeout") == timedelta(seconds=30)  # measured: see README
     assert config.get("max_cached_workflows") == 1000
 
 
