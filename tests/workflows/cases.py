@@ -141,11 +141,11 @@ async def outcome(handle: WorkflowHandle[Any, T]) -> T:
 
     try:
         await until(closed)
-    except AssertionError:
+    except AssertionError as stuck:
+        # Say what the workflow still waits for, so a stuck story explains itself in the failure.
         described = await service.describe_workflow_execution(request)
-        print("DEBUG pending", described.pending_activities, described.pending_children)
-        print("DEBUG", await handle.query("state"))
-        raise
+        activities, children = list(described.pending_activities), list(described.pending_children)
+        raise AssertionError(f"{handle.id} did not close: activities {activities}, children {children}") from stuck
     return await handle.result()
 
 
