@@ -44,7 +44,7 @@ async def test_a_work_order_that_ended_or_never_was_is_skipped_as_ended(dev_env:
     fanout = Fanout(client)
     change = CalendarChange(merchant_id=merchant_id, update=UPDATE)
     listed: list[str] = []
-    for _ in range(100):
+    for _ in range(300):
         listed = await ActivityEnvironment().run(fanout.list_running, change)
         if listed:
             break

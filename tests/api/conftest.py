@@ -105,7 +105,7 @@ async def api(api_url: str) -> AsyncIterator[Callable[..., Any]]:
 async def read_model(api: Callable[..., Any], path: str, holds: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
     """GETs a monitoring list until ``holds`` (the read model follows the workflows a moment later)."""
     listed: dict[str, Any] = {}
-    for _ in range(100):
+    for _ in range(300):
         listed = (await api("admin", "GET", path)).json()
         if holds(listed):
             return listed
@@ -116,7 +116,7 @@ async def read_model(api: Callable[..., Any], path: str, holds: Callable[[dict[s
 async def web_ui_query(client: Client, query: str) -> list[str]:
     """The workflow ids a supervisor's Web UI query lists, once visibility has caught up."""
     found: list[str] = []
-    for _ in range(100):
+    for _ in range(300):
         found = [execution.id async for execution in client.list_workflows(query)]
         if found:
             break

@@ -46,7 +46,7 @@ def case_body(order_id: str, suffix: str, kind: str = "return_refund", **fields:
 
 async def until_status(api: Any, path: str, status: str) -> dict[str, Any]:
     body: dict[str, Any] = {}
-    for _ in range(100):
+    for _ in range(300):
         body = (await api("admin", "GET", path)).json()
         if body.get("status") == status:
             return body
@@ -368,7 +368,7 @@ async def test_a_supervisor_finds_cases_in_the_web_ui_by_kind_status_and_deadlin
     assert deadline == datetime.fromisoformat(case["deadline_at"])
 
     approved = (await api("merchant:m-acme", "POST", f"/v1/after-sales/{case['case_id']}/approve", json={})).json()
-    for _ in range(100):
+    for _ in range(300):
         description = await dev_env.client.get_workflow_handle(found[0]).describe()
         if description.typed_search_attributes.get(sa.CASE_STATUS) == "awaiting_return":
             break

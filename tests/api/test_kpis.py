@@ -27,7 +27,7 @@ def kpis_of(body: dict[str, Any], merchant_id: str) -> dict[str, Any] | None:
 
 
 async def until_overdue(api: Any, order_id: str) -> None:
-    for _ in range(100):
+    for _ in range(300):
         if (await api("admin", "GET", f"/v1/orders/{order_id}")).json()["overdue"]:
             return
         await asyncio.sleep(0.1)

@@ -234,7 +234,7 @@ async def test_an_overdue_shipment_is_listed_for_supervisors_and_its_merchant(
     )
 
     listed: dict[str, Any] = {}
-    for _ in range(100):
+    for _ in range(300):
         listed = (await api("admin", "GET", f"/v1/monitoring/overdue-shipments?merchant_id={merchant_id}")).json()
         if listed["count"]:
             break

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar
@@ -98,9 +99,14 @@ async def started(handle: WorkflowHandle[Any, Any]) -> None:
     await until(first_task_done)
 
 
-async def until(check: Callable[[], bool | Awaitable[bool]], attempts: int = 250) -> None:
-    """Waits for work the workflows have already scheduled (activities, signals) to be done."""
-    for _ in range(attempts):
+async def until(check: Callable[[], bool | Awaitable[bool]], timeout: float = 30.0) -> None:
+    """Waits for work the workflows have already scheduled (activities, signals) to be done.
+
+    Polls every 20 ms for up to ``timeout`` seconds of wall time: a loaded CI machine may take its time,
+    and a story that holds returns at the first poll that sees it.
+    """
+    give_up = time.monotonic() + timeout
+    while time.monotonic() < give_up:
         if await _holds(check):
             return
         await asyncio.sleep(0.02)

@@ -61,7 +61,7 @@ async def test_quantities_are_bounded_by_what_is_left_and_freed_by_cancelled_cas
         lines = (await order.query(OrderWorkflow.state)).lines
         return [line.in_after_sales for line in lines] == [0, 0]
 
-    for _ in range(100):
+    for _ in range(300):
         if await freed():
             break
         await asyncio.sleep(0.05)
@@ -128,7 +128,7 @@ async def test_a_return_can_be_cancelled_until_the_goods_are_sent_back(
 
 
 async def _until_status(order: Order, status: str) -> None:
-    for _ in range(100):
+    for _ in range(300):
         if (await order.query(OrderWorkflow.state)).status == status:
             return
         await asyncio.sleep(0.05)

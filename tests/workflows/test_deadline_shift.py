@@ -98,7 +98,7 @@ async def test_a_shift_survives_a_worker_restart_midway_and_moves_each_deadline_
             listed = [e async for e in client.list_workflows(f"MerchantId = '{merchant_id}'")]
             return len(listed) == count
 
-        await until(all_visible, attempts=1000)
+        await until(all_visible)
         shift = PlatformShift(shift_id=f"restart-{merchant_id}", hours=24, reason="国庆")
         fanout = await client.start_workflow(
             DeadlineShiftWorkflow.run,
@@ -110,7 +110,7 @@ async def test_a_shift_survives_a_worker_restart_midway_and_moves_each_deadline_
         async def first_batch_done() -> bool:
             return (await fanout.query(DeadlineShiftWorkflow.progress)).applied >= BATCH
 
-        await until(first_batch_done, attempts=1000)
+        await until(first_batch_done)
         midway = await fanout.query(DeadlineShiftWorkflow.progress)
         assert (midway.done, midway.applied < count) == (False, True)
     # The first worker is gone mid-fan-out (a batch may have been cut short); a new one finishes the shift.

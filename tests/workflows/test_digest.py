@@ -275,7 +275,7 @@ async def test_the_schedules_command_creates_the_digest_schedule_and_triggers_it
         printed = capsys.readouterr().out
         assert f"schedule {DIGEST_SCHEDULE_ID}: {CRON} ({ZONE})" in printed
         assert "triggered" in printed
-        for _ in range(100):  # the trigger's run, waiting on the command's own task queue
+        for _ in range(300):  # the trigger's run, waiting on the command's own task queue
             if (await handle.describe()).info.recent_actions:
                 break
             await asyncio.sleep(0.05)

@@ -50,17 +50,6 @@ def about(peer: Peer, order_id: str) -> list[dict[str, Any]]:
     return [message for message in peer.messages if order_id in json.dumps(message, ensure_ascii=False)]
 
 
-async def eventually(check: Any, attempts: int = 200) -> None:
-    """Waits for activities that the workflow has already scheduled to reach the peers."""
-    import asyncio
-
-    for _ in range(attempts):
-        if check():
-            return
-        await asyncio.sleep(0.02)
-    assert check()
-
-
 async def test_a_short_ship_clocks_reminder_reads_in_minutes_never_0h(
     ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str, peers: Peers
 ) -> None:
@@ -75,7 +64,7 @@ async def test_a_short_ship_clocks_reminder_reads_in_minutes_never_0h(
     order_id = (await handle.query(OrderWorkflow.state)).order_id
 
     await ts_env.sleep(timedelta(seconds=40))
-    await eventually(lambda: len(about(peers.merchant_dingtalk, order_id)) == 1)
+    await until(lambda: len(about(peers.merchant_dingtalk, order_id)) == 1)
     text = about(peers.merchant_dingtalk, order_id)[0]["markdown"]["text"]
     assert "剩余 2min" in text  # 2 minutes left, said in minutes
     assert "(2min left)" in text
@@ -92,13 +81,13 @@ async def test_merchant_is_reminded_24h_and_4h_before_the_ship_deadline(
     assert about(peers.merchant_dingtalk, order_id) == []
 
     await ts_env.sleep(2 * HOUR)
-    await eventually(lambda: len(about(peers.merchant_dingtalk, order_id)) == 1)
+    await until(lambda: len(about(peers.merchant_dingtalk, order_id)) == 1)
     reminder = about(peers.merchant_dingtalk, order_id)[0]
     assert reminder["at"]["atMobiles"] == ["13900000011", "13900000012"]
     assert "24h" in reminder["markdown"]["text"]
 
     await ts_env.sleep(20 * HOUR)  # 69 h after payment: past the 4 h reminder
-    await eventually(lambda: len(about(peers.merchant_dingtalk, order_id)) == 2)
+    await until(lambda: len(about(peers.merchant_dingtalk, order_id)) == 2)
     assert "4h" in about(peers.merchant_dingtalk, order_id)[1]["markdown"]["text"]
     assert len(about(peers.merchant_wecom, order_id)) == 2
     state = await handle.query(OrderWorkflow.state)
@@ -138,7 +127,7 @@ async def test_order_becomes_overdue_exactly_at_the_ship_deadline(
     assert not (await handle.query(OrderWorkflow.state)).overdue
 
     await ts_env.sleep(timedelta(seconds=10))
-    await eventually(lambda: len(about(peers.platform_dingtalk, state.order_id)) == 1)
+    await until(lambda: len(about(peers.platform_dingtalk, state.order_id)) == 1)
     state = await handle.query(OrderWorkflow.state)
     assert state.overdue
     assert state.status is OrderStatus.AWAITING_SHIPMENT
@@ -177,7 +166,7 @@ async def test_a_timer_firing_during_an_outage_sends_the_overdue_alert_without_t
         fired = kinds.count(EventType.EVENT_TYPE_TIMER_FIRED)
         return fired == armed and datetime.now(UTC) > deadline_at
 
-    await until(every_timer_fired_and_deadline_passed, attempts=1000)
+    await until(every_timer_fired_and_deadline_passed)
     async with build_worker(dev_env.client, settings, engine=engine) as worker, worker:
 
         async def overdue() -> bool:
@@ -185,7 +174,7 @@ async def test_a_timer_firing_during_an_outage_sends_the_overdue_alert_without_t
 
         await until(overdue)
         order_id = (await handle.query(OrderWorkflow.state)).order_id
-        await eventually(lambda: len(about(peers.platform_dingtalk, order_id)) == 1)
+        await until(lambda: len(about(peers.platform_dingtalk, order_id)) == 1)
         await idle(handle)
         state = await handle.query(OrderWorkflow.state)
         await handle.terminate("test over")
@@ -220,7 +209,7 @@ async def test_a_stalled_parcel_raises_one_anomaly_until_the_next_update_clears_
     state = await handle.query(OrderWorkflow.state)
     assert state.logistics_anomaly == "stalled"
     await ts_env.sleep(5 * 24 * HOUR)  # still stalled: no second alert in the same episode
-    await eventually(lambda: len(about(peers.merchant_dingtalk, state.order_id)) >= 1)
+    await until(lambda: len(about(peers.merchant_dingtalk, state.order_id)) >= 1)
     assert len(about(peers.merchant_dingtalk, state.order_id)) == 1
 
     now = await ts_env.get_current_time()
@@ -345,11 +334,11 @@ async def test_a_dingtalk_throttle_delays_only_dingtalk_and_by_the_throttle_wait
         with capture_logs(processors=[structlog.contextvars.merge_contextvars]) as logs:
             await ts_env.sleep(48 * HOUR + timedelta(seconds=1))
             await ts_env.sleep(timedelta(minutes=1))
-            await eventually(lambda: len(about(peers.merchant_wecom, order_id)) == 1)
+            await until(lambda: len(about(peers.merchant_wecom, order_id)) == 1)
             await ts_env.sleep(timedelta(minutes=18))
             assert about(peers.merchant_dingtalk, order_id) == []  # left alone for the throttle wait
             await ts_env.sleep(timedelta(minutes=2))
-            await eventually(lambda: len(about(peers.merchant_dingtalk, order_id)) == 1)
+            await until(lambda: len(about(peers.merchant_dingtalk, order_id)) == 1)
             await idle(handle)
 
     assert len(about(peers.merchant_dingtalk, order_id)) == 1
@@ -381,7 +370,7 @@ async def test_ship_steps_are_keyed_by_clock_generation_and_step(
     handle = await start_order(ts_env, client, settings, merchant_id)
     order_id = (await handle.query(OrderWorkflow.state)).order_id
     await ts_env.sleep(72 * HOUR + timedelta(seconds=1))
-    await eventually(lambda: len(about(peers.platform_dingtalk, order_id)) == 1)
+    await until(lambda: len(about(peers.platform_dingtalk, order_id)) == 1)
     with Session(engine) as session:
         keys = {row.key for row in session.exec(select(SentNotification)) if row.key.startswith(f"{handle.id}:")}
     # One per channel: {workflow}:{clock}:{generation}:{step}:{channel}

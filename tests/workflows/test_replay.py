@@ -258,7 +258,7 @@ async def test_record_calendar_change_histories(
     async def visible() -> bool:
         return bool([e async for e in dev_client.list_workflows(f"WorkflowId = '{handle.id}'")])
 
-    await until(visible, attempts=500)
+    await until(visible)
     update = CalendarUpdate.of(resolve_calendar(None, years=()), revision(datetime.now(UTC)))
     fanout = await dev_client.start_workflow(
         CalendarChangeWorkflow.run,
@@ -287,7 +287,7 @@ async def test_record_deadline_shift_history(dev_client: Client, settings: Setti
     async def visible() -> bool:
         return bool([e async for e in dev_client.list_workflows(f"WorkflowId = '{handle.id}'")])
 
-    await until(visible, attempts=500)
+    await until(visible)
     shift = PlatformShift(shift_id=f"cny-{merchant_id}", hours=72, reason="春节")
     fanout = await dev_client.start_workflow(
         DeadlineShiftWorkflow.run,
