@@ -2,7 +2,7 @@
 
 ``WorkOrderWorkflow`` (id ``workorder-{work_order_id}``) runs the clocks ``assignment``, ``accept``,
 ``first_response``, ``resolution`` and ``appeal`` (:mod:`domain.sla`, timed by :class:`~workflows.sla.SlaTimers`),
-each with its escalation ladder; who hears of a step is :func:`domain.work_orders.recipients`. Two more
+each with its escalation ladder; who hears of a step is :func:`domain.work_order_clocks.recipients`. Two more
 clocks time its life, not anyone's service: ``auto_close`` (a resolved work order closes itself) and
 ``reopen_window`` (how long a resolution can be reopened or appealed); no second timer mechanism exists,
 so a deadline shift or a continue-as-new treats them like the others. Every action
@@ -47,16 +47,29 @@ with workflow.unsafe.imports_passed_through():
     from domain.orders import Actor
     from domain.retries import Attempt
     from domain.sla import ClockStatus, PlannedStep, StepLevel
+    from domain.work_order_clocks import (
+        TASKS,
+        ClockName,
+        clock_view,
+        escalation_level,
+        initial_clocks,
+        nearest_deadline,
+        overdue,
+        recipients,
+        resolution_budget,
+        service_clocks,
+        spell,
+        time_left,
+    )
+    from domain.work_order_rules import allowed, body_print, repeats_attempt
     from domain.work_orders import (
         OPEN,
         RECORD_HISTORY_TAIL,
-        TASKS,
         Accept,
         Acting,
         Assign,
         CaseSettled,
         ChangePriority,
-        ClockName,
         Confirm,
         Decision,
         Reopen,
@@ -72,19 +85,6 @@ with workflow.unsafe.imports_passed_through():
         WorkOrderState,
         WorkOrderStatus,
         WorkOrderView,
-        allowed,
-        body_print,
-        clock_view,
-        escalation_level,
-        initial_clocks,
-        nearest_deadline,
-        overdue,
-        recipients,
-        repeats_attempt,
-        resolution_budget,
-        service_clocks,
-        spell,
-        time_left,
     )
     from workflows import aftersale as cases  # a module, not its class: the case starts work orders in turn
     from workflows import search_attributes as sa
