@@ -25,7 +25,9 @@ with workflow.unsafe.imports_passed_through():
         WorkOrderStatus,
         WorkOrderView,
     )
-    from workflows import aftersale as cases  # a module, not its class: the case starts work orders in turn
+
+    # The case's part that hears the decision; it does not import this workflow, so no import cycle.
+    from workflows.aftersale_decisions import CaseDecisions
     from workflows.effects import refuse, tell_workflow
     from workflows.work_order_notices import appeal_notice
     from workflows.work_order_timers import WorkOrderTimers
@@ -128,7 +130,7 @@ class WorkOrderOutcome(WorkOrderTimers):
                 work_order_id=request.work_order_id, case_id=request.case_id, approve=body.approve, reason=body.reason
             )
             self._journal.in_background(
-                tell_workflow(ids.after_sale(request.case_id), cases.AfterSaleWorkflow.work_order_decided, decided)
+                tell_workflow(ids.after_sale(request.case_id), CaseDecisions.work_order_decided, decided)
             )
         return self._acted(_A.DECIDE, body)
 
