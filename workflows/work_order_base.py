@@ -132,10 +132,11 @@ class WorkOrderBase:
         if self._ended or not allowed(status, action):
             raise refuse("invalid_state", f"the work order is {status.value}; {action.value} is not possible now")
 
-    def _close(self, actor: Actor, event: str, *, at: datetime | None = None, detail: str = "") -> None:
+    def _close(self, actor: Actor, event: str, *, detail: str = "", due_at: datetime | None = None) -> None:
+        """Closes the work order now; a clock's close records when it was due as ``due_at``."""
         self._s.status = WorkOrderStatus.CLOSED
-        self._s.closed_at = at or workflow.now()
-        self._journal.record(event, actor, at=at, detail=detail)
+        self._s.closed_at = workflow.now()
+        self._journal.record(event, actor, detail=detail, due_at=due_at)
         self._changed()
 
     def _retry(self, action: WorkOrderAction, body: Body, check: Callable[[Body], None]) -> bool:

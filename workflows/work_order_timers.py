@@ -48,7 +48,7 @@ class WorkOrderTimers(WorkOrderBase):
         reopen window ends a closed one.
         """
         if planned.clock == ClockName.AUTO_CLOSE:
-            self._close(Actor.SYSTEM, "auto_closed", at=planned.at)
+            self._close(Actor.SYSTEM, "auto_closed", due_at=planned.at)
             return
         if planned.clock == ClockName.REOPEN_WINDOW:
             self._changed()  # wakes the loop: a closed work order ends now; a resolved one when it closes
