@@ -78,7 +78,7 @@ class Fact(Model):
     event: str = Field(description="The history event it was derived from.")
 
 
-# Merchant clocks of after-sales cases (workflows/aftersale.py MERCHANT_CLOCKS).
+# Merchant clocks of after-sales cases (workflows/aftersale_timers.py MERCHANT_CLOCKS).
 CASE_CLOCKS = frozenset({"review", "receipt", "reship", "offline_refund"})
 
 # Case events that leave the status a merchant clock was running in: that clock stops.

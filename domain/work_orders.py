@@ -1,14 +1,16 @@
-"""Work orders (工单): the customer-service tickets of the mall, their statuses, clocks and rules.
+"""Work orders (工单): the customer-service tickets of the mall, their statuses, actions, bodies and views.
 
 A work order is opened by the mall (or the platform), assigned to one of the merchant's agents, accepted,
-answered, resolved and confirmed by the customer, or appealed to the platform's customer service. Five SLA
-clocks (:mod:`domain.sla`) run over its life; which ones run, who hears of their steps and which action is
-allowed in which status are the rules of this module. The workflow only sequences them.
+answered, resolved and confirmed by the customer, or appealed to the platform's customer service. This
+module holds what a work order is and says: its statuses and actions, the API's bodies, the state the
+workflow keeps and the views it answers. Which action is allowed in which status is
+:mod:`domain.work_order_rules`; its clocks, who hears of their steps and how they read are
+:mod:`domain.work_order_clocks`. The workflow only sequences them.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
@@ -16,13 +18,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic.json_schema import SkipJsonSchema
 
 from domain.calendar import ROUND_THE_CLOCK, BusinessCalendar
-from domain.ids import fingerprint
 from domain.model import Flag, LongText, Model
-from domain.notifications import Recipient, RecipientKind
 from domain.orders import Actor, HistoryEntry, Id, Text
 from domain.policy import Policy
-from domain.retries import Attempt
-from domain.sla import BREACH, ClockView, SlaClock, StepLevel, StepSpec, fraction_steps
+from domain.sla import ClockView, SlaClock
 
 
 class WorkOrderCategory(StrEnum):
@@ -80,25 +79,6 @@ class WorkOrderAction(StrEnum):
     REOPEN = "reopen"
     APPEAL = "appeal"
     DECIDE = "decide"
-
-
-_S, _A = WorkOrderStatus, WorkOrderAction
-_WORKING = frozenset({_A.REPLY, _A.PRIORITY})
-_ALLOWED: dict[WorkOrderStatus, frozenset[WorkOrderAction]] = {
-    _S.UNASSIGNED: frozenset({_A.ASSIGN, *_WORKING}),
-    _S.ASSIGNED: frozenset({_A.ACCEPT, _A.TRANSFER, *_WORKING}),
-    _S.IN_PROGRESS: frozenset({_A.TRANSFER, _A.WAIT_CUSTOMER, _A.RESOLVE, *_WORKING}),
-    # Transferring a paused work order would leave its clocks paused with nobody to resume them.
-    _S.WAITING_CUSTOMER: frozenset({_A.CUSTOMER_REPLIED, _A.RESOLVE, *_WORKING}),
-    _S.RESOLVED: frozenset({_A.CONFIRM, _A.REOPEN, _A.APPEAL}),
-    _S.CLOSED: frozenset({_A.REOPEN, _A.APPEAL}),
-    _S.APPEALED: frozenset({_A.DECIDE}),
-}
-
-
-def allowed(status: WorkOrderStatus, action: WorkOrderAction) -> bool:
-    """Whether ``action`` is allowed in ``status`` (time windows and who acts are checked apart)."""
-    return action in _ALLOWED.get(status, frozenset())
 
 
 # --- the API's bodies ----------------------------------------------------------------------------------------
@@ -229,183 +209,6 @@ class CaseSettled(Model):
     reason: str = ""
 
 
-# --- clocks ----------------------------------------------------------------------------------------------------
-
-
-class ClockName(StrEnum):
-    """The work order's clocks (API.md)."""
-
-    ASSIGNMENT = "assignment"
-    ACCEPT = "accept"
-    FIRST_RESPONSE = "first_response"
-    RESOLUTION = "resolution"
-    APPEAL = "appeal"
-    AUTO_CLOSE = "auto_close"
-    REOPEN_WINDOW = "reopen_window"
-
-
-LIFECYCLE_CLOCKS = frozenset({ClockName.AUTO_CLOSE.value, ClockName.REOPEN_WINDOW.value})
-"""Clocks of the work order's life, not of anyone's service: a resolved one closes itself (``auto_close``,
-``AFTERSALES_WO_AUTO_CLOSE``), and a resolution can be reopened or appealed for a while
-(``reopen_window``, ``AFTERSALES_WO_REOPEN_WINDOW``). They run round the clock, as the customer counts
-days, have only their end as a step, tell nobody, and never make a work order overdue or escalated."""
-
-
-# Assignment and acceptance have one step, the prompt at the deadline; the other clocks the full ladder.
-_PROMPT_ONLY = (StepSpec(name=BREACH, level=StepLevel.BREACH, fraction=1.0),)
-
-
-def resolution_budget(policy: Policy, priority: Priority) -> timedelta:
-    """How long the resolution may take at ``priority``."""
-    return policy.wo_resolve_urgent if priority is Priority.URGENT else policy.wo_resolve_normal
-
-
-def initial_clocks(policy: Policy, priority: Priority, calendar: BusinessCalendar) -> dict[str, SlaClock]:
-    """The clocks of a new work order, none started yet: the five SLA clocks on ``calendar``, then the two
-    lifecycle clocks (:data:`LIFECYCLE_CLOCKS`) round the clock."""
-    ladder = fraction_steps()
-    specs = {
-        ClockName.ASSIGNMENT: (policy.wo_assign, _PROMPT_ONLY),
-        ClockName.ACCEPT: (policy.wo_accept, _PROMPT_ONLY),
-        ClockName.FIRST_RESPONSE: (policy.wo_first_response, ladder),
-        ClockName.RESOLUTION: (resolution_budget(policy, priority), ladder),
-        ClockName.APPEAL: (policy.wo_appeal_response, ladder),
-    }
-    clocks = {
-        name.value: SlaClock(name=name.value, budget=budget, steps=steps, calendar=calendar)
-        for name, (budget, steps) in specs.items()
-    }
-    lifecycle = {ClockName.AUTO_CLOSE: policy.wo_auto_close, ClockName.REOPEN_WINDOW: policy.wo_reopen_window}
-    for name, budget in lifecycle.items():
-        clocks[name.value] = SlaClock(name=name.value, budget=budget, steps=_PROMPT_ONLY)
-    return clocks
-
-
-def service_clocks(clocks: dict[str, SlaClock]) -> list[SlaClock]:
-    """The SLA clocks someone answers for: every clock but the lifecycle ones."""
-    return [clock for name, clock in clocks.items() if name not in LIFECYCLE_CLOCKS]
-
-
-def recipients(
-    clock: str, level: StepLevel, *, assignee_id: str | None, assigned_by: str | None
-) -> tuple[Recipient, ...]:
-    """Who hears of a step of ``clock`` at ``level``.
-
-    Reminders go to the assignee (@ on the merchant's group; without one, the merchant's agents), the breach
-    to the merchant's supervisor, twice the budget to platform operations and by SMS. Nobody took the work
-    order: the platform's customer-service group is prompted (it phones the merchant). Not accepted: the
-    assigner (or, without one, the merchant's supervisor) is prompted and the assignee gets an SMS. The
-    appeal is the platform's own clock: its customer-service group is reminded, operations hear of a breach.
-    """
-    if clock == ClockName.ASSIGNMENT:
-        return (Recipient(kind=RecipientKind.PLATFORM_CS),)
-    supervisor = Recipient(kind=RecipientKind.MERCHANT_SUPERVISOR)
-    if clock == ClockName.ACCEPT:
-        assigner = Recipient.person(assigned_by) if assigned_by else supervisor
-        return (assigner, Recipient.person(assignee_id, sms=True)) if assignee_id else (assigner,)
-    if clock == ClockName.APPEAL:
-        if level is StepLevel.REMIND:
-            return (Recipient(kind=RecipientKind.PLATFORM_CS),)
-        return (Recipient(kind=RecipientKind.PLATFORM_OPS, sms=level is StepLevel.ESCALATE),)
-    if level is StepLevel.REMIND:
-        return (Recipient.person(assignee_id) if assignee_id else Recipient(kind=RecipientKind.MERCHANT_GROUP),)
-    if level is StepLevel.BREACH:
-        return (supervisor,)
-    return (Recipient(kind=RecipientKind.PLATFORM_OPS, sms=True),)
-
-
-# (中文, English) of what each clock waits for, in the words of the messages.
-TASKS = {
-    ClockName.ASSIGNMENT: ("分配处理人", "assignment"),
-    ClockName.ACCEPT: ("接单", "acceptance"),
-    ClockName.FIRST_RESPONSE: ("首次响应", "first response"),
-    ClockName.RESOLUTION: ("解决", "resolution"),
-    ClockName.APPEAL: ("申诉处理", "appeal decision"),
-}
-
-
-def spell(duration: timedelta, *, days: bool = True) -> tuple[str, str]:
-    """A duration as people read it, (中文, English): minutes under two hours (never "0h"), hours under two
-    days, then days and hours, so a far deadline reads ``10076 天 18 小时``, not ``241842 小时``.
-
-    ``7 分钟`` / ``7 min``; ``5 小时 30 分钟`` / ``5 h 30 min``; ``3 天 2 小时`` / ``3 d 2 h``. Under a minute reads
-    as one minute. ``days=False`` keeps hours: a budget of business time is working hours, and 72 working
-    hours are not three days.
-    """
-    seconds = abs(duration.total_seconds())
-    minutes = max(1, int(seconds // 60)) if seconds else 0
-    if minutes < 120:
-        return f"{minutes} 分钟", f"{minutes} min"
-    hours, rest = divmod(minutes, 60)
-    if days and hours >= 48:
-        whole_days, hours = divmod(hours, 24)
-        return (
-            f"{whole_days} 天" + (f" {hours} 小时" if hours else ""),
-            f"{whole_days} d" + (f" {hours} h" if hours else ""),
-        )
-    zh = f"{hours} 小时" + (f" {rest} 分钟" if rest else "")
-    en = f"{hours} h" + (f" {rest} min" if rest else "")
-    return zh, en
-
-
-def time_left(left: timedelta) -> tuple[str, str]:
-    """Time left before a deadline (wall-clock time, also on a business calendar: it is when the deadline
-    falls): ``剩余 7 分钟`` / ``7 min left``; past it ``超时 3 分钟`` / ``3 min overdue``.
-
-    Minutes are whole ones, rounded down, so the words never claim more time than there is nor more delay
-    than there was: at the deadline (a breach fires a moment after it) it is ``已到期`` / ``due now``, and the
-    last minute reads ``剩余不到 1 分钟`` / ``under 1 min left``.
-    """
-    if left <= timedelta(0) and -left < timedelta(minutes=1):
-        return "已到期", "due now"
-    if timedelta(0) < left < timedelta(minutes=1):
-        return "剩余不到 1 分钟", "under 1 min left"
-    zh, en = spell(left)
-    if left < timedelta():
-        return f"超时 {zh}", f"{en} overdue"
-    return f"剩余 {zh}", f"{en} left"
-
-
-# --- retries ---------------------------------------------------------------------------------------------------
-
-BODIES: dict[WorkOrderAction, type[Model] | None] = {
-    WorkOrderAction.ASSIGN: Assign,
-    WorkOrderAction.ACCEPT: Accept,
-    WorkOrderAction.TRANSFER: Transfer,
-    WorkOrderAction.WAIT_CUSTOMER: None,
-    WorkOrderAction.CUSTOMER_REPLIED: None,
-    WorkOrderAction.PRIORITY: ChangePriority,
-    WorkOrderAction.RESOLVE: Resolve,
-    WorkOrderAction.CONFIRM: Confirm,
-    WorkOrderAction.REOPEN: Reopen,
-    WorkOrderAction.APPEAL: WorkOrderAppeal,
-    WorkOrderAction.DECIDE: Decision,
-}
-"""The actions a retry of which is answered rather than refused, with their body types. ``reply`` is not one:
-every reply is a new message."""
-
-
-def body_print(body: BaseModel | None) -> str:
-    """What :attr:`WorkOrderState.applied` keeps of a body: its fingerprint ("" for an action without one).
-
-    Who acted is not part of it: the same step retried through another key is the same step.
-    """
-    return fingerprint(body.model_dump(mode="json", exclude={"actor"})) if body is not None else ""
-
-
-def repeats_attempt(applied: dict[str, str], attempt: Attempt) -> bool:
-    """Whether the API's ``attempt`` is the action last applied with that body (asked also once it ended)."""
-    try:
-        action = WorkOrderAction(attempt.action)
-        kind = BODIES[action]
-        body = kind.model_validate(attempt.body) if kind is not None and attempt.body is not None else None
-    except (ValueError, KeyError):  # pydantic's ValidationError is a ValueError
-        return False
-    if (kind is None) != (body is None):
-        return False
-    return applied.get(action.value) == body_print(body)
-
-
 # --- state, input and views ------------------------------------------------------------------------------------
 
 
@@ -435,7 +238,10 @@ class WorkOrderState(BaseModel):
     runs: int = Field(default=0, description="how many times the workflow continued as new")
     applied: dict[str, str] = Field(
         default_factory=dict,
-        description="each human step's last body (by :func:`body_print`), so that a retry of it is answered",
+        description=(
+            "each human step's last body (by :func:`~domain.work_order_rules.body_print`), so that a retry of it"
+            " is answered"
+        ),
     )
     shifts: dict[str, list[str]] = Field(
         default_factory=dict, description="platform deadline shifts applied (id → clocks moved): a repeat is a no-op"
@@ -525,27 +331,3 @@ class WorkOrderRecord(Model):
     revision: int
     history_from: int = Field(default=0, ge=0, description="The index of history_tail[0] in the whole history.")
     history_tail: list[HistoryEntry] = Field(default_factory=list, description="The latest entries (SLA facts).")
-
-
-def clock_view(clock: SlaClock, now: datetime) -> WorkOrderClock:
-    """A clock as the API shows it at ``now``."""
-    view = clock.view(now)
-    due_at = view.due_at
-    left = " / ".join(time_left(due_at - now)) if due_at is not None else None
-    return WorkOrderClock(**view.model_dump(), left=left)
-
-
-def overdue(clocks: dict[str, SlaClock]) -> bool:
-    """Whether a clock still counting (running or paused) is past its budget."""
-    return any(clock.breached and (clock.running or clock.paused) for clock in service_clocks(clocks))
-
-
-def escalation_level(clocks: dict[str, SlaClock]) -> int:
-    """The highest escalation any clock of this generation reached (0, 1 or 2)."""
-    return max((int(clock.level) for clock in service_clocks(clocks)), default=0)
-
-
-def nearest_deadline(clocks: dict[str, SlaClock]) -> datetime | None:
-    """The nearest deadline of a running clock (the ``DeadlineAt`` search attribute)."""
-    deadlines = [at for clock in service_clocks(clocks) if (at := clock.deadline_at()) is not None]
-    return min(deadlines, default=None)

@@ -11,13 +11,8 @@ from domain.calendar import ROUND_THE_CLOCK, BusinessCalendar, WeeklyHours
 from domain.notifications import Recipient, RecipientKind
 from domain.policy import Policy
 from domain.sla import StepLevel
-from domain.work_orders import (
-    OPEN,
+from domain.work_order_clocks import (
     ClockName,
-    Priority,
-    WorkOrderAction,
-    WorkOrderStatus,
-    allowed,
     clock_view,
     escalation_level,
     initial_clocks,
@@ -28,6 +23,8 @@ from domain.work_orders import (
     spell,
     time_left,
 )
+from domain.work_order_rules import allowed
+from domain.work_orders import OPEN, Priority, WorkOrderAction, WorkOrderStatus
 
 T0 = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)
 S, A = WorkOrderStatus, WorkOrderAction
