@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
@@ -12,6 +11,7 @@ from domain.calendar import ROUND_THE_CLOCK
 from domain.calendar_change import CalendarChange, CalendarOutcome, CalendarUpdate
 from domain.policy import Policy
 from domain.work_orders import OpenWorkOrder, WorkOrderInput
+from tests.waiting import wait_for
 from workflows import search_attributes as sa
 from workflows.work_order import WorkOrderWorkflow
 
@@ -43,12 +43,10 @@ async def test_a_work_order_that_ended_or_never_was_is_skipped_as_ended(dev_env:
     )
     fanout = Fanout(client)
     change = CalendarChange(merchant_id=merchant_id, update=UPDATE)
-    listed: list[str] = []
-    for _ in range(300):
-        listed = await ActivityEnvironment().run(fanout.list_running, change)
-        if listed:
-            break
-        await asyncio.sleep(0.05)  # visibility follows the start a moment later
+    # visibility follows the start a moment later
+    listed = await wait_for(
+        lambda: ActivityEnvironment().run(fanout.list_running, change), what="the work order listed"
+    )
     assert listed == [handle.id]
 
     await handle.terminate("ended meanwhile")

@@ -3,7 +3,6 @@ their pages, a merchant whose DingTalk robot (a local peer) receives the reminde
 
 from __future__ import annotations
 
-import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -25,6 +24,7 @@ from tests.factories import merchant_body, order_body
 from tests.peers import dingtalk as dingtalk_wire
 from tests.peers.dingtalk import DingTalkPeer
 from tests.peers.server import Peer
+from tests.waiting import wait_for
 from workers.main import build_worker
 
 PUBLIC_URL = "https://aftersales.example"
@@ -115,11 +115,14 @@ async def case_status(stack: Stack, case_id: str) -> str:
 
 async def reminder_links(robot: Peer, case_id: str) -> dict[str, str]:
     """The buttons of the case's review reminder, as the robot received them: {title: path}."""
-    for _ in range(200):
-        for body in robot.messages:
-            if body["msgtype"] == "actionCard" and case_id in body["actionCard"]["text"]:
-                links = dict(dingtalk_wire.buttons(body))
-                assert all(url.startswith(f"{PUBLIC_URL}/a/") for url in links.values()), links
-                return {title: url.removeprefix(PUBLIC_URL) for title, url in links.items()}
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"no reminder with buttons for {case_id}: {robot.messages} {robot.rejected}")
+
+    def card() -> dict[str, Any] | None:
+        return next(
+            (b for b in robot.messages if b["msgtype"] == "actionCard" and case_id in b["actionCard"]["text"]), None
+        )
+
+    body = await wait_for(card, lambda body: body is not None, what=f"a reminder with buttons for {case_id}")
+    assert body is not None
+    links = dict(dingtalk_wire.buttons(body))
+    assert all(url.startswith(f"{PUBLIC_URL}/a/") for url in links.values()), links
+    return {title: url.removeprefix(PUBLIC_URL) for title, url in links.items()}

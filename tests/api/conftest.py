@@ -16,6 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
 from config.settings import Settings
+from tests.waiting import wait_for
 from workers.main import build_worker
 
 KEYS = {
@@ -104,21 +105,17 @@ async def api(api_url: str) -> AsyncIterator[Callable[..., Any]]:
 
 async def read_model(api: Callable[..., Any], path: str, holds: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
     """GETs a monitoring list until ``holds`` (the read model follows the workflows a moment later)."""
-    listed: dict[str, Any] = {}
-    for _ in range(300):
-        listed = (await api("admin", "GET", path)).json()
-        if holds(listed):
-            return listed
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{path} never held: {listed}")
+
+    async def listed() -> dict[str, Any]:
+        return dict((await api("admin", "GET", path)).json())
+
+    return await wait_for(listed, holds, what=path)
 
 
 async def web_ui_query(client: Client, query: str) -> list[str]:
     """The workflow ids a supervisor's Web UI query lists, once visibility has caught up."""
-    found: list[str] = []
-    for _ in range(300):
-        found = [execution.id async for execution in client.list_workflows(query)]
-        if found:
-            break
-        await asyncio.sleep(0.1)
-    return found
+
+    async def found() -> list[str]:
+        return [execution.id async for execution in client.list_workflows(query)]
+
+    return await wait_for(found, what=query)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 from datetime import UTC, datetime
 from typing import Any
@@ -18,6 +17,7 @@ from tests.api.conftest import KEYS, ROLE_KEYS, ServedApp
 from tests.api.test_work_orders import work_order_body
 from tests.factories import merchant_body, order_body
 from tests.peers.callbacks import CallbackReceiver
+from tests.waiting import until
 from workers.main import build_worker
 
 SECRET = "whsec_" + base64.b64encode(b"api-callback-secret-of-the-mall!").decode()
@@ -51,10 +51,7 @@ async def test_orders_and_work_orders_opened_through_the_api_call_the_mall_back(
             opened = await http.post("/v1/work-orders", json=work_order, headers=mall)
             assert opened.status_code == 201, opened.text
 
-            for _ in range(250):
-                if len(receiver.messages) >= 2:
-                    break
-                await asyncio.sleep(0.02)
+            await until(lambda: len(receiver.messages) >= 2, what="two callbacks")
             by_type = {event["type"]: event for event in receiver.messages}
             assert by_type["order.paid"]["id"] == f"{ids.order(order['order_id'])}:1"
             assert by_type["work_order.opened"]["data"]["work_order_id"] == work_order["work_order_id"]

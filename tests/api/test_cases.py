@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,6 +15,7 @@ from readmodel.tables import PartnerCall
 from tests.api.conftest import read_model, web_ui_query
 from tests.api.test_orders import assert_problem, now_iso
 from tests.factories import merchant_body, order_body
+from tests.waiting import wait_for
 from workers.demo import run_demo
 from workflows import search_attributes as sa
 
@@ -45,13 +45,10 @@ def case_body(order_id: str, suffix: str, kind: str = "return_refund", **fields:
 
 
 async def until_status(api: Any, path: str, status: str) -> dict[str, Any]:
-    body: dict[str, Any] = {}
-    for _ in range(300):
-        body = (await api("admin", "GET", path)).json()
-        if body.get("status") == status:
-            return body
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"{path} never became {status}: {body.get('status')}")
+    async def read() -> dict[str, Any]:
+        return dict((await api("admin", "GET", path)).json())
+
+    return await wait_for(read, lambda body: body.get("status") == status, what=f"{path} {status}")
 
 
 async def test_a_whole_order_refund_in_cooling_off_is_refunded_and_the_order_reflects_it(
@@ -368,9 +365,8 @@ async def test_a_supervisor_finds_cases_in_the_web_ui_by_kind_status_and_deadlin
     assert deadline == datetime.fromisoformat(case["deadline_at"])
 
     approved = (await api("merchant:m-acme", "POST", f"/v1/after-sales/{case['case_id']}/approve", json={})).json()
-    for _ in range(300):
-        description = await dev_env.client.get_workflow_handle(found[0]).describe()
-        if description.typed_search_attributes.get(sa.CASE_STATUS) == "awaiting_return":
-            break
-        await asyncio.sleep(0.1)
+    description = await wait_for(
+        dev_env.client.get_workflow_handle(found[0]).describe,
+        lambda description: description.typed_search_attributes.get(sa.CASE_STATUS) == "awaiting_return",
+    )
     assert description.typed_search_attributes.get(sa.DEADLINE_AT) == datetime.fromisoformat(approved["deadline_at"])

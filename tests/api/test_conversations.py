@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -18,6 +17,7 @@ from readmodel.tables import ConversationWatch
 from tests.api.conftest import web_ui_query
 from tests.api.test_orders import assert_problem
 from tests.factories import merchant_body
+from tests.waiting import wait_for
 
 PATH = "/v1/conversations"
 
@@ -28,6 +28,11 @@ def chat_id() -> str:
 
 async def post(api: Any, conversation_id: str, role: str = "mall", **body: Any) -> Any:
     return await api(role, "POST", f"{PATH}/{conversation_id}/messages", json={"merchant_id": "m-acme", **body})
+
+
+async def conversation(api: Any, conversation_id: str) -> dict[str, Any]:
+    """The conversation as the mall reads it."""
+    return dict((await api("mall", "GET", f"{PATH}/{conversation_id}")).json())
 
 
 async def merchant(api: Any, **overrides: Any) -> str:
@@ -138,27 +143,21 @@ async def test_the_merchant_s_reply_time_reaches_the_workflow_and_the_transfer_t
     started = await post(api, conversation_id, sender="customer", merchant_id=merchant_id)
     assert started.status_code == 202, started.text
 
-    view: dict[str, Any] = {}
-    for _ in range(300):  # the merchant's one second passes on the dev server's real clock
-        view = (await api("mall", "GET", f"{PATH}/{conversation_id}")).json()
-        if view["transferred"]:
-            break
-        await asyncio.sleep(0.1)
+    # the merchant's one second passes on the dev server's real clock
+    view = await wait_for(lambda: conversation(api, conversation_id), lambda view: view["transferred"])
     assert (view["transferred"], view["agent_id"]) == (True, "a-2")
 
     replied = await post(api, conversation_id, sender="agent", agent_id="a-2", merchant_id=merchant_id)
     assert replied.json()["first_reply_seconds"] >= 1
 
     engine = create_engine(api_settings.database_url)
-    row = None
-    for _ in range(300):
+
+    def projected() -> ConversationWatch | None:
         with Session(engine) as session:
-            row = session.exec(
-                select(ConversationWatch).where(ConversationWatch.conversation_id == conversation_id)
-            ).first()
-        if row is not None and row.first_reply_seconds is not None:
-            break
-        await asyncio.sleep(0.1)
+            query = select(ConversationWatch).where(ConversationWatch.conversation_id == conversation_id)
+            return session.exec(query).first()
+
+    row = await wait_for(projected, lambda row: row is not None and row.first_reply_seconds is not None)
     engine.dispose()
     assert row is not None
     assert (row.merchant_id, row.transferred, row.agent_id) == (merchant_id, True, "a-2")
@@ -184,12 +183,11 @@ async def test_a_merchant_s_new_calendar_reaches_its_waiting_conversation(
     put = await api("admin", "PUT", f"/v1/merchants/{merchant_id}", json=merchant_body(calendar=calendar))
     assert put.status_code == 200, put.text
 
-    view: dict[str, Any] = {}
-    for _ in range(300):  # the fan-out lists the merchant's running processes, then updates each
-        view = (await api("mall", "GET", f"{PATH}/{conversation_id}")).json()
-        if "calendar_changed" in [entry["event"] for entry in view["history"]]:
-            break
-        await asyncio.sleep(0.1)
+    # the fan-out lists the merchant's running processes, then updates each
+    view = await wait_for(
+        lambda: conversation(api, conversation_id),
+        lambda view: "calendar_changed" in [entry["event"] for entry in view["history"]],
+    )
     assert [entry["event"] for entry in view["history"]][-1] == "calendar_changed"
     deadline = datetime.fromisoformat(view["deadline_at"]).astimezone(shanghai)
     assert deadline.weekday() == day

@@ -10,6 +10,7 @@ from typing import Any
 
 from tests.api.test_orders import assert_problem, now_iso
 from tests.factories import order_body
+from tests.waiting import wait_for
 
 OPEN_ORDERS = 200
 
@@ -31,15 +32,14 @@ async def _open_orders(api: Any, merchant_id: str, count: int) -> list[dict[str,
 
 
 async def _until_done(api: Any, shift_id: str) -> dict[str, Any]:
-    progress: dict[str, Any] = {}
-    for _ in range(1200):  # the fan-out lists twice, ten seconds apart, for visibility's lag
+
+    async def progress() -> dict[str, Any]:
         answer = await api("admin", "GET", f"/v1/deadline-shifts/{shift_id}")
         assert answer.status_code == 200, answer.text
-        progress = answer.json()
-        if progress["done"]:
-            return progress
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"the shift never finished: {progress}")
+        return dict(answer.json())
+
+    # the fan-out lists twice, ten seconds apart, for visibility's lag
+    return await wait_for(progress, lambda progress: progress["done"], timeout=120, what=f"shift {shift_id} done")
 
 
 async def _ship_deadline(api: Any, order_id: str) -> datetime:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import uuid
@@ -18,6 +17,7 @@ from tests.api.test_cases import case_body, delivered, until_status
 from tests.api.test_orders import assert_problem, now_iso
 from tests.api.test_work_orders import act, opened
 from tests.factories import merchant_body, order_body
+from tests.waiting import wait_for
 
 FAST, PATIENT = "m-kpi", "m-kpi-patient"
 
@@ -27,11 +27,10 @@ def kpis_of(body: dict[str, Any], merchant_id: str) -> dict[str, Any] | None:
 
 
 async def until_overdue(api: Any, order_id: str) -> None:
-    for _ in range(300):
-        if (await api("admin", "GET", f"/v1/orders/{order_id}")).json()["overdue"]:
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"order {order_id} never became overdue")
+    async def order() -> dict[str, Any]:
+        return dict((await api("admin", "GET", f"/v1/orders/{order_id}")).json())
+
+    await wait_for(order, lambda body: bool(body["overdue"]), what=f"order {order_id} overdue")
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -233,12 +232,7 @@ async def test_an_overdue_shipment_is_listed_for_supervisors_and_its_merchant(
         seconds=1
     )
 
-    listed: dict[str, Any] = {}
-    for _ in range(300):
-        listed = (await api("admin", "GET", f"/v1/monitoring/overdue-shipments?merchant_id={merchant_id}")).json()
-        if listed["count"]:
-            break
-        await asyncio.sleep(0.1)
+    listed = await read_model(api, f"/v1/monitoring/overdue-shipments?merchant_id={merchant_id}", lambda b: b["count"])
     assert [item["order_id"] for item in listed["items"]] == [body["order_id"]]
     assert (await api("mall", "GET", f"/v1/orders/{body['order_id']}")).json()["overdue"] is True
     assert_problem(

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import inspect
-import time
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -19,6 +15,7 @@ from domain import ids
 from domain.cases import AfterSaleRequest, CaseView
 from domain.orders import LogisticsEvent, LogisticsStatus, OrderView, OrderWatchInput, Shipment
 from tests.factories import place_order
+from tests.waiting import until
 from tests.workflows.conftest import remember
 from workflows import search_attributes as sa
 from workflows.aftersale import AfterSaleWorkflow
@@ -97,25 +94,6 @@ async def started(handle: WorkflowHandle[Any, Any]) -> None:
         return False
 
     await until(first_task_done)
-
-
-async def until(check: Callable[[], bool | Awaitable[bool]], timeout: float = 30.0) -> None:
-    """Waits for work the workflows have already scheduled (activities, signals) to be done.
-
-    Polls every 20 ms for up to ``timeout`` seconds of wall time: a loaded CI machine may take its time,
-    and a story that holds returns at the first poll that sees it.
-    """
-    give_up = time.monotonic() + timeout
-    while time.monotonic() < give_up:
-        if await _holds(check):
-            return
-        await asyncio.sleep(0.02)
-    assert await _holds(check)
-
-
-async def _holds(check: Callable[[], bool | Awaitable[bool]]) -> bool:
-    result = check()
-    return bool(await result) if inspect.isawaitable(result) else bool(result)
 
 
 async def in_after_sales(order: Order, line_id: str, quantity: int) -> bool:

@@ -16,7 +16,7 @@ from temporalio.testing import WorkflowEnvironment
 from config.settings import Settings
 from domain.notifications import LinkAction
 from tests.peers import dingtalk as dingtalk_wire
-from tests.workflows.cases import until
+from tests.waiting import until
 from tests.workflows.conftest import Peers
 from tests.workflows.work_orders import about, open_work_order, text
 

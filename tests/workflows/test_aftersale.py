@@ -20,7 +20,8 @@ from domain.work_orders import WorkOrderStatus
 from readmodel.tables import CaseWatch, SentNotification
 from tests.peers.partners import PartnersPeer
 from tests.peers.server import Peer
-from tests.workflows.cases import delivered_order, events, in_after_sales, open_case, outcome, paid_order, until
+from tests.waiting import until
+from tests.workflows.cases import delivered_order, events, in_after_sales, open_case, outcome, paid_order
 from tests.workflows.conftest import Peers
 from tests.workflows.test_order import about
 from workflows.aftersale import AfterSaleWorkflow

@@ -5,7 +5,6 @@ Told on the dev server: the time-skipping server stops its clock after it has re
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,6 +16,7 @@ from temporalio.service import RPCError
 from config.settings import Settings
 from domain.cases import AfterSaleRequest, CaseStatus, ParcelShipment, Rejection
 from domain.orders import WindowExtension
+from tests.waiting import until, wait_for
 from tests.workflows.cases import ALL_LINES, Order, delivered_order, events, open_case, outcome, paid_order
 from tests.workflows.test_order_refusals import accepted_updates
 from workflows.aftersale import AfterSaleWorkflow
@@ -61,11 +61,7 @@ async def test_quantities_are_bounded_by_what_is_left_and_freed_by_cancelled_cas
         lines = (await order.query(OrderWorkflow.state)).lines
         return [line.in_after_sales for line in lines] == [0, 0]
 
-    for _ in range(300):
-        if await freed():
-            break
-        await asyncio.sleep(0.05)
-    assert await freed()
+    await until(freed, what="the cancelled case's lines freed")
     await order.execute_update(OrderWorkflow.request_after_sale, one_more)
 
 
@@ -128,11 +124,10 @@ async def test_a_return_can_be_cancelled_until_the_goods_are_sent_back(
 
 
 async def _until_status(order: Order, status: str) -> None:
-    for _ in range(300):
-        if (await order.query(OrderWorkflow.state)).status == status:
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"the order never became {status}")
+    async def status_now() -> Any:
+        return (await order.query(OrderWorkflow.state)).status
+
+    await wait_for(status_now, lambda now: now == status, what=f"the order {status}")
 
 
 async def test_a_case_id_names_one_case_forever_whatever_the_order(

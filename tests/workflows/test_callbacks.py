@@ -20,7 +20,8 @@ from domain.pickups import CourierEvent, CourierStatus, PickupPayment, PickupReq
 from domain.work_orders import Accept, Reply, Resolve
 from tests.factories import place_order
 from tests.peers.callbacks import CallbackReceiver
-from tests.workflows.cases import Order, open_case, outcome, started, until
+from tests.waiting import until
+from tests.workflows.cases import Order, open_case, outcome, started
 from tests.workflows.conftest import remember
 from tests.workflows.test_replay import HISTORIES, RECORDING, saved
 from tests.workflows.work_orders import open_work_order

@@ -20,17 +20,8 @@ from domain.policy import ReviewTimeoutAction
 from domain.work_orders import Decision, WorkOrderCategory, WorkOrderStatus, WorkOrderView
 from readmodel.tables import CaseWatch
 from tests.peers.partners import PartnersPeer
-from tests.workflows.cases import (
-    Case,
-    delivered_order,
-    events,
-    in_after_sales,
-    open_case,
-    outcome,
-    paid_order,
-    started,
-    until,
-)
+from tests.waiting import until
+from tests.workflows.cases import Case, delivered_order, events, in_after_sales, open_case, outcome, paid_order, started
 from workflows.aftersale import AfterSaleWorkflow
 from workflows.work_order import WorkOrderWorkflow
 

@@ -31,7 +31,8 @@ from readmodel.merchants import get_merchant, put_merchant
 from readmodel.tables import ConversationWatch, SlaFact
 from tests.factories import merchant_body
 from tests.peers.server import Peer
-from tests.workflows.cases import outcome, started, until
+from tests.waiting import until
+from tests.workflows.cases import outcome, started
 from tests.workflows.conftest import Peers
 from workflows import search_attributes as sa
 from workflows.conversation import ConversationWorkflow

@@ -13,7 +13,8 @@ from temporalio.testing import WorkflowEnvironment
 from config.settings import Settings
 from domain.deadline_shifts import DeadlineShiftInput, PlatformShift
 from domain.work_orders import Reply
-from tests.workflows.cases import delivered_order, open_case, paid_order, started, until
+from tests.waiting import until
+from tests.workflows.cases import delivered_order, open_case, paid_order, started
 from tests.workflows.work_orders import open_work_order
 from workers.main import build_worker
 from workflows.aftersale import AfterSaleWorkflow

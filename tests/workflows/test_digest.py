@@ -30,6 +30,7 @@ from tests.conftest import CODEC_KEYS
 from tests.factories import merchant_body, project_order
 from tests.peers.dingtalk import DingTalkPeer
 from tests.peers.sms import SmsPeer
+from tests.waiting import wait_for
 from workers.main import build_worker
 from workers.schedules import DIGEST_SCHEDULE_ID, ensure_digest_schedule, run_schedules
 
@@ -142,17 +143,18 @@ def seed(engine: Engine, now: datetime) -> None:
     case("C-C1", "m-calm", overdue=False, opened_hours_ago=2)
 
 
+async def recent_actions(handle: ScheduleHandle) -> list[Any]:
+    """The runs the Schedule has started, oldest first."""
+    return list((await handle.describe()).info.recent_actions)
+
+
 async def run_result(client: Client, handle: ScheduleHandle, runs: int) -> tuple[datetime, DigestResult]:
     """Waits until the Schedule has started ``runs`` runs; the newest one's scheduled time and result."""
-    for _ in range(300):
-        actions = (await handle.describe()).info.recent_actions
-        if len(actions) >= runs:
-            newest = actions[runs - 1]
-            workflow_id = newest.action.workflow_id  # type: ignore[attr-defined]
-            result = await client.get_workflow_handle(workflow_id, result_type=DigestResult).result()
-            return newest.scheduled_at, result
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"the schedule never started run {runs}")
+    started = await wait_for(lambda: recent_actions(handle), lambda done: len(done) >= runs, what=f"run {runs}")
+    newest = started[runs - 1]
+    workflow_id = newest.action.workflow_id  # type: ignore[attr-defined]
+    result = await client.get_workflow_handle(workflow_id, result_type=DigestResult).result()
+    return newest.scheduled_at, result
 
 
 def sms_by_mobile(sms: SmsPeer) -> dict[str, dict[str, Any]]:
@@ -275,11 +277,10 @@ async def test_the_schedules_command_creates_the_digest_schedule_and_triggers_it
         printed = capsys.readouterr().out
         assert f"schedule {DIGEST_SCHEDULE_ID}: {CRON} ({ZONE})" in printed
         assert "triggered" in printed
-        for _ in range(300):  # the trigger's run, waiting on the command's own task queue
-            if (await handle.describe()).info.recent_actions:
-                break
-            await asyncio.sleep(0.05)
-        [run] = (await handle.describe()).info.recent_actions
+        # the trigger's run, waiting on the command's own task queue
+        [run] = await wait_for(
+            lambda: recent_actions(handle), lambda actions: bool(actions), what="the triggered digest run"
+        )
         assert run.action.workflow_id.startswith(f"{DIGEST_SCHEDULE_ID}-run-")  # type: ignore[attr-defined]
         await dev_env.client.get_workflow_handle(run.action.workflow_id).terminate("test over")  # type: ignore[attr-defined]
     finally:

@@ -14,7 +14,8 @@ from domain.cases import CaseStatus, OfflineRefund, ParcelShipment, Receipt
 from domain.orders import DeadlineShift, LogisticsEvent, LogisticsStatus
 from domain.pickups import CourierEvent, CourierStatus, PickupPayment, PickupRequest, PickupStatus
 from tests.peers.partners import PartnersPeer
-from tests.workflows.cases import delivered_order, events, idle, open_case, outcome, paid_order, started, until
+from tests.waiting import until
+from tests.workflows.cases import delivered_order, events, idle, open_case, outcome, paid_order, started
 from tests.workflows.conftest import Peers
 from tests.workflows.test_order import about
 from workers.main import build_worker

@@ -29,7 +29,8 @@ from domain.orders import (
 from readmodel.tables import OrderWatch, SentNotification
 from tests.factories import place_order
 from tests.peers.server import Peer
-from tests.workflows.cases import idle, paid_order, started, until
+from tests.waiting import until
+from tests.workflows.cases import idle, paid_order, started
 from tests.workflows.conftest import Peers, remember
 from workers.main import build_worker
 from workflows import search_attributes as sa

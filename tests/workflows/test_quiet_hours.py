@@ -16,7 +16,8 @@ from temporalio.worker import Worker
 from config.settings import Settings
 from domain.quiet import QuietHours
 from domain.sla import BREACH, SlaClock, StepLevel, StepSpec
-from tests.workflows.cases import events, paid_order, until
+from tests.waiting import until
+from tests.workflows.cases import events, paid_order
 from tests.workflows.conftest import Peers
 from tests.workflows.sla_probe import ProbeState, ProbeView, SlaProbeWorkflow
 from workflows.order import OrderWorkflow

@@ -44,7 +44,8 @@ from readmodel.merchants import put_merchant
 from tests.conftest import CODEC, DATA_CONVERTER
 from tests.factories import merchant_body, place_order, project_order
 from tests.payloads import decrypted
-from tests.workflows.cases import delivered_order, open_case, outcome, started, until
+from tests.waiting import until
+from tests.workflows.cases import delivered_order, open_case, outcome, started
 from tests.workflows.test_conversation import agent, customer, open_chat
 from tests.workflows.test_money_and_pickup import ADDRESS
 from tests.workflows.work_orders import open_work_order

@@ -46,8 +46,9 @@ from readmodel.tables import WorkOrderWatch
 from tests.factories import merchant_body
 from tests.peers.dingtalk import DingTalkPeer
 from tests.peers.sms import SmsPeer
+from tests.waiting import until
 from tests.workflows.case_probe import CaseProbe
-from tests.workflows.cases import outcome, until
+from tests.workflows.cases import outcome
 from tests.workflows.conftest import Peers
 from tests.workflows.work_orders import WorkOrder, about, events, open_work_order, text
 from workflows.work_order import WorkOrderWorkflow

@@ -18,7 +18,7 @@ from temporalio.testing import WorkflowEnvironment
 from config.settings import Settings, SmsBackend
 from domain.notifications import SPECS, Template
 from tests.peers.sms import SmsPeer
-from tests.workflows.cases import until
+from tests.waiting import until
 from tests.workflows.work_orders import open_work_order
 from workflows.work_order import WorkOrderWorkflow
 
