@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import IO
 
 import httpx
+from sqlalchemy import Engine
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 from temporalio.runtime import LoggingConfig, Runtime, TelemetryConfig, TelemetryFilter
 
@@ -124,10 +126,9 @@ async def _settle(client: Client, ledger: Ledger, robots: RobotStandIns, plan: P
 
 
 async def _check(
-    client: Client, settings: Settings, ledger: Ledger, robots: RobotStandIns
-) -> tuple[list[checks.Check], dict[str, tuple[datetime | None, datetime | None]], int]:
-    """The checks; when each order was marked overdue and its ship timer fired (None: not yet); how many
-    workflow tasks timed out in the orders' histories."""
+    client: Client, engine: Engine, ledger: Ledger, robots: RobotStandIns
+) -> tuple[list[checks.Check], dict[str, list[HistoryEvent]]]:
+    """The checks, and the histories of the orders with a deadline."""
     orders = [*ledger.dues, *ledger.case_orders]
     workflow_ids = [ids.order(o) for o in orders] + [ids.after_sale(c) for c in ledger.cases]
     descriptions = await checks.describe_all(client, workflow_ids)
@@ -135,7 +136,7 @@ async def _check(
     marked = {o: _overdue_marked(events) for o, events in zip(ledger.dues, histories, strict=True)}
     now = datetime.now(UTC)
     unmarked = [ids.order(o) for o, due in ledger.dues.items() if due < now and marked[o][0] is None]
-    by_case = checks.refund_keys_by_case(make_engine(settings.database_url))
+    by_case = checks.refund_keys_by_case(engine)
     return (
         [
             checks.lost(descriptions),
@@ -148,8 +149,7 @@ async def _check(
                 refunded_cases=set(by_case),
             ),
         ],
-        marked,
-        _timeouts(histories),
+        dict(zip(ledger.dues, histories, strict=True)),
     )
 
 
@@ -228,15 +228,23 @@ async def _run(
         await driver.run()
         ledger = driver.ledger
         await _settle(client, ledger, robots, plan, start)
-        results, marked, timeouts = await _check(client, settings, ledger, robots)
+        engine = make_engine(settings.database_url)
+        results, histories = await _check(client, engine, ledger, robots)
         print(
             f"\nload: {len(ledger.dues)} orders with a deadline, {len(ledger.cases)} refund-only cases requested,"
             f" {len(ledger.approved)} approved; calls retried through the outages: {dict(ledger.retried) or 'none'};"
             f" given up: {ledger.gave_up or 'none'}",
             flush=True,
         )
-        print(checks.table(results, checks.delays(await outages, ledger.dues, marked)), flush=True)
-        print(f"    workflow-task timeouts in the orders' histories: {timeouts}", flush=True)
+        print(checks.table(results, checks.delays(await outages, ledger.dues, histories)), flush=True)
+        print(f"    workflow-task timeouts in the orders' histories: {_timeouts(list(histories.values()))}")
+        sent, refused = checks.recorded_robot_sends(engine)
+        engine.dispose()
+        print(
+            f"robot messages the notifier recorded: {sent} sent, {refused} refused; distinct messages the"
+            f" robots received: {len(robots.received)}",
+            flush=True,
+        )
     load = os.getloadavg()
     print(f"load average at the end {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}", flush=True)
     return 0 if all(check.ok for check in results) and not ledger.gave_up else 1

@@ -10,14 +10,17 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import Engine
 from sqlmodel import Session, select
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from readmodel.tables import PartnerCall
+from readmodel.tables import PartnerCall, SentNotification
+from workers.bench import _overdue_marked
 
 
 @dataclass
@@ -58,6 +61,14 @@ def refunds_paid_twice(by_case: dict[str, list[str]]) -> Check:
     twice = sorted(case for case, keys in by_case.items() if len(keys) > 1)
     paid = sum(len(keys) for keys in by_case.values())
     return Check("refunds paid twice (cases paid under 2+ keys)", len(twice), f"{paid} refunds", twice[:5])
+
+
+def recorded_robot_sends(engine: Engine) -> tuple[int, int]:
+    """Messages the notifier recorded as sent to a robot (DingTalk, WeCom), and those it recorded refused."""
+    with Session(engine) as session:
+        rows = session.exec(select(SentNotification.channel, SentNotification.outcome)).all()
+    robot = [outcome for channel, outcome in rows if channel.startswith(("dingtalk:", "wecom:"))]
+    return robot.count("sent"), robot.count("failed")
 
 
 async def describe_all(client: Client, ids: list[str]) -> dict[str, WorkflowExecutionDescription | None]:
@@ -129,25 +140,46 @@ def stuck(
     return Check("workflows stuck", len(why), f"{len(descriptions)} workflows", examples[:5])
 
 
-def delays(
-    outages: list[Outage], dues: dict[str, datetime], marked: dict[str, tuple[datetime | None, datetime | None]]
-) -> list[str]:
+def delays(outages: list[Outage], dues: dict[str, datetime], histories: dict[str, list[HistoryEvent]]) -> list[str]:
     """Per outage, the ship deadlines that fell due while it lasted: how late the order was marked overdue
     (the upsert's event time minus the deadline; median and longest) and how late its timer fired at the
-    longest (``TimerFired``); then the same over all deadlines. ``marked``: order id → (marked, fired)."""
+    latest (``TimerFired``); the longest one's workflow tasks after its deadline; then all deadlines."""
     lines = []
+    marked = {order: _overdue_marked(events) for order, events in histories.items()}
     for outage in [*outages, Outage("any time (all deadlines)", min(dues.values()), max(dues.values()))]:
         due = {order: at for order, at in dues.items() if outage.start <= at <= outage.end}
-        late = sorted((at - due[o]).total_seconds() for o in due if (at := marked[o][0]) is not None)
+        late = sorted(((at - due[o]).total_seconds(), o) for o in due if (at := marked[o][0]) is not None)
         fired = max(((at - due[o]).total_seconds() for o in due if (at := marked[o][1]) is not None), default=None)
         if not late:
             lines.append(f"{outage.name}: no deadline fell due in it")
             continue
+        longest, order = late[-1]
         lines.append(
-            f"{outage.name}: {len(due)} deadlines; marked overdue median {late[len(late) // 2]:.1f} s, longest"
-            f" {late[-1]:.1f} s; timer fired at the latest {'-' if fired is None else f'{fired:.1f}'} s"
+            f"{outage.name}: {len(due)} deadlines; marked overdue median {late[len(late) // 2][0]:.1f} s, longest"
+            f" {longest:.1f} s; timer fired at the latest {'-' if fired is None else f'{fired:.1f}'} s"
         )
+        lines.append(f"  the longest, {order}: {trail(histories[order], due[order], longest)}")
     return lines
+
+
+TRAIL = {
+    EventType.EVENT_TYPE_TIMER_FIRED: "timer fired",
+    EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED: "task scheduled",
+    EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED: "started",
+    EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT: "timed out",
+    EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED: "failed",
+    EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED: "completed",
+}
+
+
+def trail(events: list[HistoryEvent], due: datetime, until: float) -> str:
+    """The timer and workflow-task events from ``due`` until ``until`` seconds after it, as offsets."""
+    steps = []
+    for event in events:
+        offset = (event.event_time.ToDatetime(tzinfo=UTC) - due).total_seconds()
+        if 0 <= offset <= until + 0.01 and event.event_type in TRAIL:
+            steps.append(f"{TRAIL[event.event_type]} +{offset:.1f}")
+    return ", ".join(steps[:16]) + (f", … {len(steps) - 16} more" if len(steps) > 16 else "")
 
 
 def table(checks: list[Check], delay_lines: list[str]) -> str:

@@ -40,7 +40,9 @@ class Plan:
 
     @property
     def server_kill_at(self) -> float:
-        return self.worker_kill_at + self.outage + 30.0
+        # A minute after the worker is back: the tasks a dead worker's sticky queue held (30 s) are taken by
+        # then, so the second outage does not land on the first one's backlog and each is measured alone.
+        return self.worker_kill_at + self.outage + 60.0
 
     @property
     def load_for(self) -> float:
