@@ -158,7 +158,9 @@ def delays(outages: list[Outage], dues: dict[str, datetime], histories: dict[str
             f"{outage.name}: {len(due)} deadlines; marked overdue median {late[len(late) // 2][0]:.1f} s, longest"
             f" {longest:.1f} s; timer fired at the latest {'-' if fired is None else f'{fired:.1f}'} s"
         )
-        lines.append(f"  the longest, {order}: {trail(histories[order], due[order], longest)}")
+        fired_at = marked[order][1]
+        since = min(due[order], fired_at) if fired_at is not None else due[order]
+        lines.append(f"  the longest, {order}: {trail(histories[order], due[order], since, longest)}")
     return lines
 
 
@@ -172,13 +174,15 @@ TRAIL = {
 }
 
 
-def trail(events: list[HistoryEvent], due: datetime, until: float) -> str:
-    """The timer and workflow-task events from ``due`` until ``until`` seconds after it, as offsets."""
+def trail(events: list[HistoryEvent], due: datetime, since: datetime, until: float) -> str:
+    """The timer and workflow-task events from ``since`` until ``until`` seconds after ``due``, as offsets
+    from ``due`` (``since`` is earlier when the timer that woke the workflow fired before the deadline)."""
     steps = []
     for event in events:
-        offset = (event.event_time.ToDatetime(tzinfo=UTC) - due).total_seconds()
-        if 0 <= offset <= until + 0.01 and event.event_type in TRAIL:
-            steps.append(f"{TRAIL[event.event_type]} +{offset:.1f}")
+        at = event.event_time.ToDatetime(tzinfo=UTC)
+        offset = (at - due).total_seconds()
+        if at >= since and offset <= until + 0.01 and event.event_type in TRAIL:
+            steps.append(f"{TRAIL[event.event_type]} {offset:+.1f}")
     return ", ".join(steps[:16]) + (f", … {len(steps) - 16} more" if len(steps) > 16 else "")
 
 
