@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install dev test lint typecheck pytest fuzz demo bench clean
+.PHONY: install dev test lint typecheck pytest fuzz demo bench chaos clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,13 @@ demo: install
 BENCH_ARGS ?=
 bench: install
 	AFTERSALES_LOG_LEVEL=WARNING $(BIN)/aftersales bench $(BENCH_ARGS)
+
+## make chaos: load while the worker, then the dev server, is SIGKILLed and restarted; checks nothing is lost,
+## paid or sent twice or stuck, and reports how late deadlines due in the outages were (not in make test).
+## Options through CHAOS_ARGS, e.g. make chaos CHAOS_ARGS="--orders-per-second 4 --outage 20".
+CHAOS_ARGS ?=
+chaos: install
+	AFTERSALES_LOG_LEVEL=CRITICAL $(BIN)/aftersales chaos $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) .temporal aftersales.db* .mypy_cache .ruff_cache .pytest_cache

