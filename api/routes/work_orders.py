@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import Caller, CallerDep, ClientDep, EngineDep, Role, SettingsDep, allow, owned_state
+from api.deps import Caller, CallerDep, ClientDep, EngineDep, Role, SettingsDep, allow, may_act, owned_state
 from api.errors import Problem
 from api.idempotency import act, start_once
 from api.routes.monitoring import PagingDep, _scope, page_of
@@ -167,10 +167,9 @@ async def _visible(handle: WorkOrder, caller: Caller, work_order_id: str) -> Wor
 
 
 async def _work_order(client: Client, caller: Caller, work_order_id: str) -> WorkOrder:
-    """The work order if the caller may see it; 404 otherwise, whoever owns it (a query for merchant keys)."""
+    """The work order if the caller may see it; 404 otherwise, whoever owns it (a describe for merchant keys)."""
     handle = client.get_workflow_handle_for(WorkOrderWorkflow.run, ids.work_order(work_order_id))
-    if caller.role is Role.MERCHANT:
-        await _visible(handle, caller, work_order_id)
+    await may_act(handle, WorkOrderWorkflow.state, caller)
     return handle
 
 
