@@ -170,12 +170,23 @@ async def may_act(
     ``MerchantId`` tells the owner (one describe, no worker task). Only a workflow started without the
     attribute is asked its state (``query``), as :func:`owned_state` would.
     """
-    if caller.role is not Role.MERCHANT:
-        return
-    if await check_owner(handle, caller, parents=parents) is None and not caller.sees(
-        (await handle.query(query)).merchant_id
-    ):
-        raise Problem("not_found", NOT_FOUND)
+    if caller.role is Role.MERCHANT:
+        await owner_of(handle, query, caller, parents=parents)
+
+
+async def owner_of(
+    handle: WorkflowHandle[Any, Any], query: Callable[[Any], _Owned], caller: Caller, *, parents: Client | None = None
+) -> str:
+    """The workflow's merchant, if ``caller`` may see it (404 otherwise, as for a missing workflow).
+
+    Told by the server's ``MerchantId`` (a describe); a workflow started without it is asked its state.
+    """
+    owner = await check_owner(handle, caller, parents=parents)
+    if owner is None:
+        owner = (await handle.query(query)).merchant_id
+        if not caller.sees(owner):
+            raise Problem("not_found", NOT_FOUND)
+    return owner
 
 
 async def check_owner(handle: WorkflowHandle[Any, Any], caller: Caller, *, parents: Client | None = None) -> str | None:
