@@ -161,12 +161,41 @@ async def owned_state(
     return state
 
 
-async def check_owner(handle: WorkflowHandle[Any, Any], caller: Caller, *, parents: Client | None = None) -> None:
+async def may_act(
+    handle: WorkflowHandle[Any, Any], query: Callable[[Any], _Owned], caller: Caller, *, parents: Client | None = None
+) -> None:
+    """404 unless ``caller`` may act on the workflow, answered as a missing workflow is; nothing for staff keys.
+
+    Before an action (an Update, which answers the new state itself) the state is not needed: the server's
+    ``MerchantId`` tells the owner (one describe, no worker task). Only a workflow started without the
+    attribute is asked its state (``query``), as :func:`owned_state` would.
+    """
+    if caller.role is Role.MERCHANT:
+        await owner_of(handle, query, caller, parents=parents)
+
+
+async def owner_of(
+    handle: WorkflowHandle[Any, Any], query: Callable[[Any], _Owned], caller: Caller, *, parents: Client | None = None
+) -> str:
+    """The workflow's merchant, if ``caller`` may see it (404 otherwise, as for a missing workflow).
+
+    Told by the server's ``MerchantId`` (a describe); a workflow started without it is asked its state.
+    """
+    owner = await check_owner(handle, caller, parents=parents)
+    if owner is None:
+        owner = (await handle.query(query)).merchant_id
+        if not caller.sees(owner):
+            raise Problem("not_found", NOT_FOUND)
+    return owner
+
+
+async def check_owner(handle: WorkflowHandle[Any, Any], caller: Caller, *, parents: Client | None = None) -> str | None:
     """404 unless ``caller`` may see the workflow, told by Temporal's server alone (its ``MerchantId``).
 
     Asked before any query: a query needs a worker, and while the workers are down it fails (503), whereas
     a missing id is a 404 at once. Told by the workflow's search attribute, another merchant's id is a 404
     then too, and the two never differ. A pickup (no attribute of its own) is told by its case's, with ``parents``.
+    Answers the owner, or None when the server does not know it (a workflow started without the attribute).
     """
     description = await handle.describe()
     owner = description.typed_search_attributes.get(sa.MERCHANT_ID)
@@ -175,3 +204,4 @@ async def check_owner(handle: WorkflowHandle[Any, Any], caller: Caller, *, paren
         owner = parent.typed_search_attributes.get(sa.MERCHANT_ID)
     if owner is not None and not caller.sees(owner):
         raise Problem("not_found", NOT_FOUND)
+    return owner

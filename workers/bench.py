@@ -12,6 +12,8 @@ queue of its own (:mod:`workers.bench_raw`: one timer, one Update, no codec) on 
   overdue (the workflow task that acted on the deadline), for raw the ``TimerFired`` event; each minus the
   deadline. Workflow-task timeouts are counted across the histories;
 - the Temporal history (events and bytes) of one full return-refund, driven through the API;
+- what one action costs, counted (:mod:`workers.bench_actions`): the API's calls to Temporal, and the
+  events, workflow tasks and activity tasks it adds to the history;
 - worker and server RSS per 1,000 open workflows (``--scale N`` opens N more order watches for it).
 """
 
@@ -40,6 +42,7 @@ from temporalio.testing import WorkflowEnvironment
 from config.codec import new_key
 from config.settings import Settings
 from config.temporal import codec, data_converter
+from workers.bench_actions import Calls, action_cost
 from workers.bench_raw import RawWorkflow
 from workers.stack import api_server, start_worker, started, temporal_binary
 from workflows import search_attributes
@@ -192,8 +195,10 @@ def _lateness(name: str, dues: list[datetime], times: list[datetime | None]) -> 
 class Bench:
     """One bench run's processes and clients."""
 
-    def __init__(self, env: WorkflowEnvironment, raw: Client, http: httpx.AsyncClient, concurrency: int) -> None:
-        self.env, self.raw, self.http, self.concurrency = env, raw, http, concurrency
+    def __init__(
+        self, env: WorkflowEnvironment, raw: Client, http: httpx.AsyncClient, concurrency: int, calls: Calls
+    ) -> None:
+        self.env, self.raw, self.http, self.concurrency, self.calls = env, raw, http, concurrency, calls
         self.run = uuid.uuid4().hex[:6]
 
     async def post(self, path: str, body: Any, key: str = "bench-mall") -> httpx.Response:
@@ -245,10 +250,12 @@ class Bench:
             count,
             c,
             lambda i: self._ok(
-                self.post(f"/v1/orders/B{run}-{i}/shipment", {"carrier": "SF", "tracking_no": f"SF{i}"})
+                self.post(
+                    f"/v1/orders/B{run}-{i}/shipment", {"carrier": "SF", "tracking_no": f"SF{i}"}, "bench-merchant"
+                )
             ),
         )
-        _row("POST .../shipment (update)", shipment, raw_updates)
+        _row("POST .../shipment (update, merchant)", shipment, raw_updates)
         case = {"kind": "refund_only", "lines": [{"line_id": "L1", "quantity": 1}], "reason": "bench"}
         _row(
             "POST /v1/after-sales (update+child)",
@@ -411,6 +418,28 @@ class Bench:
             flush=True,
         )
 
+    async def action_costs(self) -> None:
+        """What a shipment (merchant key) and two tracking updates (mall key) each cost one order."""
+        order_id = f"A{self.run}"
+        await self.report(_order(order_id))
+        print("what one action costs (one order, settled before and after each):", flush=True)
+        client, path = self.env.client, f"/v1/orders/{order_id}"
+        steps: list[tuple[str, str, dict[str, object], str]] = [
+            ("POST .../shipment (merchant key)", "shipment", {"carrier": "SF", "tracking_no": "SF1"}, "bench-merchant"),
+            ("POST .../logistics-events in_transit", "logistics-events", self._tracking("in_transit"), "bench-mall"),
+            ("POST .../logistics-events delivered", "logistics-events", self._tracking("delivered"), "bench-mall"),
+        ]
+        for name, action, body, key in steps:
+
+            async def take(url: str = f"{path}/{action}", body: dict[str, object] = body, key: str = key) -> bool:
+                return await self._ok(self.post(url, body, key))
+
+            await action_cost(name, client, self.calls, f"order-{order_id}", take)
+
+    @staticmethod
+    def _tracking(status: str) -> dict[str, object]:
+        return {"status": status, "at": datetime.now(UTC).isoformat(), "description": "bench"}
+
     async def scale(self, count: int, worker_pid: int | None) -> None:
         """Opens ``count`` more order watches and reports the RSS they add per 1,000."""
         server = _server_pid()
@@ -452,7 +481,9 @@ async def run_bench(
             dev_server_log_level="error",
         )
         address = env.client.service_client.config.target_host
-        server, port = api_server(settings, env.client)
+        calls = Calls()  # the API's calls to Temporal, counted for the action costs
+        api_client = Client(env.client.service_client, data_converter=env.client.data_converter, interceptors=[calls])
+        server, port = api_server(settings, api_client)
         # Log level ERROR: the bench's merchants have no robots, so every message warns.
         worker = await start_worker(settings, address, log_level="ERROR")
         raw_worker = await asyncio.create_subprocess_exec(sys.executable, "-m", "workers.bench_raw", address, RAW_QUEUE)
@@ -469,7 +500,7 @@ async def run_bench(
             tuning = {name: value for name, value in os.environ.items() if name.startswith("AFTERSALES_WORKER_")}
             print(f"worker tuning: {tuning or 'the SDK defaults'}", flush=True)
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
-                bench = Bench(env, raw, http, concurrency)
+                bench = Bench(env, raw, http, concurrency, calls)
                 await bench.warm_up()  # both workers polling and past their first task before anything is timed
                 rss = _rss_kib(worker.pid), _rss_kib(_server_pid())
                 await bench.throughput(count)
@@ -479,6 +510,7 @@ async def run_bench(
                     await bench.deadlines(spread, burst_lead if burst_lead is not None else 15 + spread / 12, rate=20)
                 await bench.lifecycle()
                 await bench.intake_cost()
+                await bench.action_costs()
                 opened = 3 * count + (burst + spread) * 2  # orders, cases and raw workflows still open on the server
                 worker_growth = (_rss_kib(worker.pid) - rss[0]) / 1024 / (2 * count + burst + spread) * 1000
                 server_growth = (_rss_kib(_server_pid()) - rss[1]) / 1024 / opened * 1000

@@ -201,7 +201,7 @@ class CaseBase:
         self._status_changed()
 
     def _status_changed(self) -> None:
-        workflow.upsert_search_attributes(sa.current(self._status.value, self._overdue, self._deadline_at()))
+        sa.upsert(sa.current(self._status.value, self._overdue, self._deadline_at()))
 
     def _deadline_at(self) -> datetime | None:
         if self._ended or self._status in (CaseStatus.COMPLETED, CaseStatus.CANCELLED):

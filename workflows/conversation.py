@@ -266,9 +266,7 @@ class ConversationWorkflow:
         self._journal.record(event, actor, detail=detail)
         self._s.revision = self._journal.revision
         status = status_of(self._s)
-        workflow.upsert_search_attributes(
-            sa.current(status.value, status is ConversationStatus.UNANSWERED, self._deadline_at())
-        )
+        sa.upsert(sa.current(status.value, status is ConversationStatus.UNANSWERED, self._deadline_at()))
 
     def _deadline_at(self) -> datetime | None:
         if self._s.waiting_since is None or REPLY not in self._timers:

@@ -474,7 +474,7 @@ class OrderWorkflow:
     ) -> None:
         """Records an event and refreshes the search attributes; the projection follows in the background."""
         self._journal.record(event, actor, at=at, detail=detail, due_at=due_at)
-        workflow.upsert_search_attributes(sa.current(self._status.value, self._overdue, self._deadline_at()))
+        sa.upsert(sa.current(self._status.value, self._overdue, self._deadline_at()))
 
     def _deadline_at(self) -> datetime | None:
         if self._status is OrderStatus.AWAITING_SHIPMENT and not self._overdue:

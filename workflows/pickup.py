@@ -322,7 +322,7 @@ class PickupWorkflow:
     def _move(self, status: PickupStatus, event: str, *, at: datetime | None = None, detail: str = "") -> None:
         self._status = status
         self._journal.record(event, Actor.SYSTEM, at=at, detail=detail)
-        workflow.upsert_search_attributes(sa.current(status.value, False, self._deadline_at()))
+        sa.upsert(sa.current(status.value, False, self._deadline_at()))
 
     async def _tell_case(self) -> None:
         confirmation = self._confirmation

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio import workflow
+from temporalio.common import SearchAttributeKey, SearchAttributePair, SearchAttributeUpdate, TypedSearchAttributes
 
 from domain.cases import CaseStatus
 from domain.orders import OrderStatus, PlaceOrder
@@ -68,6 +70,18 @@ def current(status: str, overdue: bool, deadline_at: datetime | None) -> list[An
         OVERDUE.value_set(overdue),
         DEADLINE_AT.value_set(deadline_at) if deadline_at else DEADLINE_AT.value_unset(),
     ]
+
+
+def upsert(updates: Sequence[SearchAttributeUpdate[Any]]) -> None:
+    """Upserts, from within a workflow, those of ``updates`` that change what the workflow holds now.
+
+    An unchanged value would still cost a command and a history event (a tracking update leaves status,
+    overdue flag and deadline as they were), so it is left out; nothing changed, nothing is sent.
+    """
+    held = workflow.info().typed_search_attributes
+    changed = [update for update in updates if held.get(update.key) != update.value]
+    if changed:
+        workflow.upsert_search_attributes(changed)
 
 
 def initial_work_order_attributes(

@@ -163,7 +163,7 @@ class WorkOrderBase:
         """Wakes the main loop and shows the work order's status, deadline and overdue flag in the Web UI."""
         self._changes += 1
         s = self._s
-        workflow.upsert_search_attributes(
+        sa.upsert(
             sa.work_order_current(
                 s.status.value,
                 self._overdue(),

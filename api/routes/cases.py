@@ -14,7 +14,7 @@ from pydantic import BaseModel
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import Caller, CallerDep, ClientDep, EngineDep, Role, allow, owned_state
+from api.deps import Caller, CallerDep, ClientDep, EngineDep, Role, allow, may_act, owned_state
 from api.errors import Problem, refusal_of, workflow_closed
 from api.idempotency import act
 from domain import ids
@@ -117,10 +117,9 @@ async def _memo(case: Case) -> str | dict[str, Any] | None:
 
 
 async def _case(client: Client, caller: Caller, case_id: str) -> Case:
-    """The case if the caller may see it; 404 otherwise, whoever owns it (a query for merchant keys only)."""
+    """The case if the caller may see it; 404 otherwise, whoever owns it (a describe for merchant keys only)."""
     handle = client.get_workflow_handle_for(AfterSaleWorkflow.run, ids.after_sale(case_id))
-    if caller.role is Role.MERCHANT:
-        await owned_state(handle, AfterSaleWorkflow.state, caller)
+    await may_act(handle, AfterSaleWorkflow.state, caller)
     return handle
 
 
@@ -259,8 +258,7 @@ async def shift_deadlines(case_id: str, shift: DeadlineShift, client: ClientDep,
 
 async def _pickup(client: Client, caller: Caller, case_id: str) -> WorkflowHandle[PickupWorkflow, PickupView]:
     handle = client.get_workflow_handle_for(PickupWorkflow.run, ids.pickup(case_id))
-    if caller.role is Role.MERCHANT:
-        await owned_state(handle, PickupWorkflow.state, caller, parents=client)
+    await may_act(handle, PickupWorkflow.state, caller, parents=client)
     return handle
 
 

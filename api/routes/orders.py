@@ -10,7 +10,7 @@ from fastapi import APIRouter, Response, status
 from pydantic import field_validator
 from temporalio.client import WorkflowHandle
 
-from api.deps import CallerDep, ClientDep, EngineDep, Role, SettingsDep, allow, owned_state
+from api.deps import CallerDep, ClientDep, EngineDep, Role, SettingsDep, allow, may_act, owned_state
 from api.idempotency import act, start_once
 from domain import ids
 from domain.orders import (
@@ -89,12 +89,11 @@ async def report_order(
 async def _order(client: ClientDep, caller: CallerDep, order_id: str) -> WorkflowHandle[OrderWorkflow, OrderView]:
     """The watch of ``order_id`` if the caller may see it; a 404 otherwise, whoever owns it.
 
-    Only a merchant key costs a query to check ownership; for the others an unknown order surfaces as
-    Temporal's not-found on the call that follows.
+    Only a merchant key costs a round trip to check ownership (a describe, see :func:`~api.deps.may_act`);
+    for the others an unknown order surfaces as Temporal's not-found on the call that follows.
     """
     handle = client.get_workflow_handle_for(OrderWorkflow.run, ids.order(order_id))
-    if caller.role is Role.MERCHANT:
-        await owned_state(handle, OrderWorkflow.state, caller)
+    await may_act(handle, OrderWorkflow.state, caller)
     return handle
 
 

@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.deps import Caller, CallerDep, ClientDep, EngineDep, Role, SettingsDep, allow, owned_state
+from api.deps import Caller, CallerDep, ClientDep, EngineDep, Role, SettingsDep, allow, may_act, owned_state, owner_of
 from api.errors import Problem
 from api.idempotency import act, start_once
 from api.routes.monitoring import PagingDep, _scope, page_of
@@ -167,10 +167,9 @@ async def _visible(handle: WorkOrder, caller: Caller, work_order_id: str) -> Wor
 
 
 async def _work_order(client: Client, caller: Caller, work_order_id: str) -> WorkOrder:
-    """The work order if the caller may see it; 404 otherwise, whoever owns it (a query for merchant keys)."""
+    """The work order if the caller may see it; 404 otherwise, whoever owns it (a describe for merchant keys)."""
     handle = client.get_workflow_handle_for(WorkOrderWorkflow.run, ids.work_order(work_order_id))
-    if caller.role is Role.MERCHANT:
-        await _visible(handle, caller, work_order_id)
+    await may_act(handle, WorkOrderWorkflow.state, caller)
     return handle
 
 
@@ -207,12 +206,15 @@ def _by(body: Step, caller: Caller) -> Step:
 async def _with_agent(
     client: Client, caller: Caller, engine: EngineDep, work_order_id: str, assignee_id: str
 ) -> WorkOrder:
-    """The work order, once ``assignee_id`` is known as an agent of its merchant (422 if not)."""
+    """The work order, once ``assignee_id`` is known as an agent of its merchant (422 if not).
+
+    Its merchant is told by the server (a describe, as for any action), not by a query of the workflow.
+    """
     handle = client.get_workflow_handle_for(WorkOrderWorkflow.run, ids.work_order(work_order_id))
-    view = await _visible(handle, caller, work_order_id)
-    merchant = await asyncio.to_thread(get_merchant, engine, merchant_id=view.merchant_id)
+    merchant_id = await owner_of(handle, WorkOrderWorkflow.state, caller)
+    merchant = await asyncio.to_thread(get_merchant, engine, merchant_id=merchant_id)
     if merchant is None:  # configured when the work order was opened; removed since
-        raise Problem("validation_error", f"merchant_id: no merchant {view.merchant_id} is configured")
+        raise Problem("validation_error", f"merchant_id: no merchant {merchant_id} is configured")
     _require_agent(merchant, assignee_id)
     return handle
 

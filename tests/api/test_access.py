@@ -7,10 +7,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+from temporalio.testing import WorkflowEnvironment
 
+from config.settings import Settings
+from domain import ids
+from domain.orders import OrderWatchInput
+from domain.policy import Policy
 from tests.api.test_cases import ADDRESS, case_body, delivered
 from tests.api.test_orders import assert_problem, now_iso
-from tests.factories import merchant_body, order_body
+from tests.factories import merchant_body, order_body, place_order
+from workflows.order import OrderWorkflow
 
 Call = tuple[str, str, dict[str, Any] | None]
 
@@ -42,6 +48,26 @@ async def test_another_merchants_order_answers_exactly_as_a_missing_one(api: Any
     assert (await api("mall", "POST", "/v1/orders", json=body)).status_code == 201
     assert_indistinguishable(missing, await answers(api, calls), order_id)
     assert (await api("mall", "GET", f"/v1/orders/{order_id}")).json()["status"] == "awaiting_shipment"
+
+
+async def test_an_order_started_without_its_merchant_attribute_is_told_by_its_state_before_an_action(
+    api: Any, dev_env: WorkflowEnvironment, api_settings: Settings
+) -> None:
+    # Ownership before an action is read from the server's MerchantId alone; a watch started without it
+    # (before the attribute existed) is asked its state instead, and answers the same way.
+    order = place_order(paid_at=datetime.now(UTC))  # m-acme's
+    path, shipment = f"/v1/orders/{order.order_id}/shipment", {"carrier": "SF", "tracking_no": "SF1"}
+    missing = await answers(api, [("POST", path, shipment)])
+    await dev_env.client.start_workflow(
+        OrderWorkflow.run,
+        OrderWatchInput(order=order, policy=Policy()),
+        id=ids.order(order.order_id),
+        task_queue=api_settings.task_queue,
+    )
+    assert_indistinguishable(missing, await answers(api, [("POST", path, shipment)]), order.order_id)
+    shipped = await api("merchant:m-acme", "POST", path, json=shipment)
+    assert shipped.status_code == 200, shipped.text
+    assert shipped.json()["status"] == "shipped"
 
 
 async def test_another_merchants_case_and_pickup_answer_exactly_as_missing_ones(api: Any) -> None:

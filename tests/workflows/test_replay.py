@@ -135,7 +135,7 @@ async def test_record_after_sale_and_pickup_histories(
     )
     booked = await case.execute_update(AfterSaleWorkflow.book_pickup, slot)
     assert booked.pickup_id
-    pickup = client.get_workflow_handle_for(PickupWorkflow.run, booked.pickup_id)
+    pickup = client.get_workflow_handle_for(PickupWorkflow.run, ids.pickup(booked.pickup_id))  # the case id
     await started(pickup)
 
     async def awaiting_payment() -> bool:
