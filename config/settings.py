@@ -90,6 +90,9 @@ class Settings(Policy, BaseSettings):
     platform_cs_dingtalk_secret: str | None = None
     platform_cs_wecom_webhook: str | None = None
     platform_cs_mobiles: str = Field(default="", description="Comma-separated mobiles to @ in the platform CS group")
+    order_max_history_events: int = Field(
+        default=5000, ge=20, description="an order watch continues as new before its Temporal history grows past this"
+    )
     wo_max_history_events: int = Field(
         default=5000, ge=20, description="a work order continues as new before its Temporal history grows past this"
     )

@@ -8,8 +8,9 @@ from enum import StrEnum
 
 from pydantic import Field, model_validator
 
-from domain.model import MAX_LINES, Flag, Model, PostageCents, Quantity
+from domain.model import MAX_LINES, Flag, Model, PostageCents
 from domain.orders import Address, HistoryEntry, Id, OrderLine, Text
+from domain.orders import CaseLine as CaseLine  # re-exported: a case's lines, which its order's watch keeps too
 from domain.policy import Policy
 
 
@@ -85,13 +86,6 @@ def may_cancel(kind: CaseKind, status: CaseStatus) -> bool:
     if kind is CaseKind.REFUND_ONLY:
         return status is CaseStatus.PENDING_REVIEW
     return status in (CaseStatus.PENDING_REVIEW, CaseStatus.AWAITING_RETURN)
-
-
-class CaseLine(Model):
-    """How many of one order line a case is about."""
-
-    line_id: Id
-    quantity: Quantity
 
 
 class AfterSaleRequest(Model):

@@ -1,4 +1,5 @@
-"""The order watch's language: orders, shipments, logistics events, the after-sales window."""
+"""The order watch's language: orders, shipments, logistics events, the after-sales window, and the state
+the watch keeps (:class:`OrderWatchState`), carried whole through continue-as-new."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, StringConstraints, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
 from domain.durations import LONGEST, format_duration
 from domain.model import MAX_LINES, Flag, Instant, Model, PriceCents, Quantity
@@ -127,6 +128,13 @@ class LogisticsEvent(Model):
     status: LogisticsStatus
     at: Instant
     description: str = Field(default="", max_length=500)
+
+
+class CaseLine(Model):
+    """How many of one order line a case is about."""
+
+    line_id: Id
+    quantity: Quantity
 
 
 class WindowExtension(Model):
@@ -262,13 +270,47 @@ def accepts_logistics(status: OrderStatus) -> bool:
     return status is OrderStatus.SHIPPED
 
 
+class OrderWatchState(BaseModel):
+    """Everything an order watch must keep, in one serialisable object: it is the next run's input when the
+    workflow continues as new, so clocks, history, open cases and the steps applied carry over whole."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: OrderStatus = OrderStatus.AWAITING_SHIPMENT
+    overdue: bool = False
+    clocks: dict[str, SlaClock] = Field(default_factory=dict, description="every deadline of the order")
+    shipment: Shipment | None = Field(default=None, description="the shipment applied: its retry is answered")
+    shipped_at: datetime | None = None
+    delivered_at: datetime | None = None
+    closing: bool = Field(default=False, description="past the grace for extensions: nothing reopens the window")
+    last_movement_at: datetime
+    anomaly: AnomalyReason | None = None
+    logistics: LogisticsEvent | None = Field(
+        default=None, description="the last tracking update applied: its retry is answered"
+    )
+    open_cases: dict[str, list[CaseLine]] = Field(
+        default_factory=dict, description="the lines each open case holds (from its request until it settles)"
+    )
+    cases: list[str] = Field(default_factory=list, description="every case id this order accepted or tried")
+    refunded: dict[str, int] = Field(default_factory=dict, description="line id → quantity refunded for good")
+    shifts: dict[str, list[str]] = Field(
+        default_factory=dict, description="platform deadline shifts applied (id → clocks moved): a repeat is a no-op"
+    )
+    history: list[HistoryEntry] = Field(default_factory=list)
+    revision: int = 0
+    runs: int = Field(default=0, description="how many times the workflow continued as new")
+
+
 class OrderWatchInput(Model):
-    """What an order watch starts with: the order and the policy in force for its merchant."""
+    """What an order watch starts with: the order and the policy in force for its merchant, and on a
+    continued run the state of the run before."""
 
     order: PlaceOrder
     policy: Policy
     board_url: str = ""
     callbacks: bool = Field(default=False, description="Call the mall back on each change (README: Callbacks).")
+    max_history_events: int = Field(default=5000, ge=20)
+    state: OrderWatchState | None = None
 
 
 def ship_clock(input: OrderWatchInput) -> SlaClock:

@@ -13,7 +13,7 @@ from domain.pickups import CourierStatus
 
 ROOT = Path(__file__).parents[2]
 SOURCES = {  # a workflow's modules: its own and its parts (workflows/work_order_timers.py …)
-    "order": "workflows/order.py",
+    "order": "workflows/order*.py",
     "case": "workflows/aftersale*.py",
     "pickup": "workflows/pickup.py",
     "work_order": "workflows/work_order*.py",

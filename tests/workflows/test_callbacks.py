@@ -48,12 +48,16 @@ def settings(settings: Settings, receiver: CallbackReceiver) -> Settings:
     return settings.model_copy(update={"callback_url": receiver.url, "callback_secret": SecretStr(SECRET)})
 
 
-async def paid_order(env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str) -> Order:
+async def paid_order(
+    env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str, *, max_history_events: int = 5000
+) -> Order:
     """An order paid now, watched with callbacks on (as the API starts it with the URL set)."""
     order = place_order(paid_at=await env.get_current_time(), merchant_id=merchant_id)
+    policy = settings.policy()
+    watch = OrderWatchInput(order=order, policy=policy, callbacks=True, max_history_events=max_history_events)
     handle = await client.start_workflow(
         OrderWorkflow.run,
-        OrderWatchInput(order=order, policy=settings.policy(), callbacks=True),
+        watch,
         id=ids.order(order.order_id),
         task_queue=settings.task_queue,
         search_attributes=sa.initial_order_attributes(order),
@@ -208,6 +212,32 @@ async def test_a_work_orders_event_ids_go_on_across_continue_as_new_and_its_brea
     breach = events[types.index("work_order.breached")]
     assert breach["data"]["escalation_level"] >= 1
     assert "title" not in breach["data"]
+
+
+async def test_an_orders_event_ids_go_on_across_continue_as_new(
+    ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str, receiver: CallbackReceiver
+) -> None:
+    order = await paid_order(ts_env, client, settings, merchant_id, max_history_events=40)
+    order_id = (await order.query(OrderWorkflow.state)).order_id
+    await order.execute_update(OrderWorkflow.ship, Shipment(carrier="SF", tracking_no="SF100"))
+    for _ in range(6):
+        await ts_env.sleep(HOUR)
+        now = await ts_env.get_current_time()
+        await order.execute_update(OrderWorkflow.record_logistics, LogisticsEvent(status="in_transit", at=now))
+
+    async def continued() -> bool:
+        return await order.query(OrderWorkflow.runs) >= 1
+
+    await until(continued)
+    now = await ts_env.get_current_time()
+    await order.execute_update(OrderWorkflow.record_logistics, LogisticsEvent(status=LogisticsStatus.DELIVERED, at=now))
+
+    await until(lambda: "order.delivered" in [e["type"] for e in of(receiver, "order_id", order_id)])
+    view: OrderView = await order.query(OrderWorkflow.state)
+    events = of(receiver, "order_id", order_id)
+    # Every entry told once, in order, under the id of its place in the whole history (both runs').
+    assert [e["id"] for e in events] == [f"{order.id}:{n}" for n in range(1, len(view.history) + 1)]
+    assert [e["type"] for e in events] == ["order.paid", "order.shipped", *["order.in_transit"] * 6, "order.delivered"]
 
 
 async def test_a_cooling_off_refund_is_called_back_for_the_case_and_its_order_before_they_complete(

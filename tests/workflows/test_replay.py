@@ -119,6 +119,35 @@ async def test_record_order_history(
 
 
 @RECORDING
+async def test_record_continued_order_histories(
+    ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str
+) -> None:
+    """A parcel with many tracking updates: the watch continues as new in transit; the last run sees the
+    delivery, the window closing and the grace running out."""
+    order = place_order(paid_at=await ts_env.get_current_time(), merchant_id=merchant_id, order_id="O-long")
+    handle = await client.start_workflow(
+        OrderWorkflow.run,
+        OrderWatchInput(order=order, policy=settings.policy(), max_history_events=60),
+        id=ids.order(order.order_id),
+        task_queue=settings.task_queue,
+        search_attributes=sa.initial_order_attributes(order),
+    )
+    await handle.execute_update(OrderWorkflow.ship, Shipment(carrier="SF", tracking_no="SF-H2"))
+    for _ in range(8):
+        await ts_env.sleep(timedelta(hours=6))
+        now = await ts_env.get_current_time()
+        await handle.execute_update(OrderWorkflow.record_logistics, LogisticsEvent(status="in_transit", at=now))
+    now = await ts_env.get_current_time()
+    await handle.execute_update(OrderWorkflow.record_logistics, LogisticsEvent(status="delivered", at=now))
+    await ts_env.sleep(timedelta(days=38))
+    await outcome(handle)
+    assert await handle.query(OrderWorkflow.runs) >= 1
+    first = client.get_workflow_handle(handle.id, run_id=handle.first_execution_run_id)
+    (HISTORIES / "OrderWorkflow-first-run.json").write_text(await saved(first))
+    (HISTORIES / "OrderWorkflow-last-run.json").write_text(await saved(handle))
+
+
+@RECORDING
 async def test_record_after_sale_and_pickup_histories(
     ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str
 ) -> None:

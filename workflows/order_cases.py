@@ -1,0 +1,121 @@
+"""The order's after-sales requests: each starts a case, and each case settles with its order.
+
+A request reserves the quantities it claims and starts an :class:`~workflows.aftersale.AfterSaleWorkflow`
+as a child (parent-close ABANDON: the case outlives a run of its order that continues as new). The case
+tells its order the outcome by signalling ``order-{order_id}``, the workflow id and not a run, so a settlement
+reaches whichever run of the watch is current.
+"""
+
+from __future__ import annotations
+
+from temporalio import workflow
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from domain import ids
+    from domain.cases import (
+        AfterSaleRequest,
+        CaseInput,
+        CaseKind,
+        CaseSettlement,
+        CaseStatus,
+        in_cooling_off,
+        is_whole_order,
+        quantity_left,
+    )
+    from domain.orders import Actor, OrderStatus
+    from workflows import search_attributes as sa
+    from workflows.aftersale import REQUEST_MEMO, AfterSaleWorkflow, request_digest
+    from workflows.effects import refuse
+    from workflows.order_base import OrderBase
+
+
+class OrderCases(OrderBase):
+    """After-sales requests on the order, and the settlements of their cases."""
+
+    @workflow.update
+    async def request_after_sale(self, request: AfterSaleRequest) -> str:
+        """Accepts an after-sales request: reserves its quantities and starts its case; answers the case's id.
+
+        Within the cooling-off period a whole-order request is refunded at once, with no merchant review.
+        """
+        s, order = self._s, self._input.order
+        bought = {line.line_id: line.quantity for line in order.lines}
+        cooling_off = (
+            request.kind is CaseKind.REFUND_ONLY
+            and not s.open_cases
+            and not s.refunded
+            and is_whole_order(request.lines, bought)
+            and in_cooling_off(order.paid_at, workflow.now(), self._input.policy.cooling_off, s.shipment is not None)
+        )
+        s.cases.append(request.case_id)
+        s.open_cases[request.case_id] = list(request.lines)  # held while the case starts
+        try:
+            await workflow.start_child_workflow(
+                AfterSaleWorkflow.run,
+                CaseInput(
+                    request=request,
+                    merchant_id=order.merchant_id,
+                    customer_id=order.customer_id,
+                    order_lines=order.lines,
+                    shipping_address=order.shipping_address,
+                    policy=self._input.policy,
+                    cooling_off=cooling_off,
+                    board_url=self._input.board_url,
+                    callbacks=self._input.callbacks,
+                ),
+                id=ids.after_sale(request.case_id),
+                # A case id names one case forever: refused while any case of any order holds it, open
+                # or closed (within the namespace's retention; the API checks the read model beyond it).
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                parent_close_policy=ParentClosePolicy.ABANDON,
+                memo={REQUEST_MEMO: request_digest(request)},
+                search_attributes=sa.initial_case_attributes(
+                    merchant_id=order.merchant_id,
+                    order_id=order.order_id,
+                    kind=request.kind.value,
+                    status=CaseStatus.REFUNDING if cooling_off else CaseStatus.PENDING_REVIEW,
+                ),
+                static_summary=f"{request.kind.value} {request.case_id} of order {order.order_id}",
+            )
+        except WorkflowAlreadyStartedError:
+            # Another order's case: refused, and this order's history shows nothing of it. The id stays
+            # in the state's ``cases``, so the same request again is refused by the validator at once.
+            s.open_cases.pop(request.case_id, None)
+            raise refuse("duplicate", f"case {request.case_id} exists already") from None
+        self._changed("after_sale_requested", Actor.CUSTOMER, detail=f"{request.case_id} {request.kind.value}")
+        return ids.after_sale(request.case_id)
+
+    @request_after_sale.validator
+    def _validate_request(self, request: AfterSaleRequest) -> None:
+        s = self._s
+        if request.case_id in s.cases:
+            raise refuse("duplicate", f"case {request.case_id} exists already on order {request.order_id}")
+        if s.closing or s.status is OrderStatus.CLOSED or self._window_over():
+            raise refuse("window_closed", "the after-sales window of this order is closed")
+        if request.kind is not CaseKind.REFUND_ONLY and s.shipment is None:
+            raise refuse("invalid_state", "nothing was shipped yet: only a refund can be asked for")
+        bought = {line.line_id: line.quantity for line in self._input.order.lines}
+        claimed = self._claimed()
+        for line in request.lines:
+            if line.line_id not in bought:
+                raise refuse("validation_error", f"the order has no line {line.line_id}")
+            left = quantity_left(bought[line.line_id], claimed.get(line.line_id, 0), s.refunded.get(line.line_id, 0))
+            if line.quantity > left:
+                raise refuse("quantity_exceeds", f"line {line.line_id}: {line.quantity} asked, {left} left")
+
+    @workflow.signal
+    def settle_case(self, settlement: CaseSettlement) -> None:
+        """A case ended: its refunded quantities are gone for good, the others can be claimed again."""
+        s = self._s
+        if s.open_cases.pop(settlement.case_id, None) is None:
+            return  # told twice
+        for line in settlement.refunded:
+            s.refunded[line.line_id] = s.refunded.get(line.line_id, 0) + line.quantity
+        refunded = sum(line.quantity for line in settlement.refunded)
+        self._changed("after_sale_settled", Actor.SYSTEM, detail=f"{settlement.case_id}: {refunded} refunded")
+        if self._all_refunded():
+            s.status = OrderStatus.REFUNDED
+            self._changed("refunded", Actor.SYSTEM)
