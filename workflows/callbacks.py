@@ -83,6 +83,10 @@ class Outbox:
                 self._failed(f"{event.type} {event.id} not delivered: {str(failure.cause or failure)[:160]}")
             self._pending.pop(0)
 
+    def idle(self) -> bool:
+        """Whether every event so far was delivered or given up."""
+        return not self._pending
+
     async def drain(self) -> None:
         """Waits until every queued event was delivered or given up (before the workflow completes)."""
         await workflow.wait_condition(lambda: not self._pending)

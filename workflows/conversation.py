@@ -84,7 +84,7 @@ class ConversationWorkflow:
             self._s.runs += 1
         timers = asyncio.create_task(self._timers.run(until=lambda: self._s.closed or self._leaving))
         while not self._s.closed:
-            if self._history_is_long():
+            if self._journal.time_to_hand_over(self._input.max_history_events):
                 await self._continue_as_new()
             await self._wait_for_a_message()
             if timers.done() and not self._s.closed:
@@ -102,7 +102,9 @@ class ConversationWorkflow:
         messages = self._messages
         idle = self._s.last_message_at + self._input.policy.chat_idle - workflow.now()
         woke = await wait_until(
-            lambda: self._messages != messages or self._history_is_long(), max(idle, timedelta()), summary="idle"
+            lambda: self._messages != messages or self._journal.time_to_hand_over(self._input.max_history_events),
+            max(idle, timedelta()),
+            summary="idle",
         )
         if woke:
             return
@@ -113,12 +115,6 @@ class ConversationWorkflow:
             self._s.closed = False
             self._journal.start()  # settling stopped the projection
             self._changed("reopened", Actor.CUSTOMER)
-
-    def _history_is_long(self) -> bool:
-        info = workflow.info()
-        return (
-            info.is_continue_as_new_suggested() or info.get_current_history_length() >= self._input.max_history_events
-        )
 
     async def _continue_as_new(self) -> None:
         """Hands the whole state to a new run once every handler, message and projection is done."""

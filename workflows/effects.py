@@ -102,6 +102,26 @@ class Journal:
         """Whether ``event`` is in the history."""
         return any(entry.event == event for entry in self.history)
 
+    def quiet(self) -> bool:
+        """Nothing under way: no handler running, no message being sent, no callback waiting.
+
+        The moment a long-lived workflow hands over to a new run (continue-as-new) without holding its clocks:
+        it waits for this while its clocks run on, so a robot or a callback receiver that is down for hours
+        delays the handover, never a deadline.
+        """
+        return (
+            workflow.all_handlers_finished()
+            and all(task.done() for task in self._background)
+            and (self._outbox is None or self._outbox.idle())
+        )
+
+    def time_to_hand_over(self, max_history_events: int) -> bool:
+        """Whether to continue as new now: the Temporal history is long (the server suggests a new run, or it
+        reached ``max_history_events``) and the workflow is :meth:`quiet`."""
+        info = workflow.info()
+        long = info.is_continue_as_new_suggested() or info.get_current_history_length() >= max_history_events
+        return long and self.quiet()
+
     def in_background(self, effect: Coroutine[Any, Any, None]) -> None:
         """Runs an effect without holding up the caller; :meth:`settle` waits for it."""
         self._background.append(asyncio.create_task(effect))

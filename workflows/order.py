@@ -78,12 +78,16 @@ class OrderWorkflow(OrderSteps, OrderTimers, OrderCases):
             self._s.runs += 1
         # Every step of the watch is a clock's step or a human's Update; the watch ends once everything is
         # refunded or the grace for extensions has run out.
-        await self._timers.run(until=lambda: self._over() or self._history_is_long())
+        await self._timers.run(
+            until=lambda: self._over() or self._journal.time_to_hand_over(self._input.max_history_events)
+        )
         if not self._over():
             await self._continue_as_new()
         self._s.closing = True
         # Each open case settles with its order.
-        await workflow.wait_condition(lambda: not self._s.open_cases or self._history_is_long())
+        await workflow.wait_condition(
+            lambda: not self._s.open_cases or self._journal.time_to_hand_over(self._input.max_history_events)
+        )
         if self._s.open_cases:
             await self._continue_as_new()
         await self._journal.settle()
@@ -92,16 +96,11 @@ class OrderWorkflow(OrderSteps, OrderTimers, OrderCases):
     def _over(self) -> bool:
         return self._s.closing or self._s.status is OrderStatus.REFUNDED
 
-    def _history_is_long(self) -> bool:
-        info = workflow.info()
-        return (
-            info.is_continue_as_new_suggested() or info.get_current_history_length() >= self._input.max_history_events
-        )
-
     async def _continue_as_new(self) -> NoReturn:
-        """Hands the whole state to a new run once every handler, message and callback is done.
+        """Hands the whole state to a new run.
 
-        The clocks wait meanwhile (their runner has returned); a step that falls due fires in the new run.
+        Called once :meth:`Journal.time_to_hand_over` holds: the clocks ran on while the workflow waited for a quiet
+        moment (no handler, message or callback under way), so only the projection in flight is waited for here.
         """
         await self._journal.settle(project=False)
         self._s.revision = self._journal.revision

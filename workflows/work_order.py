@@ -79,7 +79,7 @@ class WorkOrderWorkflow(WorkOrderHandling, WorkOrderOutcome):
         self._changed()
         timers = asyncio.create_task(self._timers.run(until=lambda: self._ended or self._leaving))
         while not self._ended:
-            if self._history_is_long():
+            if self._journal.time_to_hand_over(self._input.max_history_events):
                 await self._continue_as_new()
             await self._cover_holidays()
             await self._wait()
@@ -109,18 +109,14 @@ class WorkOrderWorkflow(WorkOrderHandling, WorkOrderOutcome):
             self._ended = True
             return
         changes = self._changes
-        await workflow.wait_condition(lambda: self._changes != changes or self._history_is_long())
+        await workflow.wait_condition(
+            lambda: self._changes != changes or self._journal.time_to_hand_over(self._input.max_history_events)
+        )
 
     def _final(self) -> bool:
         """Whether a closed work order is closed for good: the platform decided, or the reopen window is over."""
         s = self._s
         return s.decision is not None or s.last_resolved_at is None or s.clocks[ClockName.REOPEN_WINDOW].breached
-
-    def _history_is_long(self) -> bool:
-        info = workflow.info()
-        return (
-            info.is_continue_as_new_suggested() or info.get_current_history_length() >= self._input.max_history_events
-        )
 
     async def _continue_as_new(self) -> None:
         """Hands the whole state to a new run once every handler, message and projection is done."""
