@@ -62,7 +62,11 @@ async def report_order(
     merchant = await asyncio.to_thread(get_merchant, engine, merchant_id=order.merchant_id)
     policy = policy_of(merchant, settings.policy())
     watch = OrderWatchInput(
-        order=order, policy=policy, board_url=settings.public_url, callbacks=settings.callback_url is not None
+        order=order,
+        policy=policy,
+        board_url=settings.public_url,
+        callbacks=settings.callback_url is not None,
+        case_max_history_events=settings.case_max_history_events,
     )
     opening = opening_view(watch)
     handle, created = await start_once(
