@@ -114,20 +114,26 @@ class Journal:
                 projection under way is waited for, the continuation projects the same state at once, and a
                 busy workflow (a chat) does not wait for a pause between two messages that may never come.
         """
-        await workflow.wait_condition(workflow.all_handlers_finished)
-        await workflow.wait_condition(lambda: all(task.done() for task in self._background))
-        if self._outbox is not None:
-            await self._outbox.drain()  # at-least-once: every event delivered or given up, then done
+        while True:
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            await workflow.wait_condition(self._effects_done)
+            if self._outbox is not None:
+                await self._outbox.drain()  # at-least-once: every event delivered or given up, then done
+            revision = self.revision
+            if self._projector is not None:
+                # Halted, no activity is left running to outlive its run.
+                await (self._projector.flush() if project else self._projector.halt())
+            # An Update handled while the projection ran recorded events the mall must still be told of, or
+            # started an effect: settled too, before the run completes or continues (nothing is lost).
+            if self.revision == revision and workflow.all_handlers_finished() and self._effects_done():
+                break
         if self._delivering is not None:
             self._delivering.cancel()
-        if not project:
-            if self._projector is not None:
-                await self._projector.halt()  # an activity left running would outlive its run
-            return
-        if self._projector is not None:
-            await self._projector.flush()
-        if self._projecting is not None:
+        if project and self._projecting is not None:
             self._projecting.cancel()
+
+    def _effects_done(self) -> bool:
+        return all(task.done() for task in self._background)
 
     def tell(self, notification: Notification, *, sent: str | None = None, detail: str = "") -> None:
         """Sends ``notification`` in the background; records ``sent`` once delivered, or the failure."""
