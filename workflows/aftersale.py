@@ -7,11 +7,17 @@ SLA clock (:mod:`domain.sla`, run by :class:`~workflows.sla.SlaTimers`); silence
 rules (auto-approve, auto-cancel, auto-receive, auto-complete) or escalates. When the case ends it tells
 its order what was refunded and what is free to claim again.
 
+Everything the case keeps lives in one :class:`~domain.cases.CaseState`. A case lives weeks (return 7 d,
+receipt 10 d, confirmation 10 d, appeals): before its Temporal history grows past ``max_history_events`` (or
+when Temporal suggests it) it waits for its handlers and effects to settle and continues as new with that
+state as input, under the same id, so its order, pickup and work order still reach it by signal; the
+clocks go over unchanged and the new run's timers wait for the same deadlines.
+
 The class is assembled from its parts, one job each: the state, views, statuses and effects
 (:mod:`workflows.aftersale_base`), money (:mod:`workflows.aftersale_money`), decisions
 (:mod:`workflows.aftersale_decisions`), the platform's work order (:mod:`workflows.aftersale_work_order`),
 the clocks' steps (:mod:`workflows.aftersale_timers`) and the human steps (:mod:`workflows.aftersale_steps`).
-This module walks the case through its statuses and tells its order at the end.
+This module walks the case through its statuses, continues as new on the way, and tells its order at the end.
 """
 
 from __future__ import annotations
