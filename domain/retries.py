@@ -1,7 +1,8 @@
 """Retries of human steps: an action already applied is answered again, not refused.
 
 A mall that timed out waiting for an answer sends the same call again. Creates are idempotent by their
-ids; actions (ship, approve, pay, send the goods back …) are idempotent by :class:`Applied`: the same
+ids; actions (ship, approve, pay, send the goods back …) are idempotent by :class:`Attempts`, or
+:class:`AppliedSteps` where the workflow carries them through continue-as-new: the same
 action with the same body as the one a workflow applied is that retry, answered with the resource as it
 stands and no new event, while another body in a state that does not allow it is still a 409.
 """

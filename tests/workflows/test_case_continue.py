@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 import pytest
 from sqlalchemy import Engine
 from sqlmodel import Session
+from temporalio.api.common.v1 import WorkflowExecution
+from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
@@ -14,10 +17,11 @@ from api.deps import Caller, Role, check_owner
 from api.errors import Problem
 from config.settings import Settings
 from domain import ids
-from domain.cases import Action, CaseStatus, CaseView, ParcelShipment, Receipt
+from domain.cases import Action, Appeal, CaseStatus, CaseView, ParcelShipment, Receipt, Rejection
 from domain.orders import LogisticsEvent, LogisticsStatus, OrderWatchInput, Shipment
 from domain.pickups import CourierEvent, CourierStatus, PickupPayment, PickupRequest, PickupStatus
 from domain.retries import Attempt
+from domain.work_orders import Decision
 from readmodel.tables import CaseWatch
 from tests.factories import place_order
 from tests.peers.partners import PartnersPeer
@@ -28,6 +32,7 @@ from workflows import search_attributes as sa
 from workflows.aftersale import REQUEST_MEMO, AfterSaleWorkflow
 from workflows.order import OrderWorkflow
 from workflows.pickup import PickupWorkflow
+from workflows.work_order import WorkOrderWorkflow
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -56,6 +61,29 @@ async def delivered(
     return handle
 
 
+async def run_id(case: Case) -> str:
+    """The case's current run (asked raw: the time-skipping server keeps a deadline set to None as a null
+    the client's ``describe`` cannot read)."""
+    request = DescribeWorkflowExecutionRequest(
+        namespace=case._client.namespace, execution=WorkflowExecution(workflow_id=case.id)
+    )
+    described = await case._client.workflow_service.describe_workflow_execution(request)
+    return described.workflow_execution_info.execution.run_id
+
+
+async def continued(case: Case, retry: Callable[[], Awaitable[CaseView]], answer: CaseView) -> None:
+    """Retries an action until the case has continued as new; each retry is answered with ``answer``'s history
+    (no event, only Temporal history)."""
+    first = await run_id(case)
+    for _ in range(2 * SHORT):
+        if await run_id(case) != first:
+            # The time-skipping server holds a query sent while a run's first task runs: wait for it.
+            await started(case)
+            return
+        assert (await retry()).history == answer.history
+    raise AssertionError(f"{case.id} did not continue as new")
+
+
 async def approved_then_continued(ts_env: WorkflowEnvironment, case: Case, wait: timedelta = DAY) -> CaseView:
     """Approves a return, lets ``wait`` of its return clock pass, and retries the approval until the case has
     continued as new; answers the view the approval returned."""
@@ -63,15 +91,8 @@ async def approved_then_continued(ts_env: WorkflowEnvironment, case: Case, wait:
     assert approved.status is CaseStatus.AWAITING_RETURN
     if wait:
         await ts_env.sleep(wait)
-    first = (await case.describe()).run_id
-    for _ in range(2 * SHORT):
-        if (await case.describe()).run_id != first:
-            # The time-skipping server holds a query sent while a run's first task runs: wait for it.
-            await started(case)
-            return approved
-        # A retry of the approval is answered with the case as it stands: no event, only history.
-        assert (await case.execute_update(AfterSaleWorkflow.approve)).history == approved.history
-    raise AssertionError(f"{case.id} did not continue as new")
+    await continued(case, lambda: case.execute_update(AfterSaleWorkflow.approve), approved)
+    return approved
 
 
 async def test_a_case_continued_as_new_in_its_return_clock_keeps_deadline_history_retries_and_refunds_once(
@@ -192,3 +213,25 @@ async def test_a_pickup_booked_before_the_case_continued_reaches_the_continued_c
     assert (state.return_carrier, state.return_tracking_no) == ("SF", picked.waybill_no)
     assert {"pickup_requested", "pickup_scheduled", "return_shipped"} <= set(events(state))
     assert (await outcome(pickup)).status is PickupStatus.PICKED_UP
+
+
+async def test_a_work_order_opened_before_the_case_continued_settles_the_continued_case(
+    ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str, partners: PartnersPeer
+) -> None:
+    order = await delivered(client, settings, merchant_id, await ts_env.get_current_time(), 2 * SHORT)
+    case = await open_case(client, settings, order, "refund_only", [{"line_id": "L1", "quantity": 1}])
+    await case.execute_update(AfterSaleWorkflow.reject, Rejection(reason="超出售后范围"))
+    appeal = Appeal(reason="商品有质量问题")
+    disputed = await case.execute_update(AfterSaleWorkflow.appeal, appeal)
+    assert disputed.work_order_id is not None
+    work_order = client.get_workflow_handle_for(WorkOrderWorkflow.run, ids.work_order(disputed.work_order_id))
+    await started(work_order)
+    await continued(case, lambda: case.execute_update(AfterSaleWorkflow.appeal, appeal), disputed)
+    carried = await case.query(AfterSaleWorkflow.state)
+    assert (carried.status, carried.work_order_id) == (CaseStatus.DISPUTED, disputed.work_order_id)
+
+    await work_order.execute_update(WorkOrderWorkflow.decide, Decision(approve=True, reason="质量问题属实"))
+    done = await outcome(case)
+    assert done.status is CaseStatus.COMPLETED
+    assert ("dispute_upheld", "platform") in [(e.event, e.actor) for e in done.history]
+    assert [r["amount_cents"] for r in partners.acted("/refunds") if r["case_id"] == done.case_id] == [19900]

@@ -46,7 +46,7 @@ from tests.factories import merchant_body, place_order, project_order
 from tests.payloads import decrypted
 from tests.waiting import until
 from tests.workflows.cases import delivered_order, open_case, outcome, started
-from tests.workflows.test_case_continue import approved_then_continued
+from tests.workflows.test_case_continue import approved_then_continued, run_id
 from tests.workflows.test_case_continue import delivered as short_lived_cases
 from tests.workflows.test_conversation import agent, customer, open_chat
 from tests.workflows.test_money_and_pickup import ADDRESS
@@ -191,7 +191,7 @@ async def test_record_continued_case_histories(
     handover) and the last (shipped, delivered, auto-received, refunded, postage claimed, the order told)."""
     order = await short_lived_cases(client, settings, merchant_id, await ts_env.get_current_time())
     case = await open_case(client, settings, order, "return_refund", [{"line_id": "L2", "quantity": 1}])
-    first_run = (await case.describe()).run_id
+    first_run = await run_id(case)
     await approved_then_continued(ts_env, case)
     shipment = ParcelShipment(carrier="YTO", tracking_no="YT-H1", postage_cents=1000)
     await case.execute_update(AfterSaleWorkflow.ship_return, shipment)
