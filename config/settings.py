@@ -99,6 +99,11 @@ class Settings(Policy, BaseSettings):
     chat_max_history_events: int = Field(
         default=5000, ge=20, description="a conversation continues as new before its Temporal history grows past this"
     )
+    case_max_history_events: int = Field(
+        default=5000,
+        ge=20,
+        description="an after-sales case continues as new before its Temporal history grows past this",
+    )
 
     sms_backend: SmsBackend = SmsBackend.LOG
     sms_endpoint: str | None = None

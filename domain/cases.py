@@ -6,12 +6,14 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.model import MAX_LINES, Flag, Model, PostageCents
 from domain.orders import Address, HistoryEntry, Id, OrderLine, Text
 from domain.orders import CaseLine as CaseLine  # re-exported: a case's lines, which its order's watch keeps too
 from domain.policy import Policy
+from domain.retries import AppliedSteps
+from domain.sla import SlaClock
 
 
 class CaseKind(StrEnum):
@@ -201,8 +203,45 @@ class CaseSettlement(Model):
     released: list[CaseLine] = Field(default_factory=list)
 
 
+class CaseState(BaseModel):
+    """Everything a case must keep, in one serialisable object: it is the next run's input when the workflow
+    continues as new, so its clocks (deadlines and consumed time), history and the steps applied carry over."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: CaseStatus = CaseStatus.PENDING_REVIEW
+    opened_at: datetime
+    since: datetime = Field(description="when the current status began")
+    clocks: dict[str, SlaClock] = Field(default_factory=dict, description="every deadline of the case")
+    clock: str | None = Field(default=None, description="the clock of the current status")
+    overdue: bool = False
+    auto: bool = Field(default=False, description="decided by the platform's rules, not by a person")
+    ended: bool = False
+    appealed: bool = False
+    received: bool = Field(default=False, description="the goods are back (accepted or refused)")
+    return_shipment: ParcelShipment | None = None
+    return_postage_cents: int | None = None
+    replacement: ParcelShipment | None = None
+    rejection_reason: str | None = None
+    work_order_id: str | None = Field(default=None, description="the platform work order this case opened last")
+    work_orders: int = Field(default=0, description="how many work order ids the case has used")
+    work_order_open: bool = Field(default=False, description="its work order still decides the case")
+    pickup_active: bool = False
+    pickup_id: str | None = None
+    pickups: int = Field(default=0, description="pickups booked so far")
+    refunded_cents: int = 0
+    applied: AppliedSteps = Field(default_factory=AppliedSteps, description="so that a retry is answered")
+    shifts: dict[str, list[str]] = Field(
+        default_factory=dict, description="platform deadline shifts applied (id → clocks moved): a repeat is a no-op"
+    )
+    history: list[HistoryEntry] = Field(default_factory=list)
+    revision: int = 0
+    runs: int = Field(default=0, description="how many times the workflow continued as new")
+
+
 class CaseInput(Model):
-    """What an after-sales case starts with: the request, the order's lines it needs, the policy."""
+    """What an after-sales case starts with: the request, the order's lines it needs, the policy, and on a
+    continued run the state of the run before."""
 
     request: AfterSaleRequest
     merchant_id: str
@@ -213,6 +252,8 @@ class CaseInput(Model):
     cooling_off: bool = Field(default=False, description="Refund at once, with no merchant review.")
     board_url: str = ""
     callbacks: bool = Field(default=False, description="Call the mall back on each change (README: Callbacks).")
+    max_history_events: int = Field(default=5000, ge=20)
+    state: CaseState | None = None
 
 
 class CaseView(Model):

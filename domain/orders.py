@@ -307,6 +307,7 @@ class OrderWatchInput(Model):
 
     order: PlaceOrder
     policy: Policy
+    case_max_history_events: int = Field(default=5000, ge=20, description="handed to each case the order starts")
     board_url: str = ""
     callbacks: bool = Field(default=False, description="Call the mall back on each change (README: Callbacks).")
     max_history_events: int = Field(default=5000, ge=20)

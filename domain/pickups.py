@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.model import Instant, Model, PostageCents
 from domain.orders import Address, HistoryEntry
 from domain.policy import Policy
+from domain.retries import AppliedSteps
+from domain.sla import SlaClock
 
 BOOKING_AHEAD = timedelta(days=30)
 """How far ahead a courier can be booked; couriers plan days, not months."""
@@ -119,6 +121,31 @@ class PickupInput(Model):
     policy: Policy
     number: int = Field(default=1, description="The case's n-th pickup (one is dropped, another booked).")
     callbacks: bool = Field(default=False, description="Call the mall back on each change (README: Callbacks).")
+
+
+class PickupState(BaseModel):
+    """Everything a pickup keeps, in one serialisable object (its clocks ``payment`` and ``slot`` included).
+
+    A pickup lives a day or two (the postage, the slot, one rebooking), far from a long history: it does not
+    continue as new, but keeps its state as the workflows that do."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: PickupStatus = PickupStatus.BOOKING
+    slot_start: datetime = Field(description="the current booking's slot (a rebooking is the next day's)")
+    slot_end: datetime
+    attempts: int = Field(default=0, description="bookings made: the first and at most one rebooking")
+    booking: str = Field(default="", description="the current attempt's booking id")
+    confirmation: BookingConfirmation | None = None
+    paid: bool = False
+    courier: CourierEvent | None = Field(default=None, description="the courier's report on the current booking")
+    cancel_reason: str | None = Field(default=None, description="why the case dropped the pickup, once it did")
+    clocks: dict[str, SlaClock] = Field(default_factory=dict, description="every deadline of the pickup")
+    applied: AppliedSteps = Field(default_factory=AppliedSteps, description="so that a retry is answered")
+    shifts: dict[str, list[str]] = Field(
+        default_factory=dict, description="platform deadline shifts applied (id → clocks moved): a repeat is a no-op"
+    )
+    history: list[HistoryEntry] = Field(default_factory=list)
 
 
 class PickupNotice(Model):

@@ -7,11 +7,17 @@ SLA clock (:mod:`domain.sla`, run by :class:`~workflows.sla.SlaTimers`); silence
 rules (auto-approve, auto-cancel, auto-receive, auto-complete) or escalates. When the case ends it tells
 its order what was refunded and what is free to claim again.
 
+Everything the case keeps lives in one :class:`~domain.cases.CaseState`. A case lives weeks (return 7 d,
+receipt 10 d, confirmation 10 d, appeals): before its Temporal history grows past ``max_history_events`` (or
+when Temporal suggests it) it waits for its handlers and effects to settle and continues as new with that
+state as input, under the same id, so its order, pickup and work order still reach it by signal; the
+clocks go over unchanged and the new run's timers wait for the same deadlines.
+
 The class is assembled from its parts, one job each: the state, views, statuses and effects
 (:mod:`workflows.aftersale_base`), money (:mod:`workflows.aftersale_money`), decisions
 (:mod:`workflows.aftersale_decisions`), the platform's work order (:mod:`workflows.aftersale_work_order`),
 the clocks' steps (:mod:`workflows.aftersale_timers`) and the human steps (:mod:`workflows.aftersale_steps`).
-This module walks the case through its statuses and tells its order at the end.
+This module walks the case through its statuses, continues as new on the way, and tells its order at the end.
 """
 
 from __future__ import annotations
@@ -22,10 +28,8 @@ with workflow.unsafe.imports_passed_through():
     from activities.records import Records
     from domain import ids
     from domain.callbacks import case_data
-    from domain.cases import AfterSaleRequest, CaseInput, CaseSettlement, CaseStatus, CaseView, ParcelShipment
+    from domain.cases import AfterSaleRequest, CaseInput, CaseSettlement, CaseState, CaseStatus, CaseView
     from domain.orders import Actor
-    from domain.retries import Attempts
-    from domain.sla import SlaClock
     from workflows.aftersale_steps import CaseSteps
     from workflows.effects import Journal, tell_workflow
     from workflows.sla import SlaTimers
@@ -46,29 +50,8 @@ class AfterSaleWorkflow(CaseSteps):
     @workflow.init
     def __init__(self, input: CaseInput) -> None:
         self._input = input
-        self._opened_at = workflow.now()
-        self._overdue = False
-        self._auto = False
-        self._ended = False
-        self._clocks: dict[str, SlaClock] = {}  # every deadline of the case, one serialisable mapping
-        self._timers = SlaTimers(self._clocks, self._on_clock_step, quiet=input.policy.quiet_hours)
-        self._clock: str | None = None  # the clock of the current status
-        self._since = self._opened_at  # when the current status began
-        self._appealed = False
-        self._received = False
-        self._return: ParcelShipment | None = None
-        self._return_postage_cents: int | None = None
-        self._replacement: ParcelShipment | None = None
-        self._rejection_reason: str | None = None
-        self._work_order_id: str | None = None  # the platform work order this case opened last
-        self._work_orders = 0  # how many work order ids the case has used
-        self._work_order_open = False  # its work order still decides the case
-        self._pickup_active = False
-        self._pickup_id: str | None = None
-        self._pickups = 0  # pickups booked so far
-        self._refunded_cents = 0
-        self._applied = Attempts()  # what each human step was applied with, so a retry is answered
-        self._shifts: dict[str, list[str]] = {}  # platform shifts applied (id → clocks moved): a repeat is a no-op
+        self._s = input.state or CaseState(opened_at=workflow.now(), since=workflow.now())
+        self._timers = SlaTimers(self._s.clocks, self._on_clock_step, quiet=input.policy.quiet_hours)
         self._journal = Journal(
             Records.project_case,
             self.state,
@@ -76,19 +59,28 @@ class AfterSaleWorkflow(CaseSteps):
             if input.callbacks
             else None,
         )
-        self._status = CaseStatus.PENDING_REVIEW
-        self._enter(CaseStatus.PENDING_REVIEW)
+        # The journal appends to the state's own history, so the state is all a continued run needs.
+        self._journal.history = self._s.history
+        self._journal.revision = self._s.revision
+        if input.state is None:
+            self._enter(CaseStatus.PENDING_REVIEW)
 
     @workflow.run
     async def run(self, input: CaseInput) -> CaseView:
-        """Walks the case through its statuses until it is completed, cancelled, or rejected for good."""
+        """Walks the case through its statuses until it is completed, cancelled, or rejected for good;
+        continues as new on the way."""
         self._journal.start()
-        self._changed("case_opened", Actor.CUSTOMER, detail=f"{input.request.kind.value}: {input.request.reason}")
-        if input.cooling_off:
-            self._auto = True
-            self._enter(CaseStatus.REFUNDING)
-            self._changed("auto_refunded_cooling_off", Actor.SYSTEM)
-        while not self._ended:
+        if input.state is not None:
+            self._s.runs += 1
+        else:
+            self._changed("case_opened", Actor.CUSTOMER, detail=f"{input.request.kind.value}: {input.request.reason}")
+            if input.cooling_off:
+                self._s.auto = True
+                self._enter(CaseStatus.REFUNDING)
+                self._changed("auto_refunded_cooling_off", Actor.SYSTEM)
+        while not self._s.ended:
+            if self._journal.time_to_hand_over(self._input.max_history_events):
+                await self._continue_as_new()
             await self._step()
         await self._tell_order()
         await self._journal.settle()
@@ -97,20 +89,40 @@ class AfterSaleWorkflow(CaseSteps):
     # --- the life of the case -----------------------------------------------------------------------------
 
     async def _step(self) -> None:
-        status = self._status
+        status = self._s.status
         if status is CaseStatus.REFUNDING:
             await self._refund()
-        elif self._clock is not None or status in (CaseStatus.RETURN_IN_TRANSIT, CaseStatus.DISPUTED):
+        elif self._s.clock is not None or status in (CaseStatus.RETURN_IN_TRANSIT, CaseStatus.DISPUTED):
             # The status's clock fires its steps (a booked pickup pauses the return clock) until someone, or
-            # the clock's own breach, moves the case on.
-            await self._timers.run(until=lambda: self._status is not status or self._ended)
+            # the clock's own breach, moves the case on, or it is time to hand over to a new run.
+            await self._timers.run(
+                until=lambda: (
+                    self._s.status is not status
+                    or self._s.ended
+                    or self._journal.time_to_hand_over(self._input.max_history_events)
+                )
+            )
         else:  # completed, cancelled, or rejected for good
-            self._ended = True
+            self._s.ended = True
+
+    async def _continue_as_new(self) -> None:
+        """Hands the whole state to a new run.
+
+        Called once :meth:`Journal.time_to_hand_over` holds: the clocks ran on while the case waited for a quiet
+        moment (no handler, message or callback under way), so only the projection in flight is waited for. The
+        clocks go over unchanged (deadlines, consumed time, steps fired), so the new run's timers wait
+        for the same deadlines; the history goes too, so callbacks' ids and the read model's revision go on.
+        Its pickup and work order (children, parent-close ABANDON) live on and still reach it by its id.
+        """
+        await self._journal.settle(project=False)
+        self._s.revision = self._journal.revision
+        workflow.logger.info("continuing as new after %s events", workflow.info().get_current_history_length())
+        workflow.continue_as_new(self._input.model_copy(update={"state": self._s}))
 
     async def _tell_order(self) -> None:
         """Tells the order what this case took for good (refunded) and what it gives back."""
         request = self._input.request
-        refunded = self._refunded_cents > 0
+        refunded = self._s.refunded_cents > 0
         settlement = CaseSettlement(
             case_id=request.case_id,
             refunded=request.lines if refunded else [],

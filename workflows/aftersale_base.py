@@ -17,53 +17,66 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel
 
-    from domain.cases import Action, CaseInput, CaseKind, CaseStatus, CaseView, ParcelShipment, allowed, refund_cents
+    from domain.cases import (
+        Action,
+        Appeal,
+        CaseInput,
+        CaseKind,
+        CaseState,
+        CaseStatus,
+        CaseView,
+        DisputeDecision,
+        OfflineRefund,
+        ParcelShipment,
+        Receipt,
+        Rejection,
+        allowed,
+        refund_cents,
+    )
     from domain.durations import time_left
     from domain.notifications import ActionLink, Audience, Notification, Template
-    from domain.orders import Actor, Address
-    from domain.retries import Attempt, Attempts
+    from domain.orders import Actor, Address, LogisticsEvent
+    from domain.pickups import PickupRequest
+    from domain.retries import Attempt
     from domain.sla import SlaClock, offset_steps
     from workflows import search_attributes as sa
     from workflows.effects import Journal, refuse
     from workflows.sla import SlaTimers
 
 
+# The body each of the case's actions takes, to read an attempt from the API as the applied one (none: no body).
+BODIES: dict[str, type[BaseModel]] = {
+    Action.REJECT: Rejection,
+    Action.RETURN_SHIPMENT: ParcelShipment,
+    Action.PICKUP: PickupRequest,
+    Action.RETURN_LOGISTICS: LogisticsEvent,
+    Action.RECEIPT: Receipt,
+    Action.REPLACEMENT_SHIPMENT: ParcelShipment,
+    Action.APPEAL: Appeal,
+    Action.RESOLVE_DISPUTE: DisputeDecision,
+    Action.OFFLINE_REFUND: OfflineRefund,
+}
+
+
 class CaseBase:
     """The case's state and views, its statuses, and the effects every part records."""
 
     _input: CaseInput
-    _opened_at: datetime
-    _overdue: bool
-    _auto: bool
-    _ended: bool
-    _clocks: dict[str, SlaClock]
+    _s: CaseState
     _timers: SlaTimers
-    _clock: str | None
-    _since: datetime
-    _appealed: bool
-    _received: bool
-    _return: ParcelShipment | None
-    _return_postage_cents: int | None
-    _replacement: ParcelShipment | None
-    _rejection_reason: str | None
-    _work_order_id: str | None
-    _work_orders: int
-    _work_order_open: bool
-    _pickup_active: bool
-    _pickup_id: str | None
-    _pickups: int
-    _refunded_cents: int
-    _applied: Attempts
-    _shifts: dict[str, list[str]]
     _journal: Journal
-    _status: CaseStatus
 
     # --- views ---------------------------------------------------------------------------------------------
 
     @workflow.query
     def already_applied(self, attempt: Attempt) -> bool:
         """Whether ``attempt`` is a retry of an action this case applied (asked also once it has ended)."""
-        return self._applied.repeats_attempt(attempt)
+        return self._s.applied.repeats_attempt(attempt, BODIES)
+
+    @workflow.query
+    def runs(self) -> int:
+        """How many times this case continued as new."""
+        return self._s.runs
 
     @workflow.query
     def state(self) -> CaseView:
@@ -75,27 +88,27 @@ class CaseBase:
             merchant_id=self._input.merchant_id,
             customer_id=self._input.customer_id,
             kind=request.kind,
-            status=self._status,
+            status=self._s.status,
             reason=request.reason,
             lines=request.lines,
             refund_cents=self._amount(),
-            refunded_cents=self._refunded_cents,
+            refunded_cents=self._s.refunded_cents,
             deadline_at=self._deadline_at(),
-            overdue=self._overdue,
-            auto_decided=self._auto,
-            return_carrier=self._return.carrier if self._return else None,
-            return_tracking_no=self._return.tracking_no if self._return else None,
-            replacement_carrier=self._replacement.carrier if self._replacement else None,
-            replacement_tracking_no=self._replacement.tracking_no if self._replacement else None,
+            overdue=self._s.overdue,
+            auto_decided=self._s.auto,
+            return_carrier=self._s.return_shipment.carrier if self._s.return_shipment else None,
+            return_tracking_no=self._s.return_shipment.tracking_no if self._s.return_shipment else None,
+            replacement_carrier=self._s.replacement.carrier if self._s.replacement else None,
+            replacement_tracking_no=self._s.replacement.tracking_no if self._s.replacement else None,
             replacement_address=self._replacement_address() if request.kind is CaseKind.EXCHANGE else None,
             # The id ``/v1/pickups/{pickup_id}`` takes: the case's own (a pickup belongs to one case), not the
             # pickup workflow's id, which stays internal.
-            pickup_id=request.case_id if self._pickup_id else None,
-            work_order_id=self._work_order_id,
-            rejection_reason=self._rejection_reason,
+            pickup_id=request.case_id if self._s.pickup_id else None,
+            work_order_id=self._s.work_order_id,
+            rejection_reason=self._s.rejection_reason,
             history=list(self._journal.history),
             revision=self._journal.revision,
-            opened_at=self._opened_at,
+            opened_at=self._s.opened_at,
         )
 
     # --- statuses ------------------------------------------------------------------------------------------
@@ -106,16 +119,16 @@ class CaseBase:
         A retry (the same action with the same body, or the same decision taken by the system) is
         accepted in any status: its handler answers the case as it stands and records nothing.
         """
-        if self._applied.repeats(action, body):
+        if self._s.applied.repeats(action, body):
             return True
-        if self._ended or not allowed(self._status, action):
-            raise refuse("invalid_state", f"the case is {self._status.value}; {action.value} is not possible now")
+        if self._s.ended or not allowed(self._s.status, action):
+            raise refuse("invalid_state", f"the case is {self._s.status.value}; {action.value} is not possible now")
         return False
 
     def _cancel_rule(self) -> str:
         if self._input.request.kind is CaseKind.REFUND_ONLY:
-            return f"the case is {self._status.value}; a refund-only case can be cancelled until the merchant decides"
-        return f"the case is {self._status.value}; a return can be cancelled until the goods are sent back"
+            return f"the case is {self._s.status.value}; a refund-only case can be cancelled until the merchant decides"
+        return f"the case is {self._s.status.value}; a return can be cancelled until the goods are sent back"
 
     def _enter(self, status: CaseStatus, *, since: datetime | None = None) -> None:
         """Moves to ``status`` and starts its clock at once, so the answer shows the new deadline.
@@ -124,19 +137,19 @@ class CaseBase:
             status: the new status.
             since: when it began, if not now (a parcel delivered before the carrier told us).
         """
-        self._status = status
-        self._since = min(since, workflow.now()) if since else workflow.now()
-        if self._clock is not None:
-            self._timers.stop(self._clock)  # the last status's deadline no longer runs
+        self._s.status = status
+        self._s.since = min(since, workflow.now()) if since else workflow.now()
+        if self._s.clock is not None:
+            self._timers.stop(self._s.clock)  # the last status's deadline no longer runs
         plan = self._plan(status)
         if plan is None:
-            self._clock = None
+            self._s.clock = None
             return
         name, length, reminders = plan
         # A late start (the parcel was delivered before the carrier told us) fires only the latest due step.
         # No status with a clock is entered twice, so the clock of that name is always a fresh one.
-        self._timers.start(SlaClock(name=name, budget=length, steps=offset_steps(reminders)), at=self._since)
-        self._clock = name
+        self._timers.start(SlaClock(name=name, budget=length, steps=offset_steps(reminders)), at=self._s.since)
+        self._s.clock = name
 
     def _plan(self, status: CaseStatus) -> tuple[str, timedelta, tuple[timedelta, ...]] | None:
         """The clock a status runs: its name, its length, its reminders."""
@@ -153,7 +166,7 @@ class CaseBase:
             CaseStatus.AWAITING_REPLACEMENT: ("reship", policy.reship_deadline, policy.ship_reminders),
             CaseStatus.REPLACEMENT_IN_TRANSIT: ("confirm", policy.exchange_confirm_deadline, ()),
         }
-        if status is CaseStatus.REJECTED and not self._appealed:
+        if status is CaseStatus.REJECTED and not self._s.appealed:
             return "appeal", policy.appeal_window, ()
         return plans.get(status)
 
@@ -201,19 +214,19 @@ class CaseBase:
         self._status_changed()
 
     def _status_changed(self) -> None:
-        sa.upsert(sa.current(self._status.value, self._overdue, self._deadline_at()))
+        sa.upsert(sa.current(self._s.status.value, self._s.overdue, self._deadline_at()))
 
     def _deadline_at(self) -> datetime | None:
-        if self._ended or self._status in (CaseStatus.COMPLETED, CaseStatus.CANCELLED):
+        if self._s.ended or self._s.status in (CaseStatus.COMPLETED, CaseStatus.CANCELLED):
             return None
         return self._clock_deadline()
 
     def _clock_deadline(self) -> datetime | None:
         """The current status's deadline; the return clock, paused while a pickup is booked, shows the
         deadline that runs on if the pickup is dropped."""
-        if self._clock is None:
+        if self._s.clock is None:
             return None
-        clock = self._clocks[self._clock]
+        clock = self._s.clocks[self._s.clock]
         if clock.paused:
             clock = clock.resume(workflow.now(), keep_deadline=True)
         return clock.last_deadline_at()

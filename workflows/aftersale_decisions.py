@@ -21,25 +21,25 @@ class CaseDecisions(CaseMoney):
     """The case's decisions and the work order's word on them."""
 
     def _approve(self) -> None:
-        self._applied.record(Action.APPROVE)  # whoever approved: the merchant's approve again is a retry
-        self._overdue = False
+        self._s.applied.record(Action.APPROVE)  # whoever approved: the merchant's approve again is a retry
+        self._s.overdue = False
         if self._input.request.kind is CaseKind.REFUND_ONLY:
             self._enter(CaseStatus.REFUNDING)
-        elif self._received:
+        elif self._s.received:
             self._after_receipt()
         else:
             self._enter(CaseStatus.AWAITING_RETURN)
         self._status_changed()
 
     def _send_back(self, shipment: ParcelShipment, actor: Actor) -> None:
-        self._return = shipment
-        self._return_postage_cents = shipment.postage_cents
+        self._s.return_shipment = shipment
+        self._s.return_postage_cents = shipment.postage_cents
         self._enter(CaseStatus.RETURN_IN_TRANSIT)
         self._changed("return_shipped", actor, detail=f"{shipment.carrier} {shipment.tracking_no}")
 
     def _after_receipt(self) -> None:
-        self._received = True
-        self._overdue = False
+        self._s.received = True
+        self._s.overdue = False
         self._journal.in_background(self._claim_insurance())
         self._enter(
             CaseStatus.AWAITING_REPLACEMENT if self._input.request.kind is CaseKind.EXCHANGE else CaseStatus.REFUNDING
@@ -51,12 +51,12 @@ class CaseDecisions(CaseMoney):
             self._changed("dispute_upheld", Actor.PLATFORM, detail=detail)
             self._approve()
         else:
-            self._appealed = True
+            self._s.appealed = True
             self._reject(decision.reason, Actor.PLATFORM, detail, event="dispute_dismissed")
 
     def _reject(self, reason: str, actor: Actor, detail: str, *, event: str = "rejected") -> None:
-        self._rejection_reason = reason
-        self._overdue = False
+        self._s.rejection_reason = reason
+        self._s.overdue = False
         self._enter(CaseStatus.REJECTED)
         self._changed(event, actor, detail=detail)
 
@@ -69,20 +69,20 @@ class CaseDecisions(CaseMoney):
         platform's reason, for good: the platform has already heard the customer. Any other work order's
         decision, or one that comes after the case was settled otherwise, changes nothing.
         """
-        if self._ended or not self._work_order_open or decided.work_order_id != self._work_order_id:
+        if self._s.ended or not self._s.work_order_open or decided.work_order_id != self._s.work_order_id:
             workflow.logger.info("work order %s decided; the case does not wait for it", decided.work_order_id)
             return
-        self._work_order_open = False  # the answer comes from it: nothing to tell it back
+        self._s.work_order_open = False  # the answer comes from it: nothing to tell it back
         detail = f"work order {decided.work_order_id}: {decided.reason}"
-        if self._status is CaseStatus.DISPUTED:
+        if self._s.status is CaseStatus.DISPUTED:
             decision = DisputeDecision(approve=decided.approve, reason=decided.reason)
-            self._applied.record(Action.RESOLVE_DISPUTE, decision)  # the same decision on the case is a retry
+            self._s.applied.record(Action.RESOLVE_DISPUTE, decision)  # the same decision on the case is a retry
             self._settle_dispute(decision, detail)
-        elif self._status is CaseStatus.PENDING_REVIEW and decided.approve:
+        elif self._s.status is CaseStatus.PENDING_REVIEW and decided.approve:
             self._changed("approved", Actor.PLATFORM, detail=detail)
             self._approve()
-        elif self._status is CaseStatus.PENDING_REVIEW:
-            self._applied.record(Action.REJECT, Rejection(reason=decided.reason))
-            self._appealed = True  # rejected by the platform itself: there is no one left to appeal to
+        elif self._s.status is CaseStatus.PENDING_REVIEW:
+            self._s.applied.record(Action.REJECT, Rejection(reason=decided.reason))
+            self._s.appealed = True  # rejected by the platform itself: there is no one left to appeal to
             self._reject(decided.reason, Actor.PLATFORM, detail)
             self._changed("case_closed", Actor.PLATFORM, detail="rejected by the platform; no appeal")

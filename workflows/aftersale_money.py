@@ -73,7 +73,7 @@ class CaseMoney(CaseBase):
                 amount=f"¥{refund.amount_cents / 100:.2f}",
             )
             return
-        self._refunded_cents = refund.amount_cents
+        self._s.refunded_cents = refund.amount_cents
         self._changed("refund_issued", Actor.SYSTEM, detail=f"{refund.amount_cents} cents {receipt.provider_ref}")
         self._enter(CaseStatus.COMPLETED)
 
@@ -84,7 +84,7 @@ class CaseMoney(CaseBase):
         line_ids = [line.line_id for line in request.lines if line.line_id in insured]
         if not line_ids or self._journal.has("insurance_claimed"):
             return
-        postage = self._return_postage_cents or 0
+        postage = self._s.return_postage_cents or 0
         claim = InsuranceClaim(
             claim_id=ids.partner_key("insurance", request.case_id, request.order_id, line_ids, postage),
             order_id=request.order_id,

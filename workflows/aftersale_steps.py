@@ -39,7 +39,7 @@ class CaseSteps(CaseTimers):
     @workflow.update
     def approve(self) -> CaseView:
         """The merchant approves the request; once approved (by anyone), approving again answers the case."""
-        if self._applied.repeats(Action.APPROVE):
+        if self._s.applied.repeats(Action.APPROVE):
             return self.state()
         self._changed("approved", Actor.MERCHANT)
         self._approve()
@@ -53,9 +53,9 @@ class CaseSteps(CaseTimers):
     @workflow.update
     def reject(self, rejection: Rejection) -> CaseView:
         """The merchant rejects the request, with a reason; the customer may appeal."""
-        if self._applied.repeats(Action.REJECT, rejection):
+        if self._s.applied.repeats(Action.REJECT, rejection):
             return self.state()
-        self._applied.record(Action.REJECT, rejection)
+        self._s.applied.record(Action.REJECT, rejection)
         self._reject(rejection.reason, Actor.MERCHANT, rejection.reason)
         self._settle_work_order(Actor.MERCHANT, "rejected", rejection.reason)
         return self.state()
@@ -67,11 +67,11 @@ class CaseSteps(CaseTimers):
     @workflow.update
     async def cancel(self) -> CaseView:
         """The customer withdraws the request; a booked pickup is dropped."""
-        if self._applied.repeats(Action.CANCEL):
+        if self._s.applied.repeats(Action.CANCEL):
             return self.state()
-        self._applied.record(Action.CANCEL)
-        if self._pickup_active and self._pickup_id:
-            handle = workflow.get_external_workflow_handle(self._pickup_id)
+        self._s.applied.record(Action.CANCEL)
+        if self._s.pickup_active and self._s.pickup_id:
+            handle = workflow.get_external_workflow_handle(self._s.pickup_id)
             self._journal.in_background(handle.signal(PickupWorkflow.cancel, "the case was cancelled"))
         self._enter(CaseStatus.CANCELLED)
         self._changed("cancelled", Actor.CUSTOMER)
@@ -80,17 +80,17 @@ class CaseSteps(CaseTimers):
 
     @cancel.validator
     def _validate_cancel(self) -> None:
-        if self._applied.repeats(Action.CANCEL):
+        if self._s.applied.repeats(Action.CANCEL):
             return
-        if not may_cancel(self._input.request.kind, self._status):
+        if not may_cancel(self._input.request.kind, self._s.status):
             raise refuse("invalid_state", self._cancel_rule())
 
     @workflow.update
     def ship_return(self, shipment: ParcelShipment) -> CaseView:
         """The customer sent the goods back with a carrier."""
-        if self._applied.repeats(Action.RETURN_SHIPMENT, shipment):
+        if self._s.applied.repeats(Action.RETURN_SHIPMENT, shipment):
             return self.state()
-        self._applied.record(Action.RETURN_SHIPMENT, shipment)
+        self._s.applied.record(Action.RETURN_SHIPMENT, shipment)
         self._send_back(shipment, Actor.CUSTOMER)
         return self.state()
 
@@ -98,15 +98,15 @@ class CaseSteps(CaseTimers):
     def _validate_ship_return(self, shipment: ParcelShipment) -> None:
         if self._require(Action.RETURN_SHIPMENT, shipment):
             return
-        if self._pickup_active:
+        if self._s.pickup_active:
             raise refuse("invalid_state", "a door-to-door pickup is booked for this return")
 
     @workflow.update
     async def book_pickup(self, request: PickupRequest) -> CaseView:
         """The customer books a door-to-door pickup of the return (a PickupWorkflow, child of the case)."""
-        self._pickup_active = True
+        self._s.pickup_active = True
         self._timers.pause("return")  # a booked pickup counts as sent
-        self._pickups += 1
+        self._s.pickups += 1
         pickup_id = ids.pickup(self._input.request.case_id)
         try:
             await workflow.start_child_workflow(
@@ -117,7 +117,7 @@ class CaseSteps(CaseTimers):
                     merchant_id=self._input.merchant_id,
                     request=request,
                     policy=self._input.policy,
-                    number=self._pickups,
+                    number=self._s.pickups,
                     callbacks=self._input.callbacks,
                 ),
                 id=pickup_id,
@@ -135,19 +135,19 @@ class CaseSteps(CaseTimers):
             )
         except WorkflowAlreadyStartedError:
             # The last pickup told the case it was dropped and is still closing: nothing happened here.
-            self._pickup_active = False
-            self._pickups -= 1
+            self._s.pickup_active = False
+            self._s.pickups -= 1
             self._timers.resume("return", keep_deadline=True)
             raise refuse("invalid_state", "the last pickup of this case is still closing; book again") from None
-        self._applied.record(Action.PICKUP, request)  # the same booking again is answered, not made twice
-        self._pickup_id = pickup_id
+        self._s.applied.record(Action.PICKUP, request)  # the same booking again is answered, not made twice
+        self._s.pickup_id = pickup_id
         self._changed("pickup_requested", Actor.CUSTOMER, detail=f"{request.slot_start.isoformat()}")
         return self.state()
 
     @book_pickup.validator
     def _validate_pickup(self, request: PickupRequest) -> None:
         self._require(Action.PICKUP)
-        if self._pickup_active:
+        if self._s.pickup_active:
             # Also the same booking again: the API asks ``already_applied`` and answers it 200, as a create.
             raise refuse("invalid_state", "a pickup is already booked for this return")
         if problem := slot_problem(request, workflow.now()):
@@ -158,25 +158,25 @@ class CaseSteps(CaseTimers):
         """The pickup's news: waybill uploaded once scheduled; picked up; or dropped/failed."""
         if notice.status is PickupStatus.SCHEDULED:
             self._changed("pickup_scheduled", Actor.SYSTEM, detail=f"{notice.carrier} {notice.waybill_no}")
-        elif notice.status is PickupStatus.PICKED_UP and self._status is CaseStatus.AWAITING_RETURN:
+        elif notice.status is PickupStatus.PICKED_UP and self._s.status is CaseStatus.AWAITING_RETURN:
             shipment = ParcelShipment(
                 carrier=notice.carrier or "SF", tracking_no=notice.waybill_no or "-", postage_cents=notice.fee_cents
             )
-            self._pickup_active = False
+            self._s.pickup_active = False
             self._send_back(shipment, Actor.SYSTEM)
         elif notice.status in (PickupStatus.CANCELLED, PickupStatus.FAILED):
-            self._pickup_active = False
-            if self._status is CaseStatus.AWAITING_RETURN:
+            self._s.pickup_active = False
+            if self._s.status is CaseStatus.AWAITING_RETURN:
                 self._timers.resume("return", keep_deadline=True)  # the same deadline runs on, not a fresh one
-            self._applied.forget(Action.PICKUP)  # a booking after this one is a new one, whatever its slot
+            self._s.applied.forget(Action.PICKUP)  # a booking after this one is a new one, whatever its slot
             self._changed(f"pickup_{notice.status.value}", Actor.SYSTEM, detail=notice.waybill_no or "")
 
     @workflow.update
     def record_return_logistics(self, event: LogisticsEvent) -> CaseView:
         """A tracking update of the return parcel; delivery starts the merchant's receipt clock."""
-        if self._applied.repeats(Action.RETURN_LOGISTICS, event):
+        if self._s.applied.repeats(Action.RETURN_LOGISTICS, event):
             return self.state()
-        self._applied.record(Action.RETURN_LOGISTICS, event)
+        self._s.applied.record(Action.RETURN_LOGISTICS, event)
         if event.status is LogisticsStatus.DELIVERED:
             self._enter(CaseStatus.AWAITING_RECEIPT, since=event.at)
             self._changed("return_delivered", Actor.SYSTEM, at=event.at)
@@ -190,21 +190,21 @@ class CaseSteps(CaseTimers):
             return
         # A return parcel cannot move before its case was opened (a delivery dated 1970 would start and end
         # the merchant's receipt clock at once).
-        if problem := event_time_problem(event.at, now=workflow.now(), not_before=self._opened_at - FUTURE_TOLERANCE):
+        if problem := event_time_problem(event.at, now=workflow.now(), not_before=self._s.opened_at - FUTURE_TOLERANCE):
             raise refuse("validation_error", problem)
 
     @workflow.update
     async def confirm_receipt(self, receipt: Receipt) -> CaseView:
         """The merchant accepts the returned goods (refund or replacement follows) or refuses them."""
-        if self._applied.repeats(Action.RECEIPT, receipt):
+        if self._s.applied.repeats(Action.RECEIPT, receipt):
             return self.state()
-        self._applied.record(Action.RECEIPT, receipt)
-        self._overdue = False
+        self._s.applied.record(Action.RECEIPT, receipt)
+        self._s.overdue = False
         if receipt.accepted:
             self._changed("received", Actor.MERCHANT)
             self._after_receipt()
         else:
-            self._received = True  # the goods are back even if refused: upholding the customer refunds
+            self._s.received = True  # the goods are back even if refused: upholding the customer refunds
             self._enter(CaseStatus.DISPUTED)
             self._changed("receipt_refused", Actor.MERCHANT, detail=receipt.reason or "")
             await self._dispute("receipt_refused", receipt.reason or "")
@@ -217,11 +217,11 @@ class CaseSteps(CaseTimers):
     @workflow.update
     def ship_replacement(self, shipment: ParcelShipment) -> CaseView:
         """The merchant dispatched the replacement of an exchange."""
-        if self._applied.repeats(Action.REPLACEMENT_SHIPMENT, shipment):
+        if self._s.applied.repeats(Action.REPLACEMENT_SHIPMENT, shipment):
             return self.state()
-        self._applied.record(Action.REPLACEMENT_SHIPMENT, shipment)
-        self._replacement = shipment
-        self._overdue = False
+        self._s.applied.record(Action.REPLACEMENT_SHIPMENT, shipment)
+        self._s.replacement = shipment
+        self._s.overdue = False
         self._enter(CaseStatus.REPLACEMENT_IN_TRANSIT)
         address = self._replacement_address()
         self._changed(
@@ -236,9 +236,9 @@ class CaseSteps(CaseTimers):
     @workflow.update
     def confirm(self) -> CaseView:
         """The customer confirms the replacement arrived."""
-        if self._applied.repeats(Action.CONFIRM):
+        if self._s.applied.repeats(Action.CONFIRM):
             return self.state()
-        self._applied.record(Action.CONFIRM)
+        self._s.applied.record(Action.CONFIRM)
         self._enter(CaseStatus.COMPLETED)
         self._changed("confirmed", Actor.CUSTOMER)
         return self.state()
@@ -250,10 +250,10 @@ class CaseSteps(CaseTimers):
     @workflow.update
     async def appeal(self, appeal: Appeal) -> CaseView:
         """The customer appeals a rejection: the case is disputed and a platform work order decides it."""
-        if self._applied.repeats(Action.APPEAL, appeal):
+        if self._s.applied.repeats(Action.APPEAL, appeal):
             return self.state()
-        self._applied.record(Action.APPEAL, appeal)
-        self._appealed = True
+        self._s.applied.record(Action.APPEAL, appeal)
+        self._s.appealed = True
         self._enter(CaseStatus.DISPUTED)
         self._changed("appealed", Actor.CUSTOMER, detail=appeal.reason)
         await self._dispute("appeal", appeal.reason)
@@ -263,7 +263,7 @@ class CaseSteps(CaseTimers):
     def _validate_appeal(self, appeal: Appeal) -> None:
         if self._require(Action.APPEAL, appeal):
             return
-        if self._appealed:
+        if self._s.appealed:
             raise refuse("invalid_state", "this case was appealed already")
 
     @workflow.update
@@ -271,9 +271,9 @@ class CaseSteps(CaseTimers):
         """Platform CS decides a dispute on the case itself: for the customer (the case goes on as approved)
         or not. Whichever comes first, this or the decision of the case's work order, settles the case; the
         work order then closes as settled, and the later one is refused (the case is no longer disputed)."""
-        if self._applied.repeats(Action.RESOLVE_DISPUTE, decision):
+        if self._s.applied.repeats(Action.RESOLVE_DISPUTE, decision):
             return self.state()
-        self._applied.record(Action.RESOLVE_DISPUTE, decision)
+        self._s.applied.record(Action.RESOLVE_DISPUTE, decision)
         self._settle_dispute(decision, decision.reason)
         self._settle_work_order(
             Actor.PLATFORM, "dispute_upheld" if decision.approve else "dispute_dismissed", decision.reason
@@ -287,14 +287,14 @@ class CaseSteps(CaseTimers):
     @workflow.update
     def record_offline_refund(self, refund: OfflineRefund) -> CaseView:
         """The merchant refunded outside the payment system."""
-        if self._applied.repeats(Action.OFFLINE_REFUND, refund):
+        if self._s.applied.repeats(Action.OFFLINE_REFUND, refund):
             return self.state()
-        self._applied.record(Action.OFFLINE_REFUND, refund)
-        self._refunded_cents = self._amount()
-        self._overdue = False
+        self._s.applied.record(Action.OFFLINE_REFUND, refund)
+        self._s.refunded_cents = self._amount()
+        self._s.overdue = False
         self._enter(CaseStatus.COMPLETED)
         self._changed(
-            "refund_issued", Actor.MERCHANT, detail=f"offline {self._refunded_cents} cents: {refund.reference}"
+            "refund_issued", Actor.MERCHANT, detail=f"offline {self._s.refunded_cents} cents: {refund.reference}"
         )
         return self.state()
 

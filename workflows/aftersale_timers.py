@@ -50,7 +50,7 @@ class CaseTimers(CaseWorkOrder):
         if not step.step.is_breach:
             return await self._remind(step)
         if self._input.policy.review_timeout_action is ReviewTimeoutAction.APPROVE:
-            self._auto = True
+            self._s.auto = True
             self._changed("auto_approved", Actor.SYSTEM, due_at=step.at)
             self._approve()
             return
@@ -64,7 +64,7 @@ class CaseTimers(CaseWorkOrder):
         task, task_en = TASKS[name]
         key, detail = step_notification_key(step), f"{name} {step.step.name}"
         if step.step.is_breach:
-            self._overdue = name in MERCHANT_CLOCKS
+            self._s.overdue = name in MERCHANT_CLOCKS
             self._changed("escalated", Actor.SYSTEM, due_at=step.at, detail=f"{name} deadline passed")
             self._tell(key, Template.CASE_OVERDUE, (Audience.MERCHANT_SUPERVISOR, Audience.PLATFORM), task, task_en)
             return
@@ -81,39 +81,39 @@ class CaseTimers(CaseWorkOrder):
         )
 
     async def _on_return(self, step: PlannedStep) -> None:
-        self._applied.record(Action.CANCEL)  # the customer's cancel now finds it done
+        self._s.applied.record(Action.CANCEL)  # the customer's cancel now finds it done
         self._changed("auto_cancelled", Actor.SYSTEM, due_at=step.at, detail="the goods were not sent back in time")
         self._enter(CaseStatus.CANCELLED)
 
     async def _on_receipt_step(self, step: PlannedStep) -> None:
         if not step.step.is_breach:
             return await self._remind(step)
-        self._auto = True
-        self._applied.record(Action.RECEIPT, Receipt(accepted=True))
+        self._s.auto = True
+        self._s.applied.record(Action.RECEIPT, Receipt(accepted=True))
         self._changed("auto_received", Actor.SYSTEM, due_at=step.at)
         self._after_receipt()
 
     async def _on_confirm_timeout(self, step: PlannedStep) -> None:
-        self._applied.record(Action.CONFIRM)
+        self._s.applied.record(Action.CONFIRM)
         self._changed("auto_completed", Actor.SYSTEM, due_at=step.at)
         self._enter(CaseStatus.COMPLETED)
 
     async def _on_appeal_window_over(self, step: PlannedStep) -> None:
         self._changed("case_closed", Actor.SYSTEM, due_at=step.at, detail="rejected; no appeal in time")
-        self._ended = True
+        self._s.ended = True
 
     @workflow.update
     def shift_deadlines(self, shift: DeadlineShift) -> CaseView:
         """The platform moves the running deadline; its timers follow at once."""
-        assert self._clock is not None
-        self._timers.shift(self._clock, timedelta(hours=shift.hours))
+        assert self._s.clock is not None
+        self._timers.shift(self._s.clock, timedelta(hours=shift.hours))
         self._changed("deadline_moved", Actor.PLATFORM, detail=f"{shift.hours:+g}h: {shift.reason}")
         return self.state()
 
     @shift_deadlines.validator
     def _validate_shift(self, shift: DeadlineShift) -> None:
         deadline = self._deadline_at()
-        if deadline is None or self._ended:
+        if deadline is None or self._s.ended:
             raise refuse("invalid_state", "no deadline of this case is running")
         moved = deadline + timedelta(hours=shift.hours)
         if problem := shifted_deadline_problem(moved, workflow.now(), "the deadline"):
@@ -122,13 +122,13 @@ class CaseTimers(CaseWorkOrder):
     @workflow.update(name=SHIFT_DEADLINES)
     def apply_deadline_shift(self, shift: PlatformShift) -> ShiftApplied:
         """A platform-wide shift (a holiday) moves the case's running deadline, once per shift id."""
-        answer = apply_shift(self._timers, shift, self._shifts)
+        answer = apply_shift(self._timers, shift, self._s.shifts)
         if answer.clocks and not answer.repeat:
             self._changed("deadline_moved", Actor.PLATFORM, detail=shift_detail(shift, answer))
         return answer
 
     @apply_deadline_shift.validator
     def _validate_platform_shift(self, shift: PlatformShift) -> None:
-        if self._ended and shift.shift_id not in self._shifts:
+        if self._s.ended and shift.shift_id not in self._s.shifts:
             raise refuse("invalid_state", "the case is over; its clocks have stopped")
-        check_shift(self._timers, shift, self._shifts)
+        check_shift(self._timers, shift, self._s.shifts)

@@ -37,10 +37,10 @@ class CaseWorkOrder(CaseDecisions):
 
     async def _dispute(self, purpose: str, reason: str) -> None:
         """A disputed case: the platform's group hears of it at once, and a platform work order decides it."""
-        self._applied.forget(Action.RESOLVE_DISPUTE)  # a new dispute: the last one's decision is no answer
+        self._s.applied.forget(Action.RESOLVE_DISPUTE)  # a new dispute: the last one's decision is no answer
         key = notification_key("dispute", f"dispute_{self._journal.revision}")
         self._tell(key, Template.CASE_DISPUTED, (Audience.PLATFORM,), reason=reason)
-        merchant_said = f"the merchant: {self._rejection_reason}" if purpose == "appeal" else f"refused: {reason}"
+        merchant_said = f"the merchant: {self._s.rejection_reason}" if purpose == "appeal" else f"refused: {reason}"
         await self._open_work_order(purpose, merchant_said)
 
     async def _open_work_order(self, purpose: str, merchant_said: str) -> None:
@@ -57,8 +57,8 @@ class CaseWorkOrder(CaseDecisions):
             f"of order {request.order_id}; {merchant_said}"
         )[:4000]
         for _ in range(WORK_ORDER_ATTEMPTS):
-            self._work_orders += 1
-            work_order_id = ids.case_work_order(request.case_id, self._work_orders)
+            self._s.work_orders += 1
+            work_order_id = ids.case_work_order(request.case_id, self._s.work_orders)
             opened = OpenWorkOrder(
                 work_order_id=work_order_id,
                 merchant_id=self._input.merchant_id,
@@ -71,7 +71,7 @@ class CaseWorkOrder(CaseDecisions):
                 customer_id=self._input.customer_id,
             )
             # Linked before the start returns, so an Update answered meanwhile already shows it.
-            self._work_order_id, self._work_order_open = work_order_id, True
+            self._s.work_order_id, self._s.work_order_open = work_order_id, True
             try:
                 await workflow.start_child_workflow(
                     WorkOrderWorkflow.run,
@@ -95,7 +95,7 @@ class CaseWorkOrder(CaseDecisions):
                     static_summary=f"Platform work order of case {request.case_id} ({purpose})",
                 )
             except WorkflowAlreadyStartedError:
-                self._work_order_id, self._work_order_open = None, False
+                self._s.work_order_id, self._s.work_order_open = None, False
                 continue  # the mall uses this id for a work order of its own: the next number
             self._changed("work_order_opened", Actor.SYSTEM, detail=work_order_id)
             return
@@ -103,10 +103,10 @@ class CaseWorkOrder(CaseDecisions):
 
     def _settle_work_order(self, actor: Actor, outcome: str, reason: str = "") -> None:
         """The case was settled without its work order's decision: the work order closes as settled."""
-        if not self._work_order_open or self._work_order_id is None:
+        if not self._s.work_order_open or self._s.work_order_id is None:
             return
-        self._work_order_open = False
+        self._s.work_order_open = False
         settled = CaseSettled(case_id=self._input.request.case_id, status=outcome, actor=actor, reason=reason)
         self._journal.in_background(
-            tell_workflow(ids.work_order(self._work_order_id), WorkOrderWorkflow.case_settled, settled)
+            tell_workflow(ids.work_order(self._s.work_order_id), WorkOrderWorkflow.case_settled, settled)
         )

@@ -65,6 +65,7 @@ class OrderCases(OrderBase):
                     cooling_off=cooling_off,
                     board_url=self._input.board_url,
                     callbacks=self._input.callbacks,
+                    max_history_events=self._input.case_max_history_events,
                 ),
                 id=ids.after_sale(request.case_id),
                 # A case id names one case forever: refused while any case of any order holds it, open

@@ -67,6 +67,7 @@ async def report_order(
         board_url=settings.public_url,
         callbacks=settings.callback_url is not None,
         max_history_events=settings.order_max_history_events,
+        case_max_history_events=settings.case_max_history_events,
     )
     opening = opening_view(watch)
     handle, created = await start_once(

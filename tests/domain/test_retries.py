@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from domain import ids
 from domain.cases import ParcelShipment
 from domain.orders import LogisticsEvent
-from domain.retries import Attempt, Attempts
+from domain.retries import AppliedSteps, Attempt, Attempts
 from tests.factories import place_order
 
 SHANGHAI = timezone(timedelta(hours=8))
@@ -48,3 +48,22 @@ def test_an_attempt_from_the_api_is_read_as_the_applied_body() -> None:
     assert not applied.repeats_attempt(Attempt(action="logistics", body={"carrier": "SF"}))  # another kind
     assert applied.repeats_attempt(Attempt.of("confirm"))
     assert not applied.repeats_attempt(Attempt.of("confirm", retry))
+
+
+def test_the_steps_applied_survive_serialisation_and_still_recognise_a_retry() -> None:
+    applied = AppliedSteps()
+    applied.record("logistics", LogisticsEvent(status="delivered", at=PAID))
+    applied.record("confirm")
+    carried = AppliedSteps.model_validate_json(applied.model_dump_json())  # as continue-as-new hands it over
+    kinds = {"logistics": LogisticsEvent}
+    retry = LogisticsEvent(status="delivered", at=PAID.astimezone(SHANGHAI))
+    assert carried.repeats("logistics", retry)
+    assert carried.repeats_attempt(Attempt.of("logistics", retry), kinds)
+    assert not carried.repeats_attempt(Attempt.of("logistics", LogisticsEvent(status="in_transit", at=PAID)), kinds)
+    assert not carried.repeats_attempt(Attempt(action="logistics", body={"carrier": "SF"}), kinds)  # another kind
+    assert carried.repeats("confirm")
+    assert carried.repeats_attempt(Attempt.of("confirm"), kinds)
+    assert not carried.repeats_attempt(Attempt.of("confirm", retry), kinds)
+    assert not carried.repeats("confirm", retry)
+    carried.forget("confirm")
+    assert not carried.repeats("confirm")

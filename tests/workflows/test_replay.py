@@ -23,7 +23,7 @@ from config.settings import Settings
 from domain import ids
 from domain.calendar import CalendarConfig
 from domain.calendar_change import CalendarChange, CalendarUpdate, revision
-from domain.cases import Appeal, CaseStatus, Rejection
+from domain.cases import Appeal, CaseStatus, ParcelShipment, Rejection
 from domain.deadline_shifts import DeadlineShiftInput, PlatformShift
 from domain.digest import DigestInput
 from domain.holidays import resolve_calendar
@@ -46,6 +46,8 @@ from tests.factories import merchant_body, place_order, project_order
 from tests.payloads import decrypted
 from tests.waiting import until
 from tests.workflows.cases import delivered_order, open_case, outcome, started
+from tests.workflows.test_case_continue import approved_then_continued, run_id
+from tests.workflows.test_case_continue import delivered as short_lived_cases
 from tests.workflows.test_conversation import agent, customer, open_chat
 from tests.workflows.test_money_and_pickup import ADDRESS
 from tests.workflows.work_orders import open_work_order
@@ -208,6 +210,27 @@ async def test_record_case_decided_by_its_work_order_history(
     await outcome(work_order)
     (HISTORIES / "AfterSaleWorkflow-appeal-decided-by-work-order.json").write_text(await saved(case))
     (HISTORIES / "WorkOrderWorkflow-settles-a-case.json").write_text(await saved(work_order))
+
+
+@RECORDING
+async def test_record_continued_case_histories(
+    ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str
+) -> None:
+    """A return whose case continues as new in its return clock: the first run (approval, retries, the
+    handover) and the last (shipped, delivered, auto-received, refunded, postage claimed, the order told)."""
+    order = await short_lived_cases(client, settings, merchant_id, await ts_env.get_current_time())
+    case = await open_case(client, settings, order, "return_refund", [{"line_id": "L2", "quantity": 1}])
+    first_run = await run_id(case)
+    await approved_then_continued(ts_env, case)
+    shipment = ParcelShipment(carrier="YTO", tracking_no="YT-H1", postage_cents=1000)
+    await case.execute_update(AfterSaleWorkflow.ship_return, shipment)
+    now = await ts_env.get_current_time()
+    await case.execute_update(AfterSaleWorkflow.record_return_logistics, LogisticsEvent(status="delivered", at=now))
+    await ts_env.sleep(timedelta(days=11))
+    await outcome(case)
+    first = client.get_workflow_handle(case.id, run_id=first_run)
+    (HISTORIES / "AfterSaleWorkflow-first-run.json").write_text(await saved(first))
+    (HISTORIES / "AfterSaleWorkflow-last-run.json").write_text(await saved(case))
 
 
 @RECORDING
