@@ -12,7 +12,8 @@ queue of its own (:mod:`workers.bench_raw`: one timer, one Update, no codec) on 
   overdue (the workflow task that acted on the deadline), for raw the ``TimerFired`` event; each minus the
   deadline. Workflow-task timeouts are counted across the histories;
 - the Temporal history (events and bytes) of one full return-refund, driven through the API;
-- worker and server RSS per 1,000 open workflows (``--scale N`` opens N more order watches for it).
+- worker and server RSS per 1,000 open workflows (``--scale N`` opens N more order watches for it, before
+  the burst and the spread, which then fall due among them).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from typing import Any
 
 import httpx
 import uvicorn
+from sqlalchemy import func
+from sqlmodel import col, select
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
@@ -43,6 +46,8 @@ from api.main import create_app
 from config.codec import new_key
 from config.settings import Settings
 from config.temporal import codec, data_converter
+from readmodel.db import make_engine
+from readmodel.tables import OrderWatch
 from workers.bench_raw import RawWorkflow
 from workers.dev import temporal_binary
 from workflows import search_attributes
@@ -156,22 +161,63 @@ async def _histories(client: Client, ids: list[str]) -> list[list[HistoryEvent]]
     return await asyncio.gather(*(one(i) for i in ids))
 
 
-def _overdue_marked(events: list[HistoryEvent]) -> tuple[datetime | None, datetime | None]:
-    """When the order was marked overdue (the upsert setting ``Overdue``) and when the timer before it fired."""
+def _overdue_marked(events: list[HistoryEvent]) -> tuple[datetime | None, datetime | None, datetime | None]:
+    """When the order was marked overdue (the upsert setting ``Overdue``), when the timer before it fired and
+    when the read model had it (the first order projection that ended after the mark)."""
     fired: datetime | None = None
-    for event in events:
+    for index, event in enumerate(events):
         if event.event_type == EventType.EVENT_TYPE_TIMER_FIRED:
             fired = _at(event)
         if event.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
             fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
             overdue = fields.get(search_attributes.OVERDUE.name)
             if overdue is not None and overdue.data == b"true":
-                return _at(event), fired
-    return None, fired
+                return _at(event), fired, _projected(events, index)
+    return None, fired, None
+
+
+def _projected(events: list[HistoryEvent], after: int) -> datetime | None:
+    """When the first order projection scheduled after ``events[after]`` ended: an activity's completion, or
+    the marker of a local one (recorded with the workflow task it ran in, the overdue mark's own, after it)."""
+    scheduled: set[int] = set()
+    for event in events[after - 1 :]:  # a local activity's marker may be recorded just before the upsert
+        kind = event.event_type
+        if kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED and event.event_id > events[after].event_id:
+            if event.activity_task_scheduled_event_attributes.activity_type.name == "project_order":
+                scheduled.add(event.event_id)
+        elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+            if event.activity_task_completed_event_attributes.scheduled_event_id in scheduled:
+                return _at(event)
+        elif kind == EventType.EVENT_TYPE_MARKER_RECORDED:
+            data = event.marker_recorded_event_attributes.details.get("data")
+            if data is not None and b'"project_order"' in b"".join(p.data for p in data.payloads):
+                return _at(event)
+    return None
 
 
 def _timer_fired(events: list[HistoryEvent]) -> datetime | None:
     return next((_at(e) for e in events if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED), None)
+
+
+def _tasks_after_deadline(histories: list[list[HistoryEvent]]) -> str:
+    """Per order, from its ship timer firing on: workflow tasks, activity tasks and local activities."""
+    kinds = {
+        EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED: 0,
+        EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED: 1,
+        EventType.EVENT_TYPE_MARKER_RECORDED: 2,
+        EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT: 3,
+    }
+    totals = [0, 0, 0, 0]
+    for events in histories:
+        fired = next((i for i, e in enumerate(events) if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED), None)
+        for event in events[fired or len(events) :]:
+            if event.event_type in kinds:
+                totals[kinds[event.event_type]] += 1
+    n = max(1, len(histories))
+    return (
+        f"per order from its deadline on: {totals[0] / n:.2f} workflow tasks, {totals[1] / n:.2f} activity tasks,"
+        f" {totals[2] / n:.2f} markers (local activities, patches), {totals[3] / n:.2f} workflow-task timeouts"
+    )
 
 
 def _timeouts(histories: list[list[HistoryEvent]]) -> int:
@@ -195,8 +241,11 @@ def _lateness(name: str, dues: list[datetime], times: list[datetime | None]) -> 
 class Bench:
     """One bench run's processes and clients."""
 
-    def __init__(self, env: WorkflowEnvironment, raw: Client, http: httpx.AsyncClient, concurrency: int) -> None:
+    def __init__(
+        self, env: WorkflowEnvironment, raw: Client, http: httpx.AsyncClient, concurrency: int, database_url: str
+    ) -> None:
         self.env, self.raw, self.http, self.concurrency = env, raw, http, concurrency
+        self.database_url = database_url
         self.run = uuid.uuid4().hex[:6]
 
     async def post(self, path: str, body: Any, key: str = "bench-mall") -> httpx.Response:
@@ -323,14 +372,16 @@ class Bench:
         project = await _histories(self.env.client, [f"order-{o}" for o in orders])
         raw = await _histories(self.raw, raws)
         marked = [_overdue_marked(events) for events in project]
-        _lateness("project: marked overdue (upsert event)", dues, [m for m, _ in marked])
-        _lateness("project: its ship timer fired (TimerFired)", dues, [f for _, f in marked])
+        _lateness("project: marked overdue (upsert event)", dues, [m for m, _, _ in marked])
+        _lateness("project: in the read model (projection ended)", dues, [p for _, _, p in marked])
+        _lateness("project: its ship timer fired (TimerFired)", dues, [f for _, f, _ in marked])
         _lateness("raw: timer fired (TimerFired)", dues, [_timer_fired(events) for events in raw])
         print(
             f"  workflow-task timeouts: project {_timeouts(project)} in {count} histories,"
             f" raw {_timeouts(raw)} in {count}",
             flush=True,
         )
+        print(f"  {_tasks_after_deadline(project)}", flush=True)
         await asyncio.gather(*(self.raw.get_workflow_handle(i).signal(RawWorkflow.finish) for i in raws))
 
     async def lifecycle(self) -> None:
@@ -419,11 +470,21 @@ class Bench:
         server = _server_pid()
         before = _rss_kib(worker_pid), _rss_kib(server)
         figures = await _measure(count, self.concurrency, lambda i: self.report(_order(f"S{self.run}-{i}")))
-        await asyncio.sleep(5)  # their projections settle
+        started = time.perf_counter()
+        query = select(func.count()).select_from(OrderWatch).where(col(OrderWatch.order_id).startswith(f"S{self.run}-"))
+        engine = make_engine(self.database_url)
+        for _ in range(1200):  # until the worker has run every new watch's first task (its projection)
+            with engine.connect() as connection:
+                if connection.execute(query).scalar_one() >= count:
+                    break
+            await asyncio.sleep(1)
+        engine.dispose()
+        settled = time.perf_counter() - started
         after = _rss_kib(worker_pid), _rss_kib(server)
         per = [(a - b) / 1024 / count * 1000 for a, b in zip(after, before, strict=True)]
         print(
-            f"scale: {count} more order watches open ({figures.per_second:.1f}/s, errors {figures.failures}):"
+            f"scale: {count} more order watches open ({figures.per_second:.1f}/s, errors {figures.failures};"
+            f" all in the read model {settled:.0f} s after the last start):"
             f" worker RSS {after[0] / 1024:.0f} MiB (+{per[0]:.1f} MiB per 1,000),"
             f" server RSS {after[1] / 1024:.0f} MiB (+{per[1]:.1f} MiB per 1,000)",
             flush=True,
@@ -467,7 +528,10 @@ async def run_bench(
             "workers.cli",
             "worker",
             env={
-                **os.environ,
+                **{name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"},
+                # Compiled like the image's (pip compiles at install): the sandbox imports each workflow's
+                # module anew for every workflow it starts or replays, from source without a bytecode cache.
+                "PYTHONPYCACHEPREFIX": str(Path(workdir) / "pycache"),
                 "AFTERSALES_TEMPORAL_ADDRESS": address,
                 "AFTERSALES_DATABASE_URL": settings.database_url,
                 "AFTERSALES_TASK_QUEUE": settings.task_queue,
@@ -490,18 +554,20 @@ async def run_bench(
             tuning = {name: value for name, value in os.environ.items() if name.startswith("AFTERSALES_WORKER_")}
             print(f"worker tuning: {tuning or 'the SDK defaults'}", flush=True)
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
-                bench = Bench(env, raw, http, concurrency)
+                bench = Bench(env, raw, http, concurrency, settings.database_url)
                 await bench.warm_up()  # both workers polling and past their first task before anything is timed
                 rss = _rss_kib(worker.pid), _rss_kib(_server_pid())
                 await bench.throughput(count)
+                if scale:  # before the deadlines, which then fall due among that many open watches
+                    await bench.scale(scale, worker.pid)
                 if burst:
                     await bench.deadlines(burst, burst_lead if burst_lead is not None else 15 + burst / 12)
                 if spread:
                     await bench.deadlines(spread, burst_lead if burst_lead is not None else 15 + spread / 12, rate=20)
                 await bench.lifecycle()
                 await bench.intake_cost()
-                opened = 3 * count + (burst + spread) * 2  # orders, cases and raw workflows still open on the server
-                worker_growth = (_rss_kib(worker.pid) - rss[0]) / 1024 / (2 * count + burst + spread) * 1000
+                opened = 3 * count + (burst + spread) * 2 + scale  # orders, cases, raw workflows open on the server
+                worker_growth = (_rss_kib(worker.pid) - rss[0]) / 1024 / (2 * count + burst + spread + scale) * 1000
                 server_growth = (_rss_kib(_server_pid()) - rss[1]) / 1024 / opened * 1000
                 print(
                     f"RSS: worker {_rss_kib(worker.pid) / 1024:.0f} MiB, +{worker_growth:.1f} MiB per 1,000 project"
@@ -509,8 +575,6 @@ async def run_bench(
                     f" +{server_growth:.1f} MiB per 1,000 open workflows (all kinds)",
                     flush=True,
                 )
-                if scale:
-                    await bench.scale(scale, worker.pid)
             load = os.getloadavg()
             print(f"load average at the end {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}", flush=True)
             server.should_exit = True
