@@ -134,6 +134,17 @@ def _rss_kib(pid: int | None) -> int:
     return 0
 
 
+def _cpu_seconds(pid: int | None) -> float:
+    """CPU time (user + system) process ``pid`` has used so far (0 if unknown)."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _server_pid() -> int | None:
     """The Temporal dev server: this process's child running the ``temporal`` binary."""
     me = str(os.getpid())
@@ -246,6 +257,7 @@ class Bench:
     ) -> None:
         self.env, self.raw, self.http, self.concurrency = env, raw, http, concurrency
         self.database_url = database_url
+        self.worker_pid: int | None = None
         self.run = uuid.uuid4().hex[:6]
 
     async def post(self, path: str, body: Any, key: str = "bench-mall") -> httpx.Response:
@@ -364,11 +376,21 @@ class Bench:
             print(f"  warning: intake ({intake.per_second:.1f}/s) ended after the first deadline; raise --burst-lead")
         # Wait for the last deadline, then until every order is marked overdue (or two minutes have passed).
         query = f"MerchantId = '{merchant}' AND Overdue = true"
+        await asyncio.sleep(max(0.0, (dues[0] - datetime.now(UTC)).total_seconds() - 1))
+        pids = (self.worker_pid, _server_pid())
+        cpu = [_cpu_seconds(pid) for pid in pids]
         await asyncio.sleep(max(0.0, (dues[-1] - datetime.now(UTC)).total_seconds()))
         for _ in range(240):
             if (await self.env.client.count_workflows(query)).count >= count:
                 break
             await asyncio.sleep(0.5)
+        used = [_cpu_seconds(pid) - before for pid, before in zip(pids, cpu, strict=True)]
+        for _ in range(120):  # then until the worker is idle: the effects that follow a mark are its cost too
+            idle = _cpu_seconds(pids[0])
+            await asyncio.sleep(1)
+            if _cpu_seconds(pids[0]) - idle < 0.05:
+                break
+        settled = [_cpu_seconds(pid) - before for pid, before in zip(pids, cpu, strict=True)]
         project = await _histories(self.env.client, [f"order-{o}" for o in orders])
         raw = await _histories(self.raw, raws)
         marked = [_overdue_marked(events) for events in project]
@@ -382,6 +404,13 @@ class Bench:
             flush=True,
         )
         print(f"  {_tasks_after_deadline(project)}", flush=True)
+        print(
+            f"  CPU from the first deadline until all were marked: worker {used[0]:.1f} s"
+            f" ({used[0] / count * 1000:.0f} ms per order), server {used[1]:.1f} s (raw's timers included);"
+            f" until the worker was idle: worker {settled[0] / count * 1000:.0f} ms per order,"
+            f" server {settled[1] / count * 1000:.0f} ms per order",
+            flush=True,
+        )
         await asyncio.gather(*(self.raw.get_workflow_handle(i).signal(RawWorkflow.finish) for i in raws))
 
     async def lifecycle(self) -> None:
@@ -499,6 +528,7 @@ async def run_bench(
     spread: int = 0,
     burst_lead: float | None = None,
     scale: int = 0,
+    fsync: bool = True,
 ) -> int:
     """Runs the benchmark and prints its figures."""
     with tempfile.TemporaryDirectory(prefix="aftersales-bench-") as workdir:
@@ -514,6 +544,9 @@ async def run_bench(
             dev_server_database_filename=str(Path(workdir) / "temporal.db"),
             search_attributes=search_attributes.ALL,
             dev_server_log_level="error",
+            # --no-fsync: the dev server's one SQLite file written without fsync; a Temporal cluster's store is
+            # not one file on the worker's disk, and the burst otherwise waits mostly on those fsyncs.
+            dev_server_extra_args=["--sqlite-pragma", "synchronous=OFF"] if not fsync else [],
         )
         address = env.client.service_client.config.target_host
         with socket.socket() as probe:
@@ -548,13 +581,15 @@ async def run_bench(
             load = os.getloadavg()
             print(
                 f"{os.cpu_count()} cores, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f};"
-                " file-backed dev server, SQLite read model; raw: workers/bench_raw.py on its own task queue",
+                f" file-backed dev server{'' if fsync else ' (no fsync)'}, SQLite read model;"
+                " raw: workers/bench_raw.py on its own task queue",
                 flush=True,
             )
             tuning = {name: value for name, value in os.environ.items() if name.startswith("AFTERSALES_WORKER_")}
             print(f"worker tuning: {tuning or 'the SDK defaults'}", flush=True)
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
                 bench = Bench(env, raw, http, concurrency, settings.database_url)
+                bench.worker_pid = worker.pid
                 await bench.warm_up()  # both workers polling and past their first task before anything is timed
                 rss = _rss_kib(worker.pid), _rss_kib(_server_pid())
                 await bench.throughput(count)

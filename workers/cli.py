@@ -37,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--spread", type=int, default=0, help="ship deadlines (and raw timers) due at 20 per second")
     bench.add_argument("--burst-lead", type=float, default=None, help="seconds until the burst is due (15 + burst/12)")
     bench.add_argument("--scale", type=int, default=0, help="open this many more order watches; report RSS per 1,000")
+    bench.add_argument(
+        "--no-fsync", action="store_true", help="the dev server's SQLite file without fsync (synchronous=OFF)"
+    )
     args = parser.parse_args(argv)
 
     if args.command == "codec-key":
@@ -92,6 +95,7 @@ def main(argv: list[str] | None = None) -> int:
                 spread=args.spread,
                 burst_lead=args.burst_lead,
                 scale=args.scale,
+                fsync=not args.no_fsync,
             )
         )
     return 2
