@@ -1,10 +1,11 @@
-"""Keeps the read model in step with a workflow, off the path of the people waiting on it.
+"""Keeps the read model in step with a workflow, in the workflow task that changed it.
 
 A workflow marks itself changed; one background loop runs the projection with the newest snapshot, one
 at a time, coalescing bursts (ten quick updates make one or two writes, not ten). The projection is a
 *local* activity: it runs in the worker within the workflow task that made the change, with no task of
 its own on the server and no further workflow task when it ends, so a deadline's step is in the history
-and in the read model at the same moment (README: Performance). Workflows that started before it was
+and in the read model at the same moment (README: Performance). An Update's answer leaves with that task,
+after the write (a few ms), where it used to cost a second task. Workflows that started before it was
 local (no ``projection-local`` marker) keep scheduling the projection as an ordinary activity.
 """
 
