@@ -14,7 +14,8 @@ queue of its own (:mod:`workers.bench_raw`: one timer, one Update, no codec) on 
 - the Temporal history (events and bytes) of one full return-refund, driven through the API;
 - what one action costs, counted (:mod:`workers.bench_actions`): the API's calls to Temporal, and the
   events, workflow tasks and activity tasks it adds to the history;
-- worker and server RSS per 1,000 open workflows (``--scale N`` opens N more order watches for it).
+- worker and server RSS per 1,000 open workflows (``--scale N`` opens N more order watches for it, before
+  the burst and the spread, which then fall due among them).
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from sqlalchemy import func
+from sqlmodel import col, select
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
@@ -42,6 +45,8 @@ from temporalio.testing import WorkflowEnvironment
 from config.codec import new_key
 from config.settings import Settings
 from config.temporal import codec, data_converter
+from readmodel.db import make_engine
+from readmodel.tables import OrderWatch
 from workers.bench_actions import Calls, action_cost
 from workers.bench_raw import RawWorkflow
 from workers.stack import api_server, start_worker, started, temporal_binary
@@ -129,6 +134,17 @@ def _rss_kib(pid: int | None) -> int:
     return 0
 
 
+def _cpu_seconds(pid: int | None) -> float:
+    """CPU time (user + system) process ``pid`` has used so far (0 if unknown)."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _server_pid() -> int | None:
     """The Temporal dev server: this process's child running the ``temporal`` binary."""
     me = str(os.getpid())
@@ -156,22 +172,63 @@ async def _histories(client: Client, ids: list[str]) -> list[list[HistoryEvent]]
     return await asyncio.gather(*(one(i) for i in ids))
 
 
-def _overdue_marked(events: list[HistoryEvent]) -> tuple[datetime | None, datetime | None]:
-    """When the order was marked overdue (the upsert setting ``Overdue``) and when the timer before it fired."""
+def _overdue_marked(events: list[HistoryEvent]) -> tuple[datetime | None, datetime | None, datetime | None]:
+    """When the order was marked overdue (the upsert setting ``Overdue``), when the timer before it fired and
+    when the read model had it (the first order projection that ended after the mark)."""
     fired: datetime | None = None
-    for event in events:
+    for index, event in enumerate(events):
         if event.event_type == EventType.EVENT_TYPE_TIMER_FIRED:
             fired = _at(event)
         if event.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
             fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
             overdue = fields.get(search_attributes.OVERDUE.name)
             if overdue is not None and overdue.data == b"true":
-                return _at(event), fired
-    return None, fired
+                return _at(event), fired, _projected(events, index)
+    return None, fired, None
+
+
+def _projected(events: list[HistoryEvent], after: int) -> datetime | None:
+    """When the first order projection scheduled after ``events[after]`` ended: an activity's completion, or
+    the marker of a local one (recorded with the workflow task it ran in, the overdue mark's own, after it)."""
+    scheduled: set[int] = set()
+    for event in events[after - 1 :]:  # a local activity's marker may be recorded just before the upsert
+        kind = event.event_type
+        if kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED and event.event_id > events[after].event_id:
+            if event.activity_task_scheduled_event_attributes.activity_type.name == "project_order":
+                scheduled.add(event.event_id)
+        elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+            if event.activity_task_completed_event_attributes.scheduled_event_id in scheduled:
+                return _at(event)
+        elif kind == EventType.EVENT_TYPE_MARKER_RECORDED:
+            data = event.marker_recorded_event_attributes.details.get("data")
+            if data is not None and b'"project_order"' in b"".join(p.data for p in data.payloads):
+                return _at(event)
+    return None
 
 
 def _timer_fired(events: list[HistoryEvent]) -> datetime | None:
     return next((_at(e) for e in events if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED), None)
+
+
+def _tasks_after_deadline(histories: list[list[HistoryEvent]]) -> str:
+    """Per order, from its ship timer firing on: workflow tasks, activity tasks and local activities."""
+    kinds = {
+        EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED: 0,
+        EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED: 1,
+        EventType.EVENT_TYPE_MARKER_RECORDED: 2,
+        EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT: 3,
+    }
+    totals = [0, 0, 0, 0]
+    for events in histories:
+        fired = next((i for i, e in enumerate(events) if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED), None)
+        for event in events[fired or len(events) :]:
+            if event.event_type in kinds:
+                totals[kinds[event.event_type]] += 1
+    n = max(1, len(histories))
+    return (
+        f"per order from its deadline on: {totals[0] / n:.2f} workflow tasks, {totals[1] / n:.2f} activity tasks,"
+        f" {totals[2] / n:.2f} markers (local activities, patches), {totals[3] / n:.2f} workflow-task timeouts"
+    )
 
 
 def _timeouts(histories: list[list[HistoryEvent]]) -> int:
@@ -196,9 +253,17 @@ class Bench:
     """One bench run's processes and clients."""
 
     def __init__(
-        self, env: WorkflowEnvironment, raw: Client, http: httpx.AsyncClient, concurrency: int, calls: Calls
+        self,
+        env: WorkflowEnvironment,
+        raw: Client,
+        http: httpx.AsyncClient,
+        concurrency: int,
+        calls: Calls,
+        database_url: str,
     ) -> None:
         self.env, self.raw, self.http, self.concurrency, self.calls = env, raw, http, concurrency, calls
+        self.database_url = database_url
+        self.worker_pid: int | None = None
         self.run = uuid.uuid4().hex[:6]
 
     async def post(self, path: str, body: Any, key: str = "bench-mall") -> httpx.Response:
@@ -319,20 +384,39 @@ class Bench:
             print(f"  warning: intake ({intake.per_second:.1f}/s) ended after the first deadline; raise --burst-lead")
         # Wait for the last deadline, then until every order is marked overdue (or two minutes have passed).
         query = f"MerchantId = '{merchant}' AND Overdue = true"
+        await asyncio.sleep(max(0.0, (dues[0] - datetime.now(UTC)).total_seconds() - 1))
+        pids = (self.worker_pid, _server_pid())
+        cpu = [_cpu_seconds(pid) for pid in pids]
         await asyncio.sleep(max(0.0, (dues[-1] - datetime.now(UTC)).total_seconds()))
         for _ in range(240):
             if (await self.env.client.count_workflows(query)).count >= count:
                 break
             await asyncio.sleep(0.5)
+        used = [_cpu_seconds(pid) - before for pid, before in zip(pids, cpu, strict=True)]
+        for _ in range(120):  # then until the worker is idle: the effects that follow a mark are its cost too
+            idle = _cpu_seconds(pids[0])
+            await asyncio.sleep(1)
+            if _cpu_seconds(pids[0]) - idle < 0.05:
+                break
+        settled = [_cpu_seconds(pid) - before for pid, before in zip(pids, cpu, strict=True)]
         project = await _histories(self.env.client, [f"order-{o}" for o in orders])
         raw = await _histories(self.raw, raws)
         marked = [_overdue_marked(events) for events in project]
-        _lateness("project: marked overdue (upsert event)", dues, [m for m, _ in marked])
-        _lateness("project: its ship timer fired (TimerFired)", dues, [f for _, f in marked])
+        _lateness("project: marked overdue (upsert event)", dues, [m for m, _, _ in marked])
+        _lateness("project: in the read model (projection ended)", dues, [p for _, _, p in marked])
+        _lateness("project: its ship timer fired (TimerFired)", dues, [f for _, f, _ in marked])
         _lateness("raw: timer fired (TimerFired)", dues, [_timer_fired(events) for events in raw])
         print(
             f"  workflow-task timeouts: project {_timeouts(project)} in {count} histories,"
             f" raw {_timeouts(raw)} in {count}",
+            flush=True,
+        )
+        print(f"  {_tasks_after_deadline(project)}", flush=True)
+        print(
+            f"  CPU from the first deadline until all were marked: worker {used[0]:.1f} s"
+            f" ({used[0] / count * 1000:.0f} ms per order), server {used[1]:.1f} s (raw's timers included);"
+            f" until the worker was idle: worker {settled[0] / count * 1000:.0f} ms per order,"
+            f" server {settled[1] / count * 1000:.0f} ms per order",
             flush=True,
         )
         await asyncio.gather(*(self.raw.get_workflow_handle(i).signal(RawWorkflow.finish) for i in raws))
@@ -445,11 +529,21 @@ class Bench:
         server = _server_pid()
         before = _rss_kib(worker_pid), _rss_kib(server)
         figures = await _measure(count, self.concurrency, lambda i: self.report(_order(f"S{self.run}-{i}")))
-        await asyncio.sleep(5)  # their projections settle
+        started = time.perf_counter()
+        query = select(func.count()).select_from(OrderWatch).where(col(OrderWatch.order_id).startswith(f"S{self.run}-"))
+        engine = make_engine(self.database_url)
+        for _ in range(1200):  # until the worker has run every new watch's first task (its projection)
+            with engine.connect() as connection:
+                if connection.execute(query).scalar_one() >= count:
+                    break
+            await asyncio.sleep(1)
+        engine.dispose()
+        settled = time.perf_counter() - started
         after = _rss_kib(worker_pid), _rss_kib(server)
         per = [(a - b) / 1024 / count * 1000 for a, b in zip(after, before, strict=True)]
         print(
-            f"scale: {count} more order watches open ({figures.per_second:.1f}/s, errors {figures.failures}):"
+            f"scale: {count} more order watches open ({figures.per_second:.1f}/s, errors {figures.failures};"
+            f" all in the read model {settled:.0f} s after the last start):"
             f" worker RSS {after[0] / 1024:.0f} MiB (+{per[0]:.1f} MiB per 1,000),"
             f" server RSS {after[1] / 1024:.0f} MiB (+{per[1]:.1f} MiB per 1,000)",
             flush=True,
@@ -464,6 +558,7 @@ async def run_bench(
     spread: int = 0,
     burst_lead: float | None = None,
     scale: int = 0,
+    fsync: bool = True,
 ) -> int:
     """Runs the benchmark and prints its figures."""
     with tempfile.TemporaryDirectory(prefix="aftersales-bench-") as workdir:
@@ -479,13 +574,18 @@ async def run_bench(
             dev_server_database_filename=str(Path(workdir) / "temporal.db"),
             search_attributes=search_attributes.ALL,
             dev_server_log_level="error",
+            # --no-fsync: the dev server's one SQLite file written without fsync; a Temporal cluster's store is
+            # not one file on the worker's disk, and the burst otherwise waits mostly on those fsyncs.
+            dev_server_extra_args=["--sqlite-pragma", "synchronous=OFF"] if not fsync else [],
         )
         address = env.client.service_client.config.target_host
         calls = Calls()  # the API's calls to Temporal, counted for the action costs
         api_client = Client(env.client.service_client, data_converter=env.client.data_converter, interceptors=[calls])
         server, port = api_server(settings, api_client)
-        # Log level ERROR: the bench's merchants have no robots, so every message warns.
-        worker = await start_worker(settings, address, log_level="ERROR")
+        # Log level ERROR: the bench's merchants have no robots, so every message warns. Its bytecode cache in
+        # the run's directory: the sandbox imports each workflow's module anew for every workflow it starts.
+        pycache = {"PYTHONPYCACHEPREFIX": str(Path(workdir) / "pycache")}
+        worker = await start_worker(settings, address, log_level="ERROR", env=pycache)
         raw_worker = await asyncio.create_subprocess_exec(sys.executable, "-m", "workers.bench_raw", address, RAW_QUEUE)
         try:
             serving = asyncio.create_task(server.serve())
@@ -494,16 +594,20 @@ async def run_bench(
             load = os.getloadavg()
             print(
                 f"{os.cpu_count()} cores, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f};"
-                " file-backed dev server, SQLite read model; raw: workers/bench_raw.py on its own task queue",
+                f" file-backed dev server{'' if fsync else ' (no fsync)'}, SQLite read model;"
+                " raw: workers/bench_raw.py on its own task queue",
                 flush=True,
             )
             tuning = {name: value for name, value in os.environ.items() if name.startswith("AFTERSALES_WORKER_")}
             print(f"worker tuning: {tuning or 'the SDK defaults'}", flush=True)
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
-                bench = Bench(env, raw, http, concurrency, calls)
+                bench = Bench(env, raw, http, concurrency, calls, settings.database_url)
+                bench.worker_pid = worker.pid
                 await bench.warm_up()  # both workers polling and past their first task before anything is timed
                 rss = _rss_kib(worker.pid), _rss_kib(_server_pid())
                 await bench.throughput(count)
+                if scale:  # before the deadlines, which then fall due among that many open watches
+                    await bench.scale(scale, worker.pid)
                 if burst:
                     await bench.deadlines(burst, burst_lead if burst_lead is not None else 15 + burst / 12)
                 if spread:
@@ -511,8 +615,8 @@ async def run_bench(
                 await bench.lifecycle()
                 await bench.intake_cost()
                 await bench.action_costs()
-                opened = 3 * count + (burst + spread) * 2  # orders, cases and raw workflows still open on the server
-                worker_growth = (_rss_kib(worker.pid) - rss[0]) / 1024 / (2 * count + burst + spread) * 1000
+                opened = 3 * count + (burst + spread) * 2 + scale  # orders, cases, raw workflows open on the server
+                worker_growth = (_rss_kib(worker.pid) - rss[0]) / 1024 / (2 * count + burst + spread + scale) * 1000
                 server_growth = (_rss_kib(_server_pid()) - rss[1]) / 1024 / opened * 1000
                 print(
                     f"RSS: worker {_rss_kib(worker.pid) / 1024:.0f} MiB, +{worker_growth:.1f} MiB per 1,000 project"
@@ -520,8 +624,6 @@ async def run_bench(
                     f" +{server_growth:.1f} MiB per 1,000 open workflows (all kinds)",
                     flush=True,
                 )
-                if scale:
-                    await bench.scale(scale, worker.pid)
             load = os.getloadavg()
             print(f"load average at the end {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}", flush=True)
             server.should_exit = True

@@ -37,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--spread", type=int, default=0, help="ship deadlines (and raw timers) due at 20 per second")
     bench.add_argument("--burst-lead", type=float, default=None, help="seconds until the burst is due (15 + burst/12)")
     bench.add_argument("--scale", type=int, default=0, help="open this many more order watches; report RSS per 1,000")
+    bench.add_argument(
+        "--no-fsync", action="store_true", help="the dev server's SQLite file without fsync (synchronous=OFF)"
+    )
     chaos = commands.add_parser("chaos", help="load while the worker, then the dev server, is SIGKILLed; checks")
     chaos.add_argument("--orders-per-second", type=float, default=2.0, help="orders whose ship deadline falls due")
     chaos.add_argument("--cases-per-second", type=float, default=0.5, help="refund-only cases requested, approved")
@@ -99,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
                 spread=args.spread,
                 burst_lead=args.burst_lead,
                 scale=args.scale,
+                fsync=not args.no_fsync,
             )
         )
     if args.command == "chaos":

@@ -117,6 +117,7 @@ def tuning(settings: Settings) -> dict[str, Any]:
     optional = {
         "max_concurrent_workflow_tasks": settings.worker_max_concurrent_workflow_tasks,
         "max_concurrent_activities": settings.worker_max_concurrent_activities,
+        "max_concurrent_local_activities": settings.worker_max_concurrent_local_activities,
         "max_concurrent_workflow_task_polls": settings.worker_workflow_task_pollers,
         "max_concurrent_activity_task_polls": settings.worker_activity_pollers,
     }
@@ -132,7 +133,7 @@ async def build_worker(
     own_engine = engine is None
     engine = engine or make_engine(settings.database_url)
     async with httpx.AsyncClient(timeout=settings.http_timeout_seconds) as http:
-        with concurrent.futures.ThreadPoolExecutor(max_workers=16) as executor:
+        with concurrent.futures.ThreadPoolExecutor(max_workers=settings.worker_activity_threads) as executor:
             yield Worker(
                 client,
                 task_queue=task_queue or settings.task_queue,

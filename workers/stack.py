@@ -106,7 +106,9 @@ async def start_worker(
         "workers.cli",
         "worker",
         env={
-            **os.environ,
+            # Compiled, as the image is (pip compiles at install): without a bytecode cache the sandbox compiles
+            # each workflow's module anew for every workflow it starts or replays.
+            **{name: value for name, value in os.environ.items() if name != "PYTHONDONTWRITEBYTECODE"},
             "AFTERSALES_TEMPORAL_ADDRESS": address,
             "AFTERSALES_DATABASE_URL": settings.database_url,
             "AFTERSALES_TASK_QUEUE": settings.task_queue,

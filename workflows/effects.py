@@ -3,8 +3,8 @@
 A :class:`Journal` keeps a workflow's history and revision, runs effects in the background so Updates
 answer at once, keeps the read model in step through a :class:`Projector` and, when callbacks are on,
 hands the events the mall is told of to an :class:`~workflows.callbacks.Outbox`. :func:`notify` sends one
-notification on each of its channels, one notifier activity per channel, and never lets a failed message
-stop a clock.
+notification on each of its channels (resolved by a local activity, in the workflow task that asked), one
+notifier activity per channel, and never lets a failed message stop a clock.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ NOTIFICATION_WINDOW = timedelta(hours=3)
 """How long a message is retried on a channel (2 s, 4 s … 5 min apart, or a robot's throttle wait) before
 the workflow records ``notification_failed``. README: Notifications."""
 PER_CHANNEL = "notify-per-channel"  # deliveries became one activity per channel; older histories have one in all
+LOCAL_RETRY_THRESHOLD = timedelta(seconds=5)  # a longer retry backoff waits on a timer, not in an open task
 
 
 def refuse(code: str, detail: str) -> ApplicationError:
@@ -190,19 +191,25 @@ async def notify(notification: Notification) -> bool:
                 summary=notification.template.value,
             )
             return True
-        channels = await workflow.execute_activity_method(
-            Notifier.channels,
-            notification,
-            start_to_close_timeout=timedelta(seconds=30),
-            schedule_to_close_timeout=NOTIFICATION_WINDOW,
-            retry_policy=NOTIFICATION,
-            summary=notification.template.value,
-        )
+        channels = await _channels(notification)
     except ActivityError as failure:
         workflow.logger.warning("notification failed: %s", failure)
         return False
     delivered = await asyncio.gather(*(_deliver(notification, channel) for channel in channels))
     return all(delivered)
+
+
+async def _channels(notification: Notification) -> list[str]:
+    """The notification's channels: a read of the merchant directory, in the workflow task that asked."""
+    return await workflow.execute_local_activity_method(
+        Notifier.channels,
+        notification,
+        start_to_close_timeout=timedelta(seconds=30),
+        schedule_to_close_timeout=NOTIFICATION_WINDOW,
+        retry_policy=NOTIFICATION,
+        local_retry_threshold=LOCAL_RETRY_THRESHOLD,
+        summary=notification.template.value,
+    )
 
 
 async def _deliver(notification: Notification, channel: str) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 from datetime import timedelta
 
 import pytest
@@ -23,6 +24,8 @@ async def test_worker_tuning_set_in_the_environment_reaches_the_worker(
         "ACTIVITY_POLLERS": "2",
         "STICKY_SCHEDULE_TO_START": "45",
         "MAX_CACHED_WORKFLOWS": "50",
+        "MAX_CONCURRENT_LOCAL_ACTIVITIES": "11",
+        "ACTIVITY_THREADS": "9",  # as many as the activity slots set here (the SDK warns otherwise)
     }.items():
         monkeypatch.setenv(f"AFTERSALES_WORKER_{name}", value)
 
@@ -34,6 +37,10 @@ async def test_worker_tuning_set_in_the_environment_reaches_the_worker(
     assert config.get("max_concurrent_activity_task_polls") == 2
     assert config.get("sticky_queue_schedule_to_start_timeout") == timedelta(seconds=45)
     assert config.get("max_cached_workflows") == 50
+    assert config.get("max_concurrent_local_activities") == 11
+    executor = config.get("activity_executor")
+    assert isinstance(executor, concurrent.futures.ThreadPoolExecutor)
+    assert executor._max_workers == 9
 
 
 async def test_unset_worker_tuning_keeps_the_sdk_defaults_but_a_longer_sticky_wait(
@@ -45,11 +52,19 @@ async def test_unset_worker_tuning_keeps_the_sdk_defaults_but_a_longer_sticky_wa
     assert config.get("max_concurrent_workflow_task_polls") is None
     assert config.get("sticky_queue_schedule_to_start_timeout") == timedelta(seconds=30)  # measured: see README
     assert config.get("max_cached_workflows") == 1000
+    executor = config.get("activity_executor")
+    assert isinstance(executor, concurrent.futures.ThreadPoolExecutor)
+    assert executor._max_workers == 4  # measured: see README
 
 
 @pytest.mark.parametrize(
     ("name", "value"),
-    [("WORKFLOW_TASK_POLLERS", "1"), ("MAX_CONCURRENT_ACTIVITIES", "0"), ("STICKY_SCHEDULE_TO_START", "0")],
+    [
+        ("WORKFLOW_TASK_POLLERS", "1"),
+        ("MAX_CONCURRENT_ACTIVITIES", "0"),
+        ("STICKY_SCHEDULE_TO_START", "0"),
+        ("ACTIVITY_THREADS", "0"),
+    ],
 )
 def test_worker_tuning_that_cannot_work_refuses_to_start(
     name: str, value: str, monkeypatch: pytest.MonkeyPatch
