@@ -493,7 +493,7 @@ async def test_a_new_calendar_leaves_the_auto_close_and_reopen_window_counting_r
 async def test_the_auto_close_and_reopen_window_clocks_carry_over_continue_as_new(
     ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str
 ) -> None:
-    handle = await open_work_order(client, settings, merchant_id, assignee_id="a-1", max_history_events=30)
+    handle = await open_work_order(client, settings, merchant_id, assignee_id="a-1", max_history_events=20)
     await handle.execute_update(WorkOrderWorkflow.accept, Accept(assignee_id="a-1"))
     resolved = await handle.execute_update(WorkOrderWorkflow.resolve, Resolve(resolution="已补发配件"))
     assert resolved.resolved_at is not None
