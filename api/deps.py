@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 from temporalio.client import Client, WorkflowHandle
 
 from api.errors import NOT_FOUND, Problem
+from api.owners import owners
 from config.settings import Settings
 from domain.orders import Id
 from workflows import search_attributes as sa
@@ -197,11 +198,16 @@ async def check_owner(handle: WorkflowHandle[Any, Any], caller: Caller, *, paren
     then too, and the two never differ. A pickup (no attribute of its own) is told by its case's, with ``parents``.
     Answers the owner, or None when the server does not know it (a workflow started without the attribute).
     """
-    description = await handle.describe()
-    owner = description.typed_search_attributes.get(sa.MERCHANT_ID)
-    if owner is None and parents is not None and description.parent_id:  # a pickup: its case's merchant
-        parent = await parents.get_workflow_handle(description.parent_id).describe()
-        owner = parent.typed_search_attributes.get(sa.MERCHANT_ID)
+    memory = owners(handle)
+    owner = memory.get(handle.id)  # told before: a workflow's merchant never changes (api/owners.py)
+    if owner is None:
+        description = await handle.describe()
+        owner = description.typed_search_attributes.get(sa.MERCHANT_ID)
+        if owner is None and parents is not None and description.parent_id:  # a pickup: its case's merchant
+            parent = await parents.get_workflow_handle(description.parent_id).describe()
+            owner = parent.typed_search_attributes.get(sa.MERCHANT_ID)
+        if owner is not None:
+            memory.remember(handle.id, owner)
     if owner is not None and not caller.sees(owner):
         raise Problem("not_found", NOT_FOUND)
     return owner

@@ -12,6 +12,7 @@ from temporalio.client import WorkflowHandle
 
 from api.deps import CallerDep, ClientDep, EngineDep, Role, SettingsDep, allow, may_act, owned_state
 from api.idempotency import act, start_once
+from api.owners import owners
 from domain import ids
 from domain.orders import (
     DeadlineShift,
@@ -83,7 +84,9 @@ async def report_order(
     )
     if not created:
         response.status_code = status.HTTP_200_OK
-    elif opening.ship_deadline_at > datetime.now(UTC):
+    else:
+        owners(handle).remember(handle.id, order.merchant_id)  # started here with its MerchantId
+    if created and opening.ship_deadline_at > datetime.now(UTC):
         # A new watch shows what it was started with: answered without a query round trip to the worker.
         return opening
     # A repeat shows the order as it stands; an order reported past its ship deadline is overdue at once.

@@ -15,6 +15,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.deps import Caller, CallerDep, ClientDep, EngineDep, Role, SettingsDep, allow, may_act, owned_state, owner_of
 from api.errors import Problem
 from api.idempotency import act, start_once
+from api.owners import owners
 from api.routes.monitoring import PagingDep, _scope, page_of
 from domain import ids
 from domain.calendar_change import revision
@@ -157,6 +158,8 @@ async def open_work_order(
     )
     if not created:
         response.status_code = status.HTTP_200_OK
+    else:
+        owners(handle).remember(handle.id, request.merchant_id)  # started here with its MerchantId
     view: WorkOrderView = await handle.query(WorkOrderWorkflow.state)
     return view
 
