@@ -29,10 +29,23 @@ Case = WorkflowHandle[AfterSaleWorkflow, CaseView]
 ALL_LINES = [{"line_id": "L1", "quantity": 1}, {"line_id": "L2", "quantity": 2}]
 
 
-async def paid_order(client: Client, settings: Settings, merchant_id: str, paid_at: datetime, **policy: Any) -> Order:
-    """A paid order of a kettle (L1, ¥199) and two insured mugs (L2, ¥35 each), watched."""
+async def paid_order(
+    client: Client,
+    settings: Settings,
+    merchant_id: str,
+    paid_at: datetime,
+    *,
+    case_max_history_events: int = 5000,
+    **policy: Any,
+) -> Order:
+    """A paid order of a kettle (L1, ¥199) and two insured mugs (L2, ¥35 each), watched; its cases continue
+    as new past ``case_max_history_events`` history events."""
     order = place_order(paid_at=paid_at, merchant_id=merchant_id)
-    watch = OrderWatchInput(order=order, policy=settings.policy().model_copy(update=policy))
+    watch = OrderWatchInput(
+        order=order,
+        policy=settings.policy().model_copy(update=policy),
+        case_max_history_events=case_max_history_events,
+    )
     handle = await client.start_workflow(
         OrderWorkflow.run,
         watch,
@@ -44,9 +57,19 @@ async def paid_order(client: Client, settings: Settings, merchant_id: str, paid_
     return handle
 
 
-async def delivered_order(client: Client, settings: Settings, merchant_id: str, now: datetime, **policy: Any) -> Order:
+async def delivered_order(
+    client: Client,
+    settings: Settings,
+    merchant_id: str,
+    now: datetime,
+    *,
+    case_max_history_events: int = 5000,
+    **policy: Any,
+) -> Order:
     """An order shipped and delivered at ``now``: its after-sales window is open."""
-    order = await paid_order(client, settings, merchant_id, now, **policy)
+    order = await paid_order(
+        client, settings, merchant_id, now, case_max_history_events=case_max_history_events, **policy
+    )
     await order.execute_update(OrderWorkflow.ship, Shipment(carrier="SF", tracking_no="SF100"))
     await order.execute_update(OrderWorkflow.record_logistics, LogisticsEvent(status=LogisticsStatus.DELIVERED, at=now))
     return order

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import Engine
@@ -18,19 +18,25 @@ from api.errors import Problem
 from config.settings import Settings
 from domain import ids
 from domain.cases import Action, Appeal, CaseStatus, CaseView, ParcelShipment, Receipt, Rejection
-from domain.orders import LogisticsEvent, LogisticsStatus, OrderWatchInput, Shipment
+from domain.orders import LogisticsEvent, LogisticsStatus
 from domain.pickups import CourierEvent, CourierStatus, PickupPayment, PickupRequest, PickupStatus
 from domain.retries import Attempt
 from domain.work_orders import Decision
 from readmodel.tables import CaseWatch
-from tests.factories import place_order
 from tests.peers.partners import PartnersPeer
 from tests.waiting import until
-from tests.workflows.cases import Case, Order, events, idle, in_after_sales, open_case, outcome, started
-from tests.workflows.conftest import remember
+from tests.workflows.cases import (
+    Case,
+    delivered_order,
+    events,
+    idle,
+    in_after_sales,
+    open_case,
+    outcome,
+    started,
+)
 from workflows import search_attributes as sa
 from workflows.aftersale import REQUEST_MEMO, AfterSaleWorkflow
-from workflows.order import OrderWorkflow
 from workflows.pickup import PickupWorkflow
 from workflows.work_order import WorkOrderWorkflow
 
@@ -38,27 +44,6 @@ HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 ADDRESS = {"name": "王小明", "phone": "13800138000", "address": "上海市浦东新区世纪大道 100 号"}
 SHORT = 40  # history events a case may reach before it continues as new
-
-
-async def delivered(
-    client: Client, settings: Settings, merchant_id: str, now: datetime, case_max_history_events: int = SHORT
-) -> Order:
-    """A delivered order whose cases continue as new after ``case_max_history_events`` history events."""
-    order = place_order(paid_at=now, merchant_id=merchant_id)
-    watch = OrderWatchInput(order=order, policy=settings.policy(), case_max_history_events=case_max_history_events)
-    handle = await client.start_workflow(
-        OrderWorkflow.run,
-        watch,
-        id=ids.order(order.order_id),
-        task_queue=settings.task_queue,
-        search_attributes=sa.initial_order_attributes(order),
-    )
-    remember(settings.task_queue, handle.id)
-    await handle.execute_update(OrderWorkflow.ship, Shipment(carrier="SF", tracking_no="SF100"))
-    await handle.execute_update(
-        OrderWorkflow.record_logistics, LogisticsEvent(status=LogisticsStatus.DELIVERED, at=now)
-    )
-    return handle
 
 
 async def run_id(case: Case) -> str:
@@ -103,7 +88,9 @@ async def test_a_case_continued_as_new_in_its_return_clock_keeps_deadline_histor
     partners: PartnersPeer,
     engine: Engine,
 ) -> None:
-    order = await delivered(client, settings, merchant_id, await ts_env.get_current_time())
+    order = await delivered_order(
+        client, settings, merchant_id, await ts_env.get_current_time(), case_max_history_events=SHORT
+    )
     case = await open_case(client, settings, order, "return_refund", [{"line_id": "L2", "quantity": 1}])
     approved = await approved_then_continued(ts_env, case)
 
@@ -151,7 +138,9 @@ async def test_a_case_continued_as_new_in_its_return_clock_keeps_deadline_histor
 async def test_the_return_clock_of_a_continued_case_falls_due_at_the_same_deadline(
     ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str
 ) -> None:
-    order = await delivered(client, settings, merchant_id, await ts_env.get_current_time())
+    order = await delivered_order(
+        client, settings, merchant_id, await ts_env.get_current_time(), case_max_history_events=SHORT
+    )
     case = await open_case(client, settings, order, "return_refund", [{"line_id": "L1", "quantity": 1}])
     approved = await approved_then_continued(ts_env, case)
     assert approved.deadline_at is not None
@@ -170,7 +159,9 @@ async def test_a_pickup_booked_before_the_case_continued_reaches_the_continued_c
     ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str
 ) -> None:
     # Long enough that the case continues once only, before the pickup's news: a query is not held then.
-    order = await delivered(client, settings, merchant_id, await ts_env.get_current_time(), 2 * SHORT)
+    order = await delivered_order(
+        client, settings, merchant_id, await ts_env.get_current_time(), case_max_history_events=2 * SHORT
+    )
     case = await open_case(client, settings, order, "return_refund", [{"line_id": "L2", "quantity": 2}])
     now = await ts_env.get_current_time()
     slot = {"address": ADDRESS, "slot_start": now + DAY + 2 * HOUR, "slot_end": now + DAY + 4 * HOUR}
@@ -218,7 +209,9 @@ async def test_a_pickup_booked_before_the_case_continued_reaches_the_continued_c
 async def test_a_work_order_opened_before_the_case_continued_settles_the_continued_case(
     ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str, partners: PartnersPeer
 ) -> None:
-    order = await delivered(client, settings, merchant_id, await ts_env.get_current_time(), 2 * SHORT)
+    order = await delivered_order(
+        client, settings, merchant_id, await ts_env.get_current_time(), case_max_history_events=2 * SHORT
+    )
     case = await open_case(client, settings, order, "refund_only", [{"line_id": "L1", "quantity": 1}])
     await case.execute_update(AfterSaleWorkflow.reject, Rejection(reason="超出售后范围"))
     appeal = Appeal(reason="商品有质量问题")
