@@ -21,7 +21,6 @@ queue of its own (:mod:`workers.bench_raw`: one timer, one Update, no codec) on 
 from __future__ import annotations
 
 import asyncio
-import math
 import os
 import statistics
 import sys
@@ -37,8 +36,6 @@ from typing import Any
 import httpx
 from sqlalchemy import func
 from sqlmodel import col, select
-from temporalio.api.enums.v1 import EventType
-from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
@@ -47,7 +44,20 @@ from config.settings import Settings
 from config.temporal import codec, data_converter
 from readmodel.db import make_engine
 from readmodel.tables import OrderWatch
-from workers.bench_actions import Calls, action_cost
+from workers.bench_actions import Calls
+from workers.bench_costs import action_costs, intake_cost, lifecycle, order_body
+from workers.bench_history import (
+    cpu_seconds,
+    histories,
+    lateness,
+    overdue_marked,
+    percentile,
+    rss_kib,
+    server_pid,
+    tasks_after_deadline,
+    timeouts,
+    timer_fired,
+)
 from workers.bench_raw import RawWorkflow
 from workers.stack import api_server, start_worker, started, temporal_binary
 from workflows import search_attributes
@@ -64,11 +74,6 @@ class Figures:
     p50_ms: float
     p99_ms: float
     failures: int
-
-
-def percentile(values: list[float], share: float) -> float:
-    """The nearest-rank percentile of sorted ``values``."""
-    return values[max(0, math.ceil(len(values) * share) - 1)]
 
 
 async def _measure(count: int, concurrency: int, call: Callable[[int], Awaitable[bool]]) -> Figures:
@@ -110,145 +115,6 @@ def _row(name: str, figures: Figures, raw: Figures | None = None) -> None:
     print(line, flush=True)
 
 
-def _order(order_id: str, merchant_id: str = "m-bench", paid_at: datetime | None = None) -> dict[str, object]:
-    return {
-        "order_id": order_id,
-        "merchant_id": merchant_id,
-        "customer_id": "c-bench",
-        "paid_at": (paid_at or datetime.now(UTC)).isoformat(),
-        "lines": [{"line_id": "L1", "sku": "SKU-1", "title": "商品", "quantity": 2, "unit_price_cents": 9900}],
-        "shipping_address": {"name": "测试", "phone": "13800000000", "address": "上海市"},
-    }
-
-
-def _rss_kib(pid: int | None) -> int:
-    """Resident memory of process ``pid`` in KiB (0 if unknown)."""
-    if pid is None:
-        return 0
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def _cpu_seconds(pid: int | None) -> float:
-    """CPU time (user + system) process ``pid`` has used so far (0 if unknown)."""
-    if pid is None:
-        return 0.0
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _server_pid() -> int | None:
-    """The Temporal dev server: this process's child running the ``temporal`` binary."""
-    me = str(os.getpid())
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            if fields[1] == me and "temporal" in (stat.parent / "comm").read_text():
-                return int(stat.parent.name)
-        except (OSError, IndexError):
-            continue
-    return None
-
-
-def _at(event: HistoryEvent) -> datetime:
-    return event.event_time.ToDatetime(tzinfo=UTC)
-
-
-async def _histories(client: Client, ids: list[str]) -> list[list[HistoryEvent]]:
-    limit = asyncio.Semaphore(20)
-
-    async def one(workflow_id: str) -> list[HistoryEvent]:
-        async with limit:
-            return list((await client.get_workflow_handle(workflow_id).fetch_history()).events)
-
-    return await asyncio.gather(*(one(i) for i in ids))
-
-
-def _overdue_marked(events: list[HistoryEvent]) -> tuple[datetime | None, datetime | None, datetime | None]:
-    """When the order was marked overdue (the upsert setting ``Overdue``), when the timer before it fired and
-    when the read model had it (the first order projection that ended after the mark)."""
-    fired: datetime | None = None
-    for index, event in enumerate(events):
-        if event.event_type == EventType.EVENT_TYPE_TIMER_FIRED:
-            fired = _at(event)
-        if event.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
-            fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
-            overdue = fields.get(search_attributes.OVERDUE.name)
-            if overdue is not None and overdue.data == b"true":
-                return _at(event), fired, _projected(events, index)
-    return None, fired, None
-
-
-def _projected(events: list[HistoryEvent], after: int) -> datetime | None:
-    """When the first order projection scheduled after ``events[after]`` ended: an activity's completion, or
-    the marker of a local one (recorded with the workflow task it ran in, the overdue mark's own, after it)."""
-    scheduled: set[int] = set()
-    for event in events[after - 1 :]:  # a local activity's marker may be recorded just before the upsert
-        kind = event.event_type
-        if kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED and event.event_id > events[after].event_id:
-            if event.activity_task_scheduled_event_attributes.activity_type.name == "project_order":
-                scheduled.add(event.event_id)
-        elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
-            if event.activity_task_completed_event_attributes.scheduled_event_id in scheduled:
-                return _at(event)
-        elif kind == EventType.EVENT_TYPE_MARKER_RECORDED:
-            data = event.marker_recorded_event_attributes.details.get("data")
-            if data is not None and b'"project_order"' in b"".join(p.data for p in data.payloads):
-                return _at(event)
-    return None
-
-
-def _timer_fired(events: list[HistoryEvent]) -> datetime | None:
-    return next((_at(e) for e in events if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED), None)
-
-
-def _tasks_after_deadline(histories: list[list[HistoryEvent]]) -> str:
-    """Per order, from its ship timer firing on: workflow tasks, activity tasks and local activities."""
-    kinds = {
-        EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED: 0,
-        EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED: 1,
-        EventType.EVENT_TYPE_MARKER_RECORDED: 2,
-        EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT: 3,
-    }
-    totals = [0, 0, 0, 0]
-    for events in histories:
-        fired = next((i for i, e in enumerate(events) if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED), None)
-        for event in events[fired or len(events) :]:
-            if event.event_type in kinds:
-                totals[kinds[event.event_type]] += 1
-    n = max(1, len(histories))
-    return (
-        f"per order from its deadline on: {totals[0] / n:.2f} workflow tasks, {totals[1] / n:.2f} activity tasks,"
-        f" {totals[2] / n:.2f} markers (local activities, patches), {totals[3] / n:.2f} workflow-task timeouts"
-    )
-
-
-def _timeouts(histories: list[list[HistoryEvent]]) -> int:
-    timed_out = EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT
-    return sum(1 for events in histories for event in events if event.event_type == timed_out)
-
-
-def _lateness(name: str, dues: list[datetime], times: list[datetime | None]) -> None:
-    late = sorted((at - due).total_seconds() for at, due in zip(times, dues, strict=True) if at is not None)
-    missing = sum(1 for at in times if at is None)
-    if not late:
-        print(f"  {name:<44} none recorded ({missing} missing)", flush=True)
-        return
-    print(
-        f"  {name:<44} p50 {statistics.median(late):>6.2f} s  p99 {percentile(late, 0.99):>6.2f} s"
-        f"  max {late[-1]:>6.2f} s  missing {missing}",
-        flush=True,
-    )
-
-
 class Bench:
     """One bench run's processes and clients."""
 
@@ -275,7 +141,7 @@ class Bench:
     async def warm_up(self) -> None:
         """One order reported and read, one raw workflow started and updated."""
         order_id = f"W{self.run}"
-        await self.report(_order(order_id))
+        await self.report(order_body(order_id))
         for _ in range(600):
             if await self._get(f"/v1/orders/{order_id}"):
                 break
@@ -306,7 +172,7 @@ class Bench:
         raw_starts = await _measure(count, c, raw_start)
         _row(
             "POST /v1/orders (start)",
-            await _measure(count, c, lambda i: self.report(_order(f"B{run}-{i}"))),
+            await _measure(count, c, lambda i: self.report(order_body(f"B{run}-{i}"))),
             raw_starts,
         )
         _row("GET /v1/orders/{id} (query)", await _measure(count, c, lambda i: self._get(f"/v1/orders/B{run}-{i}")))
@@ -314,7 +180,7 @@ class Bench:
         shipment = await _measure(
             count,
             c,
-            lambda i: self._ok(
+            lambda i: self.ok(
                 self.post(
                     f"/v1/orders/B{run}-{i}/shipment", {"carrier": "SF", "tracking_no": f"SF{i}"}, "bench-merchant"
                 )
@@ -327,7 +193,7 @@ class Bench:
             await _measure(
                 count,
                 c,
-                lambda i: self._ok(
+                lambda i: self.ok(
                     self.post("/v1/after-sales", {**case, "case_id": f"B{run}-{i}-c", "order_id": f"B{run}-{i}"})
                 ),
             ),
@@ -342,7 +208,7 @@ class Bench:
         )
         await asyncio.gather(*(self.raw.get_workflow_handle(i).signal(RawWorkflow.finish) for i in raw_ids))
 
-    async def _ok(self, response: Awaitable[httpx.Response]) -> bool:
+    async def ok(self, response: Awaitable[httpx.Response]) -> bool:
         return (await response).status_code < 400
 
     async def _get(self, path: str, key: str = "bench-mall") -> bool:
@@ -372,7 +238,7 @@ class Bench:
         what = f"at {rate:g}/s from" if rate else "all at"
         print(f"{count} ship deadlines and {count} raw timers due {what} {dues[0]:%H:%M:%S} UTC", flush=True)
         intake = await _measure(
-            count, self.concurrency, lambda i: self.report(_order(orders[i], merchant, started + offsets[i]))
+            count, self.concurrency, lambda i: self.report(order_body(orders[i], merchant, started + offsets[i]))
         )
 
         async def raw_start(i: int) -> bool:
@@ -385,33 +251,33 @@ class Bench:
         # Wait for the last deadline, then until every order is marked overdue (or two minutes have passed).
         query = f"MerchantId = '{merchant}' AND Overdue = true"
         await asyncio.sleep(max(0.0, (dues[0] - datetime.now(UTC)).total_seconds() - 1))
-        pids = (self.worker_pid, _server_pid())
-        cpu = [_cpu_seconds(pid) for pid in pids]
+        pids = (self.worker_pid, server_pid())
+        cpu = [cpu_seconds(pid) for pid in pids]
         await asyncio.sleep(max(0.0, (dues[-1] - datetime.now(UTC)).total_seconds()))
         for _ in range(240):
             if (await self.env.client.count_workflows(query)).count >= count:
                 break
             await asyncio.sleep(0.5)
-        used = [_cpu_seconds(pid) - before for pid, before in zip(pids, cpu, strict=True)]
+        used = [cpu_seconds(pid) - before for pid, before in zip(pids, cpu, strict=True)]
         for _ in range(120):  # then until the worker is idle: the effects that follow a mark are its cost too
-            idle = _cpu_seconds(pids[0])
+            idle = cpu_seconds(pids[0])
             await asyncio.sleep(1)
-            if _cpu_seconds(pids[0]) - idle < 0.05:
+            if cpu_seconds(pids[0]) - idle < 0.05:
                 break
-        settled = [_cpu_seconds(pid) - before for pid, before in zip(pids, cpu, strict=True)]
-        project = await _histories(self.env.client, [f"order-{o}" for o in orders])
-        raw = await _histories(self.raw, raws)
-        marked = [_overdue_marked(events) for events in project]
-        _lateness("project: marked overdue (upsert event)", dues, [m for m, _, _ in marked])
-        _lateness("project: in the read model (projection ended)", dues, [p for _, _, p in marked])
-        _lateness("project: its ship timer fired (TimerFired)", dues, [f for _, f, _ in marked])
-        _lateness("raw: timer fired (TimerFired)", dues, [_timer_fired(events) for events in raw])
+        settled = [cpu_seconds(pid) - before for pid, before in zip(pids, cpu, strict=True)]
+        project = await histories(self.env.client, [f"order-{o}" for o in orders])
+        raw = await histories(self.raw, raws)
+        marked = [overdue_marked(events) for events in project]
+        lateness("project: marked overdue (upsert event)", dues, [m for m, _, _ in marked])
+        lateness("project: in the read model (projection ended)", dues, [p for _, _, p in marked])
+        lateness("project: its ship timer fired (TimerFired)", dues, [f for _, f, _ in marked])
+        lateness("raw: timer fired (TimerFired)", dues, [timer_fired(events) for events in raw])
         print(
-            f"  workflow-task timeouts: project {_timeouts(project)} in {count} histories,"
-            f" raw {_timeouts(raw)} in {count}",
+            f"  workflow-task timeouts: project {timeouts(project)} in {count} histories,"
+            f" raw {timeouts(raw)} in {count}",
             flush=True,
         )
-        print(f"  {_tasks_after_deadline(project)}", flush=True)
+        print(f"  {tasks_after_deadline(project)}", flush=True)
         print(
             f"  CPU from the first deadline until all were marked: worker {used[0]:.1f} s"
             f" ({used[0] / count * 1000:.0f} ms per order), server {used[1]:.1f} s (raw's timers included);"
@@ -421,114 +287,11 @@ class Bench:
         )
         await asyncio.gather(*(self.raw.get_workflow_handle(i).signal(RawWorkflow.finish) for i in raws))
 
-    async def lifecycle(self) -> None:
-        """One return-refund from report to refund through the API; the size of the histories it leaves."""
-        order_id, case_id = f"L{self.run}", f"L{self.run}-c"
-        paid = datetime.now(UTC) - timedelta(hours=2)
-        steps: list[tuple[str, str, Any, str]] = [
-            ("/v1/orders", "bench-mall", _order(order_id, paid_at=paid), "report"),
-            (f"/v1/orders/{order_id}/shipment", "bench-merchant", {"carrier": "SF", "tracking_no": "SF1"}, "ship"),
-            (
-                f"/v1/orders/{order_id}/logistics-events",
-                "bench-mall",
-                {"status": "delivered", "at": datetime.now(UTC).isoformat()},
-                "delivered",
-            ),
-            (
-                "/v1/after-sales",
-                "bench-mall",
-                {
-                    "case_id": case_id,
-                    "order_id": order_id,
-                    "kind": "return_refund",
-                    "lines": [{"line_id": "L1", "quantity": 1}],
-                    "reason": "bench",
-                },
-                "request",
-            ),
-            (f"/v1/after-sales/{case_id}/approve", "bench-merchant", None, "approve"),
-            (
-                f"/v1/after-sales/{case_id}/return-shipment",
-                "bench-mall",
-                {"carrier": "SF", "tracking_no": "SF2"},
-                "return",
-            ),
-            (
-                f"/v1/after-sales/{case_id}/logistics-events",
-                "bench-mall",
-                {"status": "delivered", "at": datetime.now(UTC).isoformat()},
-                "returned",
-            ),
-            (f"/v1/after-sales/{case_id}/receipt", "bench-merchant", {"accepted": True}, "receipt"),
-        ]
-        for path, key, body, name in steps:
-            response = await self.post(path, body, key)
-            if response.status_code >= 400:
-                print(f"return-refund lifecycle: {name} failed: {response.status_code} {response.text[:200]}")
-                return
-        status = ""
-        for _ in range(120):
-            response = await self.http.get(f"/v1/after-sales/{case_id}", headers={"Authorization": "Bearer bench-mall"})
-            status = response.json().get("status", "")
-            if status in ("completed", "closed"):
-                break
-            await asyncio.sleep(0.5)
-        await asyncio.sleep(2)  # the order hears of the settlement and projects it
-        total_events = total_bytes = 0
-        parts = []
-        for workflow_id in (f"order-{order_id}", f"aftersale-{case_id}"):
-            history = await self.env.client.get_workflow_handle(workflow_id).fetch_history()
-            size = sum(event.ByteSize() for event in history.events)
-            total_events += len(history.events)
-            total_bytes += size
-            parts.append(f"{workflow_id.split('-')[0]} {len(history.events)} events {size / 1024:.1f} KiB")
-        print(
-            f"return-refund lifecycle (case {status or 'unfinished'}): {total_events} events,"
-            f" {total_bytes / 1024:.1f} KiB ({'; '.join(parts)})",
-            flush=True,
-        )
-
-    async def intake_cost(self) -> None:
-        """What the warm-up order (reported, never acted on) cost the server: events and tasks."""
-        events = list((await self.env.client.get_workflow_handle(f"order-W{self.run}").fetch_history()).events)
-        tasks = {
-            kind: sum(1 for event in events if event.event_type == kind)
-            for kind in (EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED, EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED)
-        }
-        print(
-            f"a new order, no action yet: {len(events)} history events,"
-            f" {tasks[EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED]} workflow tasks,"
-            f" {tasks[EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]} activity tasks",
-            flush=True,
-        )
-
-    async def action_costs(self) -> None:
-        """What a shipment (merchant key) and two tracking updates (mall key) each cost one order."""
-        order_id = f"A{self.run}"
-        await self.report(_order(order_id))
-        print("what one action costs (one order, settled before and after each):", flush=True)
-        client, path = self.env.client, f"/v1/orders/{order_id}"
-        steps: list[tuple[str, str, dict[str, object], str]] = [
-            ("POST .../shipment (merchant key)", "shipment", {"carrier": "SF", "tracking_no": "SF1"}, "bench-merchant"),
-            ("POST .../logistics-events in_transit", "logistics-events", self._tracking("in_transit"), "bench-mall"),
-            ("POST .../logistics-events delivered", "logistics-events", self._tracking("delivered"), "bench-mall"),
-        ]
-        for name, action, body, key in steps:
-
-            async def take(url: str = f"{path}/{action}", body: dict[str, object] = body, key: str = key) -> bool:
-                return await self._ok(self.post(url, body, key))
-
-            await action_cost(name, client, self.calls, f"order-{order_id}", take)
-
-    @staticmethod
-    def _tracking(status: str) -> dict[str, object]:
-        return {"status": status, "at": datetime.now(UTC).isoformat(), "description": "bench"}
-
     async def scale(self, count: int, worker_pid: int | None) -> None:
         """Opens ``count`` more order watches and reports the RSS they add per 1,000."""
-        server = _server_pid()
-        before = _rss_kib(worker_pid), _rss_kib(server)
-        figures = await _measure(count, self.concurrency, lambda i: self.report(_order(f"S{self.run}-{i}")))
+        server = server_pid()
+        before = rss_kib(worker_pid), rss_kib(server)
+        figures = await _measure(count, self.concurrency, lambda i: self.report(order_body(f"S{self.run}-{i}")))
         started = time.perf_counter()
         query = select(func.count()).select_from(OrderWatch).where(col(OrderWatch.order_id).startswith(f"S{self.run}-"))
         engine = make_engine(self.database_url)
@@ -539,7 +302,7 @@ class Bench:
             await asyncio.sleep(1)
         engine.dispose()
         settled = time.perf_counter() - started
-        after = _rss_kib(worker_pid), _rss_kib(server)
+        after = rss_kib(worker_pid), rss_kib(server)
         per = [(a - b) / 1024 / count * 1000 for a, b in zip(after, before, strict=True)]
         print(
             f"scale: {count} more order watches open ({figures.per_second:.1f}/s, errors {figures.failures};"
@@ -604,7 +367,7 @@ async def run_bench(
                 bench = Bench(env, raw, http, concurrency, calls, settings.database_url)
                 bench.worker_pid = worker.pid
                 await bench.warm_up()  # both workers polling and past their first task before anything is timed
-                rss = _rss_kib(worker.pid), _rss_kib(_server_pid())
+                rss = rss_kib(worker.pid), rss_kib(server_pid())
                 await bench.throughput(count)
                 if scale:  # before the deadlines, which then fall due among that many open watches
                     await bench.scale(scale, worker.pid)
@@ -612,15 +375,15 @@ async def run_bench(
                     await bench.deadlines(burst, burst_lead if burst_lead is not None else 15 + burst / 12)
                 if spread:
                     await bench.deadlines(spread, burst_lead if burst_lead is not None else 15 + spread / 12, rate=20)
-                await bench.lifecycle()
-                await bench.intake_cost()
-                await bench.action_costs()
+                await lifecycle(bench)
+                await intake_cost(bench)
+                await action_costs(bench)
                 opened = 3 * count + (burst + spread) * 2 + scale  # orders, cases, raw workflows open on the server
-                worker_growth = (_rss_kib(worker.pid) - rss[0]) / 1024 / (2 * count + burst + spread + scale) * 1000
-                server_growth = (_rss_kib(_server_pid()) - rss[1]) / 1024 / opened * 1000
+                worker_growth = (rss_kib(worker.pid) - rss[0]) / 1024 / (2 * count + burst + spread + scale) * 1000
+                server_growth = (rss_kib(server_pid()) - rss[1]) / 1024 / opened * 1000
                 print(
-                    f"RSS: worker {_rss_kib(worker.pid) / 1024:.0f} MiB, +{worker_growth:.1f} MiB per 1,000 project"
-                    f" workflows since the warm-up; server {_rss_kib(_server_pid()) / 1024:.0f} MiB,"
+                    f"RSS: worker {rss_kib(worker.pid) / 1024:.0f} MiB, +{worker_growth:.1f} MiB per 1,000 project"
+                    f" workflows since the warm-up; server {rss_kib(server_pid()) / 1024:.0f} MiB,"
                     f" +{server_growth:.1f} MiB per 1,000 open workflows (all kinds)",
                     flush=True,
                 )

@@ -33,7 +33,7 @@ from domain import ids
 from readmodel.db import make_engine
 from readmodel.migrate import upgrade
 from workers import chaos_checks as checks
-from workers.bench import _histories, _overdue_marked, _timeouts
+from workers.bench_history import histories, overdue_marked, timeouts
 from workers.chaos_load import CASES_MERCHANT, KEYS, Ledger, Load, Plan, warm_up
 from workers.stack import api_server, free_port, http_server, start_worker, started, temporal_server_command
 from workers.stack import wait_for_port as listening
@@ -132,8 +132,8 @@ async def _check(
     orders = [*ledger.dues, *ledger.case_orders]
     workflow_ids = [ids.order(o) for o in orders] + [ids.after_sale(c) for c in ledger.cases]
     descriptions = await checks.describe_all(client, workflow_ids)
-    histories = await _histories(client, [ids.order(o) for o in ledger.dues])
-    marked = {o: _overdue_marked(events) for o, events in zip(ledger.dues, histories, strict=True)}
+    order_histories = await histories(client, [ids.order(o) for o in ledger.dues])
+    marked = {o: overdue_marked(events) for o, events in zip(ledger.dues, order_histories, strict=True)}
     now = datetime.now(UTC)
     unmarked = [ids.order(o) for o, due in ledger.dues.items() if due < now and marked[o][0] is None]
     by_case = checks.refund_keys_by_case(engine)
@@ -149,7 +149,7 @@ async def _check(
                 refunded_cases=set(by_case),
             ),
         ],
-        dict(zip(ledger.dues, histories, strict=True)),
+        dict(zip(ledger.dues, order_histories, strict=True)),
     )
 
 
@@ -237,7 +237,7 @@ async def _run(
             flush=True,
         )
         print(checks.table(results, checks.delays(await outages, ledger.dues, histories)), flush=True)
-        print(f"    workflow-task timeouts in the orders' histories: {_timeouts(list(histories.values()))}")
+        print(f"    workflow-task timeouts in the orders' histories: {timeouts(list(histories.values()))}")
         sent, refused = checks.recorded_robot_sends(engine)
         engine.dispose()
         print(

@@ -20,7 +20,7 @@ from temporalio.client import Client, WorkflowExecutionDescription, WorkflowExec
 from temporalio.service import RPCError, RPCStatusCode
 
 from readmodel.tables import PartnerCall, SentNotification
-from workers.bench import _overdue_marked
+from workers.bench_history import overdue_marked
 
 
 @dataclass
@@ -145,7 +145,7 @@ def delays(outages: list[Outage], dues: dict[str, datetime], histories: dict[str
     (the upsert's event time minus the deadline; median and longest) and how late its timer fired at the
     latest (``TimerFired``); the longest one's workflow tasks after its deadline; then all deadlines."""
     lines = []
-    marked = {order: _overdue_marked(events) for order, events in histories.items()}
+    marked = {order: overdue_marked(events) for order, events in histories.items()}
     for outage in [*outages, Outage("any time (all deadlines)", min(dues.values()), max(dues.values()))]:
         due = {order: at for order, at in dues.items() if outage.start <= at <= outage.end}
         late = sorted(((at - due[o]).total_seconds(), o) for o in due if (at := marked[o][0]) is not None)

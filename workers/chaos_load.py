@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 
-from workers.bench import _order
+from workers.bench_costs import order_body
 
 CASES_MERCHANT = "m-chaos-cases"  # the refund-only cases' orders: the default 72 h ship deadline, never due
 KEYS = {"chaos-mall": "mall", "chaos-admin": "admin", "chaos-merchant": f"merchant:{CASES_MERCHANT}"}
@@ -92,14 +92,16 @@ class Load:
     async def order(self, number: int) -> None:
         """An order of one of the merchants whose ship deadline is ``plan.lead`` seconds after payment."""
         order_id, paid = f"O{number}", datetime.now(UTC)
-        body = _order(order_id, f"m-chaos-{number % self.plan.merchants}", paid)
+        body = order_body(order_id, f"m-chaos-{number % self.plan.merchants}", paid)
         if await self.accepted("/v1/orders", body, "chaos-mall", f"order {order_id}"):
             self.ledger.dues[order_id] = paid + timedelta(seconds=self.plan.lead)
 
     async def case(self, number: int) -> None:
         """An order, a refund-only case on it, the merchant's approval (then the workflow refunds)."""
         order_id, case_id = f"R{number}", f"R{number}-c"
-        if not await self.accepted("/v1/orders", _order(order_id, CASES_MERCHANT), "chaos-mall", f"order {order_id}"):
+        if not await self.accepted(
+            "/v1/orders", order_body(order_id, CASES_MERCHANT), "chaos-mall", f"order {order_id}"
+        ):
             return
         self.ledger.case_orders.append(order_id)
         request = {
@@ -133,7 +135,7 @@ class Load:
 
 async def warm_up(driver: Load) -> None:
     """One order reported and read (a query: the worker is polling and past its first task)."""
-    body = _order("W", CASES_MERCHANT)
+    body = order_body("W", CASES_MERCHANT)
     if await driver.accepted("/v1/orders", body, "chaos-mall", "warm-up order"):
         driver.ledger.case_orders.append("W")
     for _ in range(600):

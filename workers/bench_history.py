@@ -1,0 +1,154 @@
+"""What ``make bench`` and ``make chaos`` read from the machine and from Temporal's histories.
+
+Process figures from ``/proc`` (resident memory, CPU time, the dev server's process) and, from workflow
+histories, when a deadline was acted on: the search-attribute upsert that marks an order overdue, the end of
+the projection after it, a ``TimerFired``, the tasks an order took after its deadline, workflow-task timeouts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import statistics
+from datetime import UTC, datetime
+from pathlib import Path
+
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.history.v1 import HistoryEvent
+from temporalio.client import Client
+
+from workflows import search_attributes
+
+
+def percentile(values: list[float], share: float) -> float:
+    """The nearest-rank percentile of sorted ``values``."""
+    return values[max(0, math.ceil(len(values) * share) - 1)]
+
+
+def rss_kib(pid: int | None) -> int:
+    """Resident memory of process ``pid`` in KiB (0 if unknown)."""
+    if pid is None:
+        return 0
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def cpu_seconds(pid: int | None) -> float:
+    """CPU time (user + system) process ``pid`` has used so far (0 if unknown)."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_pid() -> int | None:
+    """The Temporal dev server: this process's child running the ``temporal`` binary."""
+    me = str(os.getpid())
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if fields[1] == me and "temporal" in (stat.parent / "comm").read_text():
+                return int(stat.parent.name)
+        except (OSError, IndexError):
+            continue
+    return None
+
+
+def at(event: HistoryEvent) -> datetime:
+    return event.event_time.ToDatetime(tzinfo=UTC)
+
+
+async def histories(client: Client, ids: list[str]) -> list[list[HistoryEvent]]:
+    limit = asyncio.Semaphore(20)
+
+    async def one(workflow_id: str) -> list[HistoryEvent]:
+        async with limit:
+            return list((await client.get_workflow_handle(workflow_id).fetch_history()).events)
+
+    return await asyncio.gather(*(one(i) for i in ids))
+
+
+def overdue_marked(events: list[HistoryEvent]) -> tuple[datetime | None, datetime | None, datetime | None]:
+    """When the order was marked overdue (the upsert setting ``Overdue``), when the timer before it fired and
+    when the read model had it (the first order projection that ended after the mark)."""
+    fired: datetime | None = None
+    for index, event in enumerate(events):
+        if event.event_type == EventType.EVENT_TYPE_TIMER_FIRED:
+            fired = at(event)
+        if event.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES:
+            fields = event.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields
+            overdue = fields.get(search_attributes.OVERDUE.name)
+            if overdue is not None and overdue.data == b"true":
+                return at(event), fired, projected(events, index)
+    return None, fired, None
+
+
+def projected(events: list[HistoryEvent], after: int) -> datetime | None:
+    """When the first order projection scheduled after ``events[after]`` ended: an activity's completion, or
+    the marker of a local one (recorded with the workflow task it ran in, the overdue mark's own, after it)."""
+    scheduled: set[int] = set()
+    for event in events[after - 1 :]:  # a local activity's marker may be recorded just before the upsert
+        kind = event.event_type
+        if kind == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED and event.event_id > events[after].event_id:
+            if event.activity_task_scheduled_event_attributes.activity_type.name == "project_order":
+                scheduled.add(event.event_id)
+        elif kind == EventType.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
+            if event.activity_task_completed_event_attributes.scheduled_event_id in scheduled:
+                return at(event)
+        elif kind == EventType.EVENT_TYPE_MARKER_RECORDED:
+            data = event.marker_recorded_event_attributes.details.get("data")
+            if data is not None and b'"project_order"' in b"".join(p.data for p in data.payloads):
+                return at(event)
+    return None
+
+
+def timer_fired(events: list[HistoryEvent]) -> datetime | None:
+    return next((at(e) for e in events if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED), None)
+
+
+def tasks_after_deadline(histories: list[list[HistoryEvent]]) -> str:
+    """Per order, from its ship timer firing on: workflow tasks, activity tasks and local activities."""
+    kinds = {
+        EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED: 0,
+        EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED: 1,
+        EventType.EVENT_TYPE_MARKER_RECORDED: 2,
+        EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT: 3,
+    }
+    totals = [0, 0, 0, 0]
+    for events in histories:
+        fired = next((i for i, e in enumerate(events) if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED), None)
+        for event in events[fired or len(events) :]:
+            if event.event_type in kinds:
+                totals[kinds[event.event_type]] += 1
+    n = max(1, len(histories))
+    return (
+        f"per order from its deadline on: {totals[0] / n:.2f} workflow tasks, {totals[1] / n:.2f} activity tasks,"
+        f" {totals[2] / n:.2f} markers (local activities, patches), {totals[3] / n:.2f} workflow-task timeouts"
+    )
+
+
+def timeouts(histories: list[list[HistoryEvent]]) -> int:
+    timed_out = EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT
+    return sum(1 for events in histories for event in events if event.event_type == timed_out)
+
+
+def lateness(name: str, dues: list[datetime], times: list[datetime | None]) -> None:
+    late = sorted((at - due).total_seconds() for at, due in zip(times, dues, strict=True) if at is not None)
+    missing = sum(1 for at in times if at is None)
+    if not late:
+        print(f"  {name:<44} none recorded ({missing} missing)", flush=True)
+        return
+    print(
+        f"  {name:<44} p50 {statistics.median(late):>6.2f} s  p99 {percentile(late, 0.99):>6.2f} s"
+        f"  max {late[-1]:>6.2f} s  missing {missing}",
+        flush=True,
+    )
