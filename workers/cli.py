@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument("--spread", type=int, default=0, help="ship deadlines (and raw timers) due at 20 per second")
     bench.add_argument("--burst-lead", type=float, default=None, help="seconds until the burst is due (15 + burst/12)")
     bench.add_argument("--scale", type=int, default=0, help="open this many more order watches; report RSS per 1,000")
+    bench.add_argument("--database-url", default=None, help="the read model (default: a SQLite file of the run's own)")
     bench.add_argument(
         "--no-fsync", action="store_true", help="the dev server's SQLite file without fsync (synchronous=OFF)"
     )
@@ -103,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
                 burst_lead=args.burst_lead,
                 scale=args.scale,
                 fsync=not args.no_fsync,
+                database_url=args.database_url,
             )
         )
     if args.command == "chaos":
