@@ -22,13 +22,11 @@ from __future__ import annotations
 
 import asyncio
 import os
-import statistics
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -46,12 +44,12 @@ from readmodel.db import make_engine
 from readmodel.tables import OrderWatch
 from workers.bench_actions import Calls
 from workers.bench_costs import action_costs, intake_cost, lifecycle, order_body
+from workers.bench_figures import measure, row
 from workers.bench_history import (
     cpu_seconds,
     histories,
     lateness,
     overdue_marked,
-    percentile,
     rss_kib,
     server_pid,
     tasks_after_deadline,
@@ -65,54 +63,6 @@ from workflows import search_attributes
 KEYS = {"bench-mall": "mall", "bench-admin": "admin", "bench-merchant": "merchant:m-bench"}
 RAW_QUEUE = "bench-raw"
 FAR = 7 * 24 * 3600.0  # a raw timer that never fires during the run (seconds from now)
-
-
-@dataclass
-class Figures:
-    count: int
-    per_second: float
-    p50_ms: float
-    p99_ms: float
-    failures: int
-
-
-async def _measure(count: int, concurrency: int, call: Callable[[int], Awaitable[bool]]) -> Figures:
-    """Runs ``call(i)`` for i < count, ``concurrency`` at a time; ``call`` answers whether it succeeded."""
-    latencies: list[float] = []
-    failures = 0
-    limit = asyncio.Semaphore(concurrency)
-
-    async def one(index: int) -> None:
-        nonlocal failures
-        async with limit:
-            started = time.perf_counter()
-            try:
-                ok = await call(index)
-            except Exception:  # a failed call is counted, the run goes on
-                ok = False
-            latencies.append(time.perf_counter() - started)
-            failures += not ok
-
-    started = time.perf_counter()
-    await asyncio.gather(*(one(i) for i in range(count)))
-    elapsed = time.perf_counter() - started
-    latencies.sort()
-    return Figures(
-        count, count / elapsed, statistics.median(latencies) * 1000, percentile(latencies, 0.99) * 1000, failures
-    )
-
-
-def _row(name: str, figures: Figures, raw: Figures | None = None) -> None:
-    line = (
-        f"{name:<38} {figures.count:>6} {figures.per_second:>8.1f}/s"
-        f" p50 {figures.p50_ms:>7.1f} ms p99 {figures.p99_ms:>7.1f} ms errors {figures.failures}"
-    )
-    if raw is not None:
-        line += (
-            f" | raw {raw.per_second:>6.1f}/s p50 {raw.p50_ms:>6.1f} ms p99 {raw.p99_ms:>6.1f} ms"
-            f" | ratio {figures.per_second / raw.per_second:.2f}"
-        )
-    print(line, flush=True)
 
 
 class Bench:
@@ -169,15 +119,15 @@ class Bench:
             )
 
         print(f"{count} operations each, {c} at a time", flush=True)
-        raw_starts = await _measure(count, c, raw_start)
-        _row(
+        raw_starts = await measure(count, c, raw_start)
+        row(
             "POST /v1/orders (start)",
-            await _measure(count, c, lambda i: self.report(order_body(f"B{run}-{i}"))),
+            await measure(count, c, lambda i: self.report(order_body(f"B{run}-{i}"))),
             raw_starts,
         )
-        _row("GET /v1/orders/{id} (query)", await _measure(count, c, lambda i: self._get(f"/v1/orders/B{run}-{i}")))
-        raw_updates = await _measure(count, c, raw_update)
-        shipment = await _measure(
+        row("GET /v1/orders/{id} (query)", await measure(count, c, lambda i: self._get(f"/v1/orders/B{run}-{i}")))
+        raw_updates = await measure(count, c, raw_update)
+        shipment = await measure(
             count,
             c,
             lambda i: self.ok(
@@ -186,11 +136,11 @@ class Bench:
                 )
             ),
         )
-        _row("POST .../shipment (update, merchant)", shipment, raw_updates)
+        row("POST .../shipment (update, merchant)", shipment, raw_updates)
         case = {"kind": "refund_only", "lines": [{"line_id": "L1", "quantity": 1}], "reason": "bench"}
-        _row(
+        row(
             "POST /v1/after-sales (update+child)",
-            await _measure(
+            await measure(
                 count,
                 c,
                 lambda i: self.ok(
@@ -198,13 +148,13 @@ class Bench:
                 ),
             ),
         )
-        _row(
+        row(
             "GET /v1/after-sales/{id} (query)",
-            await _measure(count, c, lambda i: self._get(f"/v1/after-sales/B{run}-{i}-c")),
+            await measure(count, c, lambda i: self._get(f"/v1/after-sales/B{run}-{i}-c")),
         )
-        _row(
+        row(
             "GET /v1/monitoring/... (read model)",
-            await _measure(count, c, lambda i: self._get("/v1/monitoring/logistics-anomalies", "bench-admin")),
+            await measure(count, c, lambda i: self._get("/v1/monitoring/logistics-anomalies", "bench-admin")),
         )
         await asyncio.gather(*(self.raw.get_workflow_handle(i).signal(RawWorkflow.finish) for i in raw_ids))
 
@@ -237,7 +187,7 @@ class Bench:
         raws = [f"raw{merchant[2]}-{self.run}-{i}" for i in range(count)]
         what = f"at {rate:g}/s from" if rate else "all at"
         print(f"{count} ship deadlines and {count} raw timers due {what} {dues[0]:%H:%M:%S} UTC", flush=True)
-        intake = await _measure(
+        intake = await measure(
             count, self.concurrency, lambda i: self.report(order_body(orders[i], merchant, started + offsets[i]))
         )
 
@@ -245,7 +195,7 @@ class Bench:
             await self.raw.start_workflow(RawWorkflow.run, dues[i].timestamp(), id=raws[i], task_queue=RAW_QUEUE)
             return True
 
-        await _measure(count, self.concurrency, raw_start)
+        await measure(count, self.concurrency, raw_start)
         if datetime.now(UTC) >= dues[0]:
             print(f"  warning: intake ({intake.per_second:.1f}/s) ended after the first deadline; raise --burst-lead")
         # Wait for the last deadline, then until every order is marked overdue (or two minutes have passed).
@@ -291,7 +241,7 @@ class Bench:
         """Opens ``count`` more order watches and reports the RSS they add per 1,000."""
         server = server_pid()
         before = rss_kib(worker_pid), rss_kib(server)
-        figures = await _measure(count, self.concurrency, lambda i: self.report(order_body(f"S{self.run}-{i}")))
+        figures = await measure(count, self.concurrency, lambda i: self.report(order_body(f"S{self.run}-{i}")))
         started = time.perf_counter()
         query = select(func.count()).select_from(OrderWatch).where(col(OrderWatch.order_id).startswith(f"S{self.run}-"))
         engine = make_engine(self.database_url)
