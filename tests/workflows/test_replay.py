@@ -46,8 +46,7 @@ from tests.factories import merchant_body, place_order, project_order
 from tests.payloads import decrypted
 from tests.waiting import until
 from tests.workflows.cases import delivered_order, open_case, outcome, started
-from tests.workflows.test_case_continue import approved_then_continued, run_id
-from tests.workflows.test_case_continue import delivered as short_lived_cases
+from tests.workflows.test_case_continue import SHORT, approved_then_continued, run_id
 from tests.workflows.test_conversation import agent, customer, open_chat
 from tests.workflows.test_money_and_pickup import ADDRESS
 from tests.workflows.work_orders import open_work_order
@@ -218,7 +217,8 @@ async def test_record_continued_case_histories(
 ) -> None:
     """A return whose case continues as new in its return clock: the first run (approval, retries, the
     handover) and the last (shipped, delivered, auto-received, refunded, postage claimed, the order told)."""
-    order = await short_lived_cases(client, settings, merchant_id, await ts_env.get_current_time())
+    now = await ts_env.get_current_time()
+    order = await delivered_order(client, settings, merchant_id, now, case_max_history_events=SHORT)
     case = await open_case(client, settings, order, "return_refund", [{"line_id": "L2", "quantity": 1}])
     first_run = await run_id(case)
     await approved_then_continued(ts_env, case)
