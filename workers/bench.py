@@ -1,8 +1,9 @@
 """``make bench``: throughput, latency and deadline lateness of the product beside raw Temporal, in one run.
 
-Runs a file-backed Temporal dev server (as ``make dev`` does), the project's worker in a process of its own
-and the API in this one (separate processes, as in production), and beside them a raw worker on a task
-queue of its own (:mod:`workers.bench_raw`: one timer, one Update, no codec) on the same server. Then:
+Runs a file-backed Temporal dev server (as ``make dev`` does), the project's worker and the API each in a
+process of its own (as in production; a second API in this process serves the calls whose cost is counted),
+and beside them a raw worker on a task queue of its own (:mod:`workers.bench_raw`: one timer, one Update, no
+codec) on the same server. Then:
 
 - throughput and p50/p99 of each API call, the start and the Update beside a raw ``start_workflow`` and a
   raw Update round trip (the ratio is the project's throughput over raw);
@@ -21,6 +22,7 @@ queue of its own (:mod:`workers.bench_raw`: one timer, one Update, no codec) on 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 import tempfile
@@ -57,7 +59,7 @@ from workers.bench_history import (
     timer_fired,
 )
 from workers.bench_raw import RawWorkflow
-from workers.stack import api_server, start_worker, started, temporal_binary
+from workers.stack import api_server, free_port, start_command, start_worker, started, temporal_binary, wait_for_port
 from workflows import search_attributes
 
 KEYS = {"bench-mall": "mall", "bench-admin": "admin", "bench-merchant": "merchant:m-bench"}
@@ -76,17 +78,21 @@ class Bench:
         concurrency: int,
         calls: Calls,
         database_url: str,
+        counted_http: httpx.AsyncClient,
     ) -> None:
         self.env, self.raw, self.http, self.concurrency, self.calls = env, raw, http, concurrency, calls
+        self.counted_http = counted_http
         self.database_url = database_url
         self.worker_pid: int | None = None
         self.run = uuid.uuid4().hex[:6]
 
-    async def post(self, path: str, body: Any, key: str = "bench-mall") -> httpx.Response:
-        return await self.http.post(path, json=body, headers={"Authorization": f"Bearer {key}"})
+    async def post(self, path: str, body: Any, key: str = "bench-mall", *, counted: bool = False) -> httpx.Response:
+        """POSTs to the API's own process; ``counted``: to the one in this process, whose calls are counted."""
+        http = self.counted_http if counted else self.http
+        return await http.post(path, json=body, headers={"Authorization": f"Bearer {key}"})
 
-    async def report(self, order: dict[str, object]) -> bool:
-        return (await self.post("/v1/orders", order)).status_code == 201
+    async def report(self, order: dict[str, object], *, counted: bool = False) -> bool:
+        return (await self.post("/v1/orders", order, counted=counted)).status_code == 201
 
     async def warm_up(self) -> None:
         """One order reported and read, one raw workflow started and updated."""
@@ -302,6 +308,7 @@ async def run_bench(
         pycache = {"PYTHONPYCACHEPREFIX": str(Path(workdir) / "pycache")}
         worker = await start_worker(settings, address, log_level="ERROR", env=pycache)
         raw_worker = await asyncio.create_subprocess_exec(sys.executable, "-m", "workers.bench_raw", address, RAW_QUEUE)
+        processes = [worker, raw_worker]
         try:
             serving = asyncio.create_task(server.serve())
             await started(server)
@@ -316,8 +323,24 @@ async def run_bench(
             )
             tuning = {name: value for name, value in os.environ.items() if name.startswith("AFTERSALES_WORKER_")}
             print(f"worker tuning: {tuning or 'the SDK defaults'}", flush=True)
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as http:
-                bench = Bench(env, raw, http, concurrency, calls, settings.database_url)
+            api_port = free_port()
+            api = await start_command(
+                "api",
+                settings,
+                address,
+                env={
+                    "AFTERSALES_API_HOST": "127.0.0.1",
+                    "AFTERSALES_API_PORT": str(api_port),
+                    "AFTERSALES_API_KEYS": json.dumps(KEYS),
+                },
+            )
+            processes.append(api)
+            await wait_for_port(api_port)
+            async with (
+                httpx.AsyncClient(base_url=f"http://127.0.0.1:{api_port}", timeout=60) as http,
+                httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as counted_http,
+            ):
+                bench = Bench(env, raw, http, concurrency, calls, settings.database_url, counted_http)
                 bench.worker_pid = worker.pid
                 await bench.warm_up()  # both workers polling and past their first task before anything is timed
                 rss = rss_kib(worker.pid), rss_kib(server_pid())
@@ -345,7 +368,7 @@ async def run_bench(
             server.should_exit = True
             await serving
         finally:
-            for process in (worker, raw_worker):
+            for process in processes:
                 process.terminate()
                 await process.wait()
             await env.shutdown()

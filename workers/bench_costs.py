@@ -112,7 +112,7 @@ async def intake_cost(bench: Bench) -> None:
 async def action_costs(bench: Bench) -> None:
     """What a shipment (merchant key) and two tracking updates (mall key) each cost one order."""
     order_id = f"A{bench.run}"
-    await bench.report(order_body(order_id))
+    await bench.report(order_body(order_id), counted=True)
     print("what one action costs (one order, settled before and after each):", flush=True)
     client, path = bench.env.client, f"/v1/orders/{order_id}"
     steps: list[tuple[str, str, dict[str, object], str]] = [
@@ -123,7 +123,7 @@ async def action_costs(bench: Bench) -> None:
     for name, action, body, key in steps:
 
         async def take(url: str = f"{path}/{action}", body: dict[str, object] = body, key: str = key) -> bool:
-            return await bench.ok(bench.post(url, body, key))
+            return await bench.ok(bench.post(url, body, key, counted=True))
 
         await action_cost(name, client, bench.calls, f"order-{order_id}", take)
 

@@ -100,11 +100,24 @@ async def start_worker(
     """The project's worker (``aftersales worker``) in a process of its own, on ``settings``' task queue,
     database and codec keys, against the Temporal server at ``address``; ``env`` adds settings, ``output``
     takes its logs (else they go where this process's go)."""
+    return await start_command("worker", settings, address, log_level=log_level, env=env, output=output)
+
+
+async def start_command(
+    command: str,
+    settings: Settings,
+    address: str,
+    *,
+    log_level: str = "ERROR",
+    env: dict[str, str] | None = None,
+    output: IO[bytes] | None = None,
+) -> asyncio.subprocess.Process:
+    """``aftersales <command>`` (``worker``, ``api``) in a process of its own, as :func:`start_worker` says."""
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "workers.cli",
-        "worker",
+        command,
         env={
             # Compiled, as the image is (pip compiles at install): without a bytecode cache the sandbox compiles
             # each workflow's module anew for every workflow it starts or replays.
