@@ -1,8 +1,8 @@
 """Retries of human steps: an action already applied is answered again, not refused.
 
 A mall that timed out waiting for an answer sends the same call again. Creates are idempotent by their
-ids; actions (ship, approve, pay, send the goods back …) are idempotent by :class:`Attempts`, or
-:class:`AppliedSteps` where the workflow carries them through continue-as-new: the same
+ids; actions (ship, approve, pay, send the goods back …) are idempotent by :class:`AppliedSteps`, state a
+workflow carries through continue-as-new: the same
 action with the same body as the one a workflow applied is that retry, answered with the resource as it
 stands and no new event, while another body in a state that does not allow it is still a 409.
 """
@@ -30,51 +30,10 @@ class Attempt(Model):
         return cls(action=action, body=body.model_dump(mode="json") if body is not None else None)
 
 
-class Attempts:
-    """The human steps a workflow applied, each with the body it came with (the last one per action).
-
-    Bodies compare by :func:`~domain.ids.fingerprint`: the same instant written with another offset is the
-    same body.
-    """
-
-    def __init__(self) -> None:
-        self._applied: dict[str, BaseModel | None] = {}
-
-    def record(self, action: str, body: BaseModel | None = None) -> None:
-        """``action`` was applied with ``body`` (or decided the same way by the system)."""
-        self._applied[action] = body
-
-    def forget(self, action: str) -> None:
-        """``action`` may be applied again, with any body (a second dispute to decide …)."""
-        self._applied.pop(action, None)
-
-    def repeats(self, action: str, body: BaseModel | None = None) -> bool:
-        """Whether ``action`` with ``body`` is what was applied already: a retry."""
-        if action not in self._applied:
-            return False
-        known = self._applied[action]
-        if known is None or body is None:
-            return known is None and body is None
-        return fingerprint(known) == fingerprint(body)
-
-    def repeats_attempt(self, attempt: Attempt) -> bool:
-        """:meth:`repeats` for an attempt sent by the API (the body as JSON, read as the applied one's type)."""
-        if attempt.action not in self._applied:
-            return False
-        known = self._applied[attempt.action]
-        if known is None or attempt.body is None:
-            return known is None and attempt.body is None
-        try:
-            body = type(known).model_validate(attempt.body)
-        except ValidationError:
-            return False  # not even the applied action's kind of body
-        return self.repeats(attempt.action, body)
-
-
 class AppliedSteps(BaseModel):
-    """:class:`Attempts` as state a workflow carries through continue-as-new: each action's body is kept by
-    its fingerprint (None for an action without a body), and an attempt from the API is read as the body
-    type its action takes (``kinds``), so the same instant written with another offset is still a retry."""
+    """The human steps a workflow applied, the last body of each action kept by its fingerprint (None for an
+    action without a body), so the state passes through continue-as-new; an attempt from the API is read as
+    the body type its action takes (``kinds``), so the same instant written with another offset is a retry."""
 
     model_config = ConfigDict(extra="forbid")
 

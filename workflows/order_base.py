@@ -21,12 +21,14 @@ with workflow.unsafe.imports_passed_through():
         Actor,
         AnomalyReason,
         LineState,
+        LogisticsEvent,
         OrderStatus,
         OrderView,
         OrderWatchInput,
         OrderWatchState,
+        Shipment,
     )
-    from domain.retries import Attempt, Attempts
+    from domain.retries import AppliedSteps, Attempt
     from domain.sla import PlannedStep
     from workflows import search_attributes as sa
     from workflows.effects import Journal, notification_key
@@ -34,7 +36,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.sla import notification_key as step_notification_key
 
 
-SHIPMENT, LOGISTICS = "shipment", "logistics"  # the order's actions a retry can repeat (see Attempts)
+SHIPMENT, LOGISTICS = "shipment", "logistics"  # the order's actions a retry can repeat (see AppliedSteps)
 
 
 class OrderBase:
@@ -50,7 +52,7 @@ class OrderBase:
     @workflow.query
     def already_applied(self, attempt: Attempt) -> bool:
         """Whether ``attempt`` is a retry of an action this order applied (asked also once it has ended)."""
-        return self._applied().repeats_attempt(attempt)
+        return self._applied().repeats_attempt(attempt, {SHIPMENT: Shipment, LOGISTICS: LogisticsEvent})
 
     @workflow.query
     def runs(self) -> int:
@@ -94,9 +96,9 @@ class OrderBase:
 
     # --- what every handler reads --------------------------------------------------------------------------
 
-    def _applied(self) -> Attempts:
+    def _applied(self) -> AppliedSteps:
         """The shipment and the last tracking update applied, each a retry of which is answered."""
-        applied = Attempts()
+        applied = AppliedSteps()
         if self._s.shipment is not None:
             applied.record(SHIPMENT, self._s.shipment)
         if self._s.logistics is not None:

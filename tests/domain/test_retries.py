@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from domain import ids
 from domain.cases import ParcelShipment
 from domain.orders import LogisticsEvent
-from domain.retries import AppliedSteps, Attempt, Attempts
+from domain.retries import AppliedSteps, Attempt
 from tests.factories import place_order
 
 SHANGHAI = timezone(timedelta(hours=8))
@@ -23,7 +23,7 @@ def test_the_same_instant_with_another_offset_is_the_same_body() -> None:
 
 
 def test_an_action_is_a_retry_only_with_the_body_it_was_applied_with() -> None:
-    applied = Attempts()
+    applied = AppliedSteps()
     shipment = ParcelShipment(carrier="SF", tracking_no="SF1")
     assert not applied.repeats("return_shipment", shipment)  # nothing applied yet
 
@@ -39,15 +39,16 @@ def test_an_action_is_a_retry_only_with_the_body_it_was_applied_with() -> None:
 
 
 def test_an_attempt_from_the_api_is_read_as_the_applied_body() -> None:
-    applied = Attempts()
+    applied = AppliedSteps()
     applied.record("logistics", LogisticsEvent(status="delivered", at=PAID))
     applied.record("confirm")
+    kinds = {"logistics": LogisticsEvent}
     retry = LogisticsEvent(status="delivered", at=PAID.astimezone(SHANGHAI))
-    assert applied.repeats_attempt(Attempt.of("logistics", retry))
-    assert not applied.repeats_attempt(Attempt.of("logistics", LogisticsEvent(status="in_transit", at=PAID)))
-    assert not applied.repeats_attempt(Attempt(action="logistics", body={"carrier": "SF"}))  # another kind
-    assert applied.repeats_attempt(Attempt.of("confirm"))
-    assert not applied.repeats_attempt(Attempt.of("confirm", retry))
+    assert applied.repeats_attempt(Attempt.of("logistics", retry), kinds)
+    assert not applied.repeats_attempt(Attempt.of("logistics", LogisticsEvent(status="in_transit", at=PAID)), kinds)
+    assert not applied.repeats_attempt(Attempt(action="logistics", body={"carrier": "SF"}), kinds)  # another kind
+    assert applied.repeats_attempt(Attempt.of("confirm"), kinds)
+    assert not applied.repeats_attempt(Attempt.of("confirm", retry), kinds)
 
 
 def test_the_steps_applied_survive_serialisation_and_still_recognise_a_retry() -> None:
