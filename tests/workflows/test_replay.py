@@ -365,26 +365,3 @@ async def test_record_digest_history(client: Client, settings: Settings, merchan
     result = await handle.result()
     assert merchant_id in result.merchants
     (HISTORIES / "DigestWorkflow-one-day.json").write_text(await saved(handle))
-
-
-@RECORDING
-async def test_record_order_history_with_local_effects(
-    ts_env: WorkflowEnvironment, client: Client, settings: Settings, merchant_id: str
-) -> None:
-    """An order left to its clocks: reminders, the deadline missed, shipment, delivery, the window closing and
-    the grace running out (projections and channel look-ups as local activities, in the tasks that asked)."""
-    order = place_order(paid_at=await ts_env.get_current_time(), merchant_id=merchant_id, order_id="O-local")
-    handle = await client.start_workflow(
-        OrderWorkflow.run,
-        OrderWatchInput(order=order, policy=settings.policy(), board_url="http://board.test"),
-        id=ids.order(order.order_id),
-        task_queue=settings.task_queue,
-        search_attributes=sa.initial_order_attributes(order),
-    )
-    await ts_env.sleep(timedelta(hours=73))
-    await handle.execute_update(OrderWorkflow.ship, Shipment(carrier="SF", tracking_no="SF-L1"))
-    now = await ts_env.get_current_time()
-    await handle.execute_update(OrderWorkflow.record_logistics, LogisticsEvent(status="delivered", at=now))
-    await ts_env.sleep(timedelta(days=40))
-    await outcome(handle)
-    (HISTORIES / "OrderWorkflow-local-effects.json").write_text(await saved(handle))
