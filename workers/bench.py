@@ -84,6 +84,8 @@ class Bench:
         self.counted_http = counted_http
         self.database_url = database_url
         self.worker_pid: int | None = None
+        self.api_pid: int | None = None
+        self.raw_worker_pid: int | None = None
         self.run = uuid.uuid4().hex[:6]
 
     async def post(self, path: str, body: Any, key: str = "bench-mall", *, counted: bool = False) -> httpx.Response:
@@ -124,15 +126,22 @@ class Bench:
                 == i
             )
 
+        # The CPU each process spends per call, the raw baseline's beside it.
+        server, me = server_pid(), os.getpid()
+        project = {"server": server, "worker": self.worker_pid, "api": self.api_pid, "bench": me}
+        plain = {"server": server, "raw worker": self.raw_worker_pid, "bench": me}
         print(f"{count} operations each, {c} at a time", flush=True)
-        raw_starts = await measure(count, c, raw_start)
+        raw_starts = await measure(count, c, raw_start, plain)
         row(
             "POST /v1/orders (start)",
-            await measure(count, c, lambda i: self.report(order_body(f"B{run}-{i}"))),
+            await measure(count, c, lambda i: self.report(order_body(f"B{run}-{i}")), project),
             raw_starts,
         )
-        row("GET /v1/orders/{id} (query)", await measure(count, c, lambda i: self._get(f"/v1/orders/B{run}-{i}")))
-        raw_updates = await measure(count, c, raw_update)
+        row(
+            "GET /v1/orders/{id} (query)",
+            await measure(count, c, lambda i: self._get(f"/v1/orders/B{run}-{i}"), project),
+        )
+        raw_updates = await measure(count, c, raw_update, plain)
         shipment = await measure(
             count,
             c,
@@ -141,6 +150,7 @@ class Bench:
                     f"/v1/orders/B{run}-{i}/shipment", {"carrier": "SF", "tracking_no": f"SF{i}"}, "bench-merchant"
                 )
             ),
+            project,
         )
         row("POST .../shipment (update, merchant)", shipment, raw_updates)
         case = {"kind": "refund_only", "lines": [{"line_id": "L1", "quantity": 1}], "reason": "bench"}
@@ -152,15 +162,17 @@ class Bench:
                 lambda i: self.ok(
                     self.post("/v1/after-sales", {**case, "case_id": f"B{run}-{i}-c", "order_id": f"B{run}-{i}"})
                 ),
+                project,
             ),
+            raw_starts,
         )
         row(
             "GET /v1/after-sales/{id} (query)",
-            await measure(count, c, lambda i: self._get(f"/v1/after-sales/B{run}-{i}-c")),
+            await measure(count, c, lambda i: self._get(f"/v1/after-sales/B{run}-{i}-c"), project),
         )
         row(
             "GET /v1/monitoring/... (read model)",
-            await measure(count, c, lambda i: self._get("/v1/monitoring/logistics-anomalies", "bench-admin")),
+            await measure(count, c, lambda i: self._get("/v1/monitoring/logistics-anomalies", "bench-admin"), project),
         )
         await asyncio.gather(*(self.raw.get_workflow_handle(i).signal(RawWorkflow.finish) for i in raw_ids))
 
@@ -341,7 +353,7 @@ async def run_bench(
                 httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=60) as counted_http,
             ):
                 bench = Bench(env, raw, http, concurrency, calls, settings.database_url, counted_http)
-                bench.worker_pid = worker.pid
+                bench.worker_pid, bench.api_pid, bench.raw_worker_pid = worker.pid, api.pid, raw_worker.pid
                 await bench.warm_up()  # both workers polling and past their first task before anything is timed
                 rss = rss_kib(worker.pid), rss_kib(server_pid())
                 await bench.throughput(count)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import statistics
 import time
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 
-from workers.bench_history import percentile
+from workers.bench_history import cpu_seconds, percentile
 
 
 @dataclass
@@ -20,10 +20,22 @@ class Figures:
     p50_ms: float
     p99_ms: float
     failures: int
+    cpu_ms: dict[str, float] = field(default_factory=dict)
+    """CPU time per call of each process watched, in ms (user + system, while the calls ran)."""
 
 
-async def measure(count: int, concurrency: int, call: Callable[[int], Awaitable[bool]]) -> Figures:
-    """Runs ``call(i)`` for i < count, ``concurrency`` at a time; ``call`` answers whether it succeeded."""
+async def measure(
+    count: int,
+    concurrency: int,
+    call: Callable[[int], Awaitable[bool]],
+    processes: Mapping[str, int | None] | None = None,
+) -> Figures:
+    """Runs ``call(i)`` for i < count, ``concurrency`` at a time; ``call`` answers whether it succeeded.
+
+    ``processes`` (name: pid): the CPU time each of them used meanwhile is reported per call.
+    """
+    watched = {name: pid for name, pid in (processes or {}).items() if pid is not None}
+    cpu = {name: cpu_seconds(pid) for name, pid in watched.items()}
     latencies: list[float] = []
     failures = 0
     limit = asyncio.Semaphore(concurrency)
@@ -42,10 +54,23 @@ async def measure(count: int, concurrency: int, call: Callable[[int], Awaitable[
     started = time.perf_counter()
     await asyncio.gather(*(one(i) for i in range(count)))
     elapsed = time.perf_counter() - started
+    used = {name: (cpu_seconds(pid) - cpu[name]) * 1000 / count for name, pid in watched.items()}
     latencies.sort()
     return Figures(
-        count, count / elapsed, statistics.median(latencies) * 1000, percentile(latencies, 0.99) * 1000, failures
+        count, count / elapsed, statistics.median(latencies) * 1000, percentile(latencies, 0.99) * 1000, failures, used
     )
+
+
+def cpu_line(figures: Figures, raw: Figures | None = None) -> str:
+    """The CPU per call of each watched process, the raw baseline's beside it."""
+
+    def each(f: Figures) -> str:
+        return ", ".join(f"{name} {ms:.1f}" for name, ms in f.cpu_ms.items())
+
+    line = f"{'':<38} CPU ms per call: {each(figures)}, total {sum(figures.cpu_ms.values()):.1f}"
+    if raw is not None and raw.cpu_ms:
+        line += f" | raw: {each(raw)}, total {sum(raw.cpu_ms.values()):.1f}"
+    return line
 
 
 def row(name: str, figures: Figures, raw: Figures | None = None) -> None:
@@ -59,3 +84,5 @@ def row(name: str, figures: Figures, raw: Figures | None = None) -> None:
             f" | ratio {figures.per_second / raw.per_second:.2f}"
         )
     print(line, flush=True)
+    if figures.cpu_ms:
+        print(cpu_line(figures, raw), flush=True)
