@@ -56,9 +56,8 @@ from workers.bench_history import (
     server_pid,
     tasks_after_deadline,
     timeouts,
-    timer_fired,
 )
-from workers.bench_raw import RawWorkflow
+from workers.bench_raw import RawWorkflow, raw_timers
 from workers.stack import api_server, free_port, start_command, start_worker, started, temporal_binary, wait_for_port
 from workflows import search_attributes
 
@@ -183,9 +182,12 @@ class Bench:
         return (await self.http.get(path, headers={"Authorization": f"Bearer {key}"})).status_code < 400
 
     async def deadlines(self, count: int, lead: float, rate: float | None = None) -> None:
-        """``count`` ship deadlines and as many raw timers: all due ``lead`` s from now (a burst), or from then
-        on at ``rate`` per second (a spread). Each order's deadline is its paid_at plus a merchant's ship
-        deadline of ``lead``; each raw timer is due at the same instant as its order."""
+        """``count`` ship deadlines all due ``lead`` s from now (a burst), or from then on at ``rate`` per second
+        (a spread); once the project has acted on all of them, as many raw timers due the same way.
+
+        The two take turns: each gets the machine to itself, as either would in production. (Due in the same
+        second, the raw workers' 500 timers took the server's CPU from the project's and the project's from
+        theirs, and both figures told of the other.)"""
         merchant = f"m-{'spread' if rate else 'burst'}-{self.run}"
         lead = float(int(lead))  # whole seconds: the merchant's ship deadline is written in them
         started = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
@@ -202,18 +204,11 @@ class Bench:
         )
         put.raise_for_status()
         orders = [f"{merchant[2]}{self.run}-{i}" for i in range(count)]
-        raws = [f"raw{merchant[2]}-{self.run}-{i}" for i in range(count)]
         what = f"at {rate:g}/s from" if rate else "all at"
-        print(f"{count} ship deadlines and {count} raw timers due {what} {dues[0]:%H:%M:%S} UTC", flush=True)
+        print(f"{count} ship deadlines due {what} {dues[0]:%H:%M:%S} UTC", flush=True)
         intake = await measure(
             count, self.concurrency, lambda i: self.report(order_body(orders[i], merchant, started + offsets[i]))
         )
-
-        async def raw_start(i: int) -> bool:
-            await self.raw.start_workflow(RawWorkflow.run, dues[i].timestamp(), id=raws[i], task_queue=RAW_QUEUE)
-            return True
-
-        await measure(count, self.concurrency, raw_start)
         if datetime.now(UTC) >= dues[0]:
             print(f"  warning: intake ({intake.per_second:.1f}/s) ended after the first deadline; raise --burst-lead")
         # Wait for the last deadline, then until every order is marked overdue (or two minutes have passed).
@@ -234,26 +229,21 @@ class Bench:
                 break
         settled = [cpu_seconds(pid) - before for pid, before in zip(pids, cpu, strict=True)]
         project = await histories(self.env.client, [f"order-{o}" for o in orders])
-        raw = await histories(self.raw, raws)
         marked = [overdue_marked(events) for events in project]
         lateness("project: marked overdue (upsert event)", dues, [m for m, _, _ in marked])
         lateness("project: in the read model (projection ended)", dues, [p for _, _, p in marked])
         lateness("project: its ship timer fired (TimerFired)", dues, [f for _, f, _ in marked])
-        lateness("raw: timer fired (TimerFired)", dues, [timer_fired(events) for events in raw])
-        print(
-            f"  workflow-task timeouts: project {timeouts(project)} in {count} histories,"
-            f" raw {timeouts(raw)} in {count}",
-            flush=True,
-        )
+        print(f"  workflow-task timeouts: project {timeouts(project)} in {count} histories", flush=True)
         print(f"  {tasks_after_deadline(project)}", flush=True)
         print(
             f"  CPU from the first deadline until all were marked: worker {used[0]:.1f} s"
-            f" ({used[0] / count * 1000:.0f} ms per order), server {used[1]:.1f} s (raw's timers included);"
+            f" ({used[0] / count * 1000:.0f} ms per order), server {used[1]:.1f} s"
+            f" ({used[1] / count * 1000:.0f} ms per order);"
             f" until the worker was idle: worker {settled[0] / count * 1000:.0f} ms per order,"
             f" server {settled[1] / count * 1000:.0f} ms per order",
             flush=True,
         )
-        await asyncio.gather(*(self.raw.get_workflow_handle(i).signal(RawWorkflow.finish) for i in raws))
+        await raw_timers(self.raw, RAW_QUEUE, f"{self.run}{'s' if rate else 'b'}", lead, offsets, self.concurrency)
 
     async def scale(self, count: int, worker_pid: int | None) -> None:
         """Opens ``count`` more order watches and reports the RSS they add per 1,000."""

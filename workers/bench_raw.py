@@ -10,11 +10,15 @@ from __future__ import annotations
 import asyncio
 import signal
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from temporalio import workflow
+from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
 from temporalio.worker import Worker
+
+from workers.bench_figures import measure
+from workers.bench_history import histories, lateness, timeouts, timer_fired
 
 
 @workflow.defn(sandboxed=False)
@@ -42,6 +46,32 @@ class RawWorkflow:
     @workflow.signal
     def finish(self) -> None:
         self._finish = True
+
+
+async def raw_timers(
+    client: Client, task_queue: str, run: str, lead: float, offsets: list[timedelta], concurrency: int
+) -> None:
+    """The raw baseline of the bench's deadlines: as many timers, due ``lead`` s from now plus each offset,
+    started ``concurrency`` at a time as the orders were; prints when they fired."""
+    raws = [f"raw-{run}-{i}" for i in range(len(offsets))]
+    started = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
+    dues = [started + timedelta(seconds=lead) + offset for offset in offsets]
+
+    async def start(i: int) -> bool:
+        await client.start_workflow(RawWorkflow.run, dues[i].timestamp(), id=raws[i], task_queue=task_queue)
+        return True
+
+    await measure(len(raws), concurrency, start)
+    await asyncio.sleep(max(0.0, (dues[-1] - datetime.now(UTC)).total_seconds()))
+    fired: list[list[HistoryEvent]] = []
+    for _ in range(240):  # until every timer fired (or two minutes have passed)
+        fired = await histories(client, raws)
+        if all(timer_fired(events) for events in fired):
+            break
+        await asyncio.sleep(0.5)
+    lateness(f"raw: timer fired (TimerFired), due from {dues[0]:%H:%M:%S}", dues, [timer_fired(e) for e in fired])
+    print(f"  workflow-task timeouts: raw {timeouts(fired)} in {len(raws)} histories", flush=True)
+    await asyncio.gather(*(client.get_workflow_handle(i).signal(RawWorkflow.finish) for i in raws))
 
 
 async def serve(address: str, task_queue: str) -> None:
