@@ -1,4 +1,8 @@
-"""Projection activities: the only writers of the read model."""
+"""Projection activities: the only writers of the read model.
+
+Each writes its row and the SLA facts its history brings in one transaction: a projection that fails
+leaves neither, and its retry writes both.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,6 @@ from domain.conversations import ConversationRecord
 from domain.facts import case_facts, conversation_facts, order_facts, work_order_facts
 from domain.orders import OrderView
 from domain.work_orders import WorkOrderRecord
-from readmodel.facts import record_facts
 from readmodel.projection import (
     conversation_watch_id,
     upsert_case,
@@ -35,37 +38,29 @@ class Records:
         """Upserts an order watch and adds its new SLA facts; an older or repeated revision is ignored."""
         workflow_id = activity.info().workflow_id
         assert workflow_id is not None, "projections run inside workflows"
-        changed = upsert_order(self._engine, workflow_id=workflow_id, view=view)
-        record_facts(self._engine, order_facts(workflow_id, view))
-        return changed
+        return upsert_order(self._engine, workflow_id=workflow_id, view=view, facts=order_facts(workflow_id, view))
 
     @activity.defn
     def project_case(self, view: CaseView) -> bool:
         """Upserts an after-sales case and adds its new SLA facts; an older or repeated revision is ignored."""
         workflow_id = activity.info().workflow_id
         assert workflow_id is not None, "projections run inside workflows"
-        changed = upsert_case(self._engine, workflow_id=workflow_id, view=view)
-        record_facts(self._engine, case_facts(workflow_id, view))
-        return changed
+        return upsert_case(self._engine, workflow_id=workflow_id, view=view, facts=case_facts(workflow_id, view))
 
     @activity.defn
     def project_conversation(self, record: ConversationRecord) -> bool:
         """Upserts a conversation; an older or repeated revision is ignored (safe to retry)."""
         workflow_id = activity.info().workflow_id
         assert workflow_id is not None, "projections run inside workflows"
-        changed = upsert_conversation(self._engine, workflow_id=workflow_id, record=record)
         watch_id = conversation_watch_id(workflow_id, record.opened_at)
-        record_facts(
-            self._engine, conversation_facts(watch_id, record.merchant_id, record.history, record.history_offset)
-        )
-        return changed
+        facts = conversation_facts(watch_id, record.merchant_id, record.history, record.history_offset)
+        return upsert_conversation(self._engine, workflow_id=workflow_id, record=record, facts=facts)
 
     @activity.defn
     def project_work_order(self, record: WorkOrderRecord) -> bool:
         """Upserts a work order's slim snapshot and adds the SLA facts of its history's tail."""
         workflow_id = activity.info().workflow_id
         assert workflow_id is not None, "projections run inside workflows"
-        changed = upsert_work_order(self._engine, workflow_id=workflow_id, record=record)
         facts = work_order_facts(
             workflow_id,
             record.merchant_id,
@@ -74,5 +69,4 @@ class Records:
             opened_at=record.opened_at,
             first_response_at=record.first_response_at,
         )
-        record_facts(self._engine, facts)
-        return changed
+        return upsert_work_order(self._engine, workflow_id=workflow_id, record=record, facts=facts)

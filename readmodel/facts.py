@@ -3,41 +3,63 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, Table, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import col
+from sqlalchemy.sql.dml import Insert
 
 from domain.facts import Fact
-from readmodel.db import session_scope
 from readmodel.tables import SlaFact
+
+_TABLE: Table = SlaFact.__table__  # type: ignore[attr-defined]
+# Cached compiled once: the expanding IN renders its list at execution without a new compile.
+_KNOWN_KEYS = select(_TABLE.c.key).where(_TABLE.c.workflow_id.in_(bindparam("workflow_ids", expanding=True)))
 
 
 def record_facts(engine: Engine, facts: Sequence[Fact]) -> int:
-    """Adds the facts not recorded yet; a replayed or retried projection adds nothing.
-
-    A projection carries every fact of its workflow's history, so the keys already there are read first
-    (one indexed query) and only the new ones are inserted; two projections racing on the same workflow
-    both insert with ``ON CONFLICT DO NOTHING``, so neither fails and no fact is written twice.
+    """Adds the facts not recorded yet, in a transaction of their own (see :func:`add_facts`).
 
     Returns:
         How many facts were new.
     """
     if not facts:
         return 0
-    workflow_ids = {fact.workflow_id for fact in facts}
-    with session_scope(engine) as session:
-        known = set(
-            session.execute(select(col(SlaFact.key)).where(col(SlaFact.workflow_id).in_(workflow_ids))).scalars()
-        )
-        rows = [_row(fact) for fact in facts if fact.key not in known]
-        if not rows:
-            return 0
-        insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
-        statement = insert(SlaFact).values(rows).on_conflict_do_nothing(index_elements=["key"])
-        # RETURNING names the rows inserted: both databases' rowcount is unreliable for this statement.
-        return len(session.execute(statement.returning(col(SlaFact.key))).all())
+    with engine.begin() as connection:
+        return add_facts(connection, facts)
+
+
+def add_facts(connection: Connection, facts: Sequence[Fact]) -> int:
+    """Adds the facts not recorded yet within ``connection``'s transaction; a replayed projection adds nothing.
+
+    A projection carries every fact of its workflow's history, so the keys already there are read first
+    (one indexed query) and only the new ones are inserted; two projections racing on the same workflow
+    both insert with ``ON CONFLICT DO NOTHING``, so neither fails and no fact is written twice.
+
+    The insert is one single-row statement run with a list of rows: SQLAlchemy compiles it once and batches
+    the rows into multi-row VALUES itself (its "insertmanyvalues"), where a ``.values(rows)`` statement was
+    compiled anew for each number of rows.
+
+    Returns:
+        How many facts were new.
+    """
+    if not facts:
+        return 0
+    workflow_ids = list({fact.workflow_id for fact in facts})
+    known = set(connection.execute(_KNOWN_KEYS, {"workflow_ids": workflow_ids}).scalars())
+    rows = [_row(fact) for fact in facts if fact.key not in known]
+    if not rows:
+        return 0
+    # RETURNING names the rows inserted: psycopg's rowcount is -1 for this statement (measured), so it
+    # cannot tell a fact a racing projection wrote first from a new one.
+    return len(connection.execute(_insert(connection.dialect.name), rows).all())
+
+
+@cache
+def _insert(dialect: str) -> Insert:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return insert(_TABLE).on_conflict_do_nothing(index_elements=["key"]).returning(_TABLE.c.key)
 
 
 def _row(fact: Fact) -> dict[str, Any]:
