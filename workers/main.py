@@ -15,7 +15,7 @@ import structlog
 from sqlalchemy import Engine
 from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from activities.calendars import Calendars
 from activities.callbacks import Callbacks
@@ -109,7 +109,8 @@ def activities(settings: Settings, *, engine: Engine, http: httpx.AsyncClient, c
 
 
 def tuning(settings: Settings) -> dict[str, Any]:
-    """The worker's slots, pollers and cache from ``AFTERSALES_WORKER_*``; unset ones keep the SDK's defaults."""
+    """The worker's slots, pollers, cache and sandbox from ``AFTERSALES_WORKER_*``; unset ones keep the SDK's
+    defaults."""
     options: dict[str, Any] = {
         "sticky_queue_schedule_to_start_timeout": timedelta(seconds=settings.worker_sticky_schedule_to_start),
         "max_cached_workflows": settings.worker_max_cached_workflows,
@@ -122,6 +123,8 @@ def tuning(settings: Settings) -> dict[str, Any]:
         "max_concurrent_activity_task_polls": settings.worker_activity_pollers,
     }
     options.update({name: value for name, value in optional.items() if value is not None})
+    if not settings.worker_sandbox:
+        options["workflow_runner"] = UnsandboxedWorkflowRunner()
     return options
 
 

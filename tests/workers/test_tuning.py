@@ -9,6 +9,8 @@ import pytest
 from pydantic import ValidationError
 from sqlalchemy import Engine
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import UnsandboxedWorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from config.settings import Settings
 from workers.main import build_worker
@@ -26,6 +28,7 @@ async def test_worker_tuning_set_in_the_environment_reaches_the_worker(
         "MAX_CACHED_WORKFLOWS": "50",
         "MAX_CONCURRENT_LOCAL_ACTIVITIES": "11",
         "ACTIVITY_THREADS": "9",  # as many as the activity slots set here (the SDK warns otherwise)
+        "SANDBOX": "off",
     }.items():
         monkeypatch.setenv(f"AFTERSALES_WORKER_{name}", value)
 
@@ -41,6 +44,7 @@ async def test_worker_tuning_set_in_the_environment_reaches_the_worker(
     executor = config.get("activity_executor")
     assert isinstance(executor, concurrent.futures.ThreadPoolExecutor)
     assert executor._max_workers == 9
+    assert isinstance(config.get("workflow_runner"), UnsandboxedWorkflowRunner)
 
 
 async def test_unset_worker_tuning_keeps_the_sdk_defaults_but_a_longer_sticky_wait(
@@ -55,6 +59,7 @@ async def test_unset_worker_tuning_keeps_the_sdk_defaults_but_a_longer_sticky_wa
     executor = config.get("activity_executor")
     assert isinstance(executor, concurrent.futures.ThreadPoolExecutor)
     assert executor._max_workers == 4  # measured: see README
+    assert isinstance(config.get("workflow_runner"), SandboxedWorkflowRunner)
 
 
 @pytest.mark.parametrize(
@@ -64,6 +69,7 @@ async def test_unset_worker_tuning_keeps_the_sdk_defaults_but_a_longer_sticky_wa
         ("MAX_CONCURRENT_ACTIVITIES", "0"),
         ("STICKY_SCHEDULE_TO_START", "0"),
         ("ACTIVITY_THREADS", "0"),
+        ("SANDBOX", "sometimes"),
     ],
 )
 def test_worker_tuning_that_cannot_work_refuses_to_start(

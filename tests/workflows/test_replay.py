@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Replayer
+from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
 
 from config.settings import Settings
 from domain import ids
@@ -70,10 +70,13 @@ def saved_histories() -> list[Path]:
     return sorted(HISTORIES.glob("*.json"))
 
 
+@pytest.mark.parametrize("sandboxed", [True, False], ids=["sandbox", "no-sandbox"])
 @pytest.mark.parametrize("path", saved_histories(), ids=lambda path: path.stem)
-async def test_saved_history_replays_with_the_current_code(path: Path) -> None:
+async def test_saved_history_replays_with_the_current_code(path: Path, sandboxed: bool) -> None:
+    """Each history replays in the SDK's sandbox (the default) and without it (``AFTERSALES_WORKER_SANDBOX=off``)."""
     history = WorkflowHistory.from_json(path.stem, path.read_text())  # noqa: ASYNC240  (a small local file)
-    await Replayer(workflows=list(WORKFLOWS), data_converter=DATA_CONVERTER).replay_workflow(history)
+    runner = {} if sandboxed else {"workflow_runner": UnsandboxedWorkflowRunner()}
+    await Replayer(workflows=list(WORKFLOWS), data_converter=DATA_CONVERTER, **runner).replay_workflow(history)
 
 
 def test_every_workflow_type_has_a_saved_history() -> None:
