@@ -35,6 +35,7 @@ TYPES: dict[str, dict[str, str]] = {
         "window_extended": "order.window_extended",
         "window_closed": "order.window_closed",
         "after_sale_requested": "order.after_sale_requested",
+        "after_sale_refused": "order.after_sale_refused",  # its case id was taken as the case started
         "after_sale_settled": "order.after_sale_settled",
         "refunded": "order.refunded",
     },

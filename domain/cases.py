@@ -9,11 +9,11 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from domain.model import MAX_LINES, Flag, Model, PostageCents
-from domain.orders import Address, HistoryEntry, Id, OrderLine, Text
+from domain.orders import Actor, Address, HistoryEntry, Id, OrderLine, Text
 from domain.orders import CaseLine as CaseLine  # re-exported: a case's lines, which its order's watch keeps too
 from domain.policy import Policy
 from domain.retries import AppliedSteps
-from domain.sla import SlaClock
+from domain.sla import SlaClock, offset_steps
 
 
 class CaseKind(StrEnum):
@@ -250,6 +250,11 @@ class CaseInput(Model):
     shipping_address: Address
     policy: Policy
     cooling_off: bool = Field(default=False, description="Refund at once, with no merchant review.")
+    opened_at: datetime | None = Field(
+        default=None,
+        description="When the order accepted the request: the case's opening and its review clock count from it "
+        "(None: from the case's first task).",
+    )
     board_url: str = ""
     callbacks: bool = Field(default=False, description="Call the mall back on each change (README: Callbacks).")
     max_history_events: int = Field(default=5000, ge=20)
@@ -307,3 +312,57 @@ def is_whole_order(lines: Iterable[CaseLine], bought: Mapping[str, int]) -> bool
 def in_cooling_off(paid_at: datetime, now: datetime, cooling_off: timedelta, shipped: bool) -> bool:
     """Within the cooling-off period: shortly after payment, before shipment."""
     return not shipped and now - paid_at <= cooling_off
+
+
+def review_clock(policy: Policy, opened_at: datetime) -> SlaClock:
+    """The merchant's review clock of a new case, started when the order accepted the request."""
+    clock = SlaClock(name="review", budget=policy.review_deadline, steps=offset_steps(policy.review_reminders))
+    return clock.start(opened_at)
+
+
+def opening_state(input: CaseInput, opened_at: datetime) -> CaseState:
+    """A new case before its first event: pending review, its review clock running from ``opened_at``.
+
+    A cooling-off case leaves review in its first task (:func:`opening_view` shows where it then stands).
+    """
+    return CaseState(
+        opened_at=opened_at, since=opened_at, clocks={"review": review_clock(input.policy, opened_at)}, clock="review"
+    )
+
+
+def opening_view(input: CaseInput) -> CaseView:
+    """The case as its workflow shows it once its first task ran: opened, and refunding at once in cooling-off.
+
+    A pure function of the input, which the order's watch answers an accepted request with before the case's
+    workflow has started (``POST /v1/after-sales`` then needs no query): the workflow opens from the same
+    state and records the same entries at ``opened_at`` (tests compare this with the first query of each
+    kind). The refund of a cooling-off case is under way then, not done.
+    """
+    request, opened_at = input.request, input.opened_at
+    if opened_at is None:
+        raise ValueError("a case's opening view needs the time its order accepted it (opened_at)")
+    history = [
+        HistoryEntry(
+            at=opened_at, event="case_opened", actor=Actor.CUSTOMER, detail=f"{request.kind.value}: {request.reason}"
+        )
+    ]
+    if input.cooling_off:
+        history.append(HistoryEntry(at=opened_at, event="auto_refunded_cooling_off", actor=Actor.SYSTEM))
+    exchange = request.kind is CaseKind.EXCHANGE
+    return CaseView(
+        case_id=request.case_id,
+        order_id=request.order_id,
+        merchant_id=input.merchant_id,
+        customer_id=input.customer_id,
+        kind=request.kind,
+        status=CaseStatus.REFUNDING if input.cooling_off else CaseStatus.PENDING_REVIEW,
+        reason=request.reason,
+        lines=request.lines,
+        refund_cents=refund_cents(request.lines, input.order_lines),
+        deadline_at=None if input.cooling_off else review_clock(input.policy, opened_at).last_deadline_at(),
+        auto_decided=input.cooling_off,
+        replacement_address=(request.new_address or input.shipping_address) if exchange else None,
+        history=history,
+        revision=len(history),
+        opened_at=opened_at,
+    )

@@ -28,7 +28,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.records import Records
     from domain import ids
     from domain.callbacks import case_data
-    from domain.cases import AfterSaleRequest, CaseInput, CaseSettlement, CaseState, CaseStatus, CaseView
+    from domain.cases import AfterSaleRequest, CaseInput, CaseSettlement, CaseStatus, CaseView, opening_state
     from domain.orders import Actor
     from workflows.aftersale_steps import CaseSteps
     from workflows.effects import Journal, tell_workflow
@@ -50,7 +50,10 @@ class AfterSaleWorkflow(CaseSteps):
     @workflow.init
     def __init__(self, input: CaseInput) -> None:
         self._input = input
-        self._s = input.state or CaseState(opened_at=workflow.now(), since=workflow.now())
+        # Opened when its order accepted the request: the order answered the request with the view this
+        # state and the first task's entries make (domain.cases.opening_view), before this workflow started.
+        self._opened_at = input.opened_at or workflow.now()
+        self._s = input.state or opening_state(input, self._opened_at)
         self._timers = SlaTimers(self._s.clocks, self._on_clock_step, quiet=input.policy.quiet_hours)
         self._journal = Journal(
             Records.project_case,
@@ -62,8 +65,6 @@ class AfterSaleWorkflow(CaseSteps):
         # The journal appends to the state's own history, so the state is all a continued run needs.
         self._journal.history = self._s.history
         self._journal.revision = self._s.revision
-        if input.state is None:
-            self._enter(CaseStatus.PENDING_REVIEW)
 
     @workflow.run
     async def run(self, input: CaseInput) -> CaseView:
@@ -73,11 +74,13 @@ class AfterSaleWorkflow(CaseSteps):
         if input.state is not None:
             self._s.runs += 1
         else:
-            self._changed("case_opened", Actor.CUSTOMER, detail=f"{input.request.kind.value}: {input.request.reason}")
+            opened = self._opened_at
+            request = input.request
+            self._changed("case_opened", Actor.CUSTOMER, at=opened, detail=f"{request.kind.value}: {request.reason}")
             if input.cooling_off:
                 self._s.auto = True
-                self._enter(CaseStatus.REFUNDING)
-                self._changed("auto_refunded_cooling_off", Actor.SYSTEM)
+                self._enter(CaseStatus.REFUNDING, since=opened)
+                self._changed("auto_refunded_cooling_off", Actor.SYSTEM, at=opened)
         while not self._s.ended:
             if self._journal.time_to_hand_over(self._input.max_history_events):
                 await self._continue_as_new()

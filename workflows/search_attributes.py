@@ -38,17 +38,21 @@ def initial_order_attributes(order: PlaceOrder, *, ship_deadline_at: datetime | 
     return TypedSearchAttributes(pairs)
 
 
-def initial_case_attributes(*, merchant_id: str, order_id: str, kind: str, status: CaseStatus) -> TypedSearchAttributes:
-    """The search attributes a case workflow (after-sales, pickup) starts with."""
-    return TypedSearchAttributes(
-        [
-            SearchAttributePair(MERCHANT_ID, merchant_id),
-            SearchAttributePair(ORDER_ID, order_id),
-            SearchAttributePair(CASE_KIND, kind),
-            SearchAttributePair(CASE_STATUS, status.value),
-            SearchAttributePair(OVERDUE, False),
-        ]
-    )
+def initial_case_attributes(
+    *, merchant_id: str, order_id: str, kind: str, status: CaseStatus, deadline_at: datetime | None = None
+) -> TypedSearchAttributes:
+    """The search attributes a case workflow (after-sales, pickup) starts with; an after-sales case starts with the
+    deadline of its opening view, so its first task has nothing to upsert."""
+    pairs: list[SearchAttributePair[Any]] = [
+        SearchAttributePair(MERCHANT_ID, merchant_id),
+        SearchAttributePair(ORDER_ID, order_id),
+        SearchAttributePair(CASE_KIND, kind),
+        SearchAttributePair(CASE_STATUS, status.value),
+        SearchAttributePair(OVERDUE, False),
+    ]
+    if deadline_at is not None:
+        pairs.append(SearchAttributePair(DEADLINE_AT, deadline_at))
+    return TypedSearchAttributes(pairs)
 
 
 def initial_conversation_attributes(*, merchant_id: str, status: str) -> TypedSearchAttributes:

@@ -1,7 +1,8 @@
 """After-sales cases and their door-to-door pickups.
 
 A request becomes an Update on the order's watch, whose validator decides (unknown line, quantity left,
-window closed); an accepted one starts the case's workflow. Every later step is an Update on the case.
+window closed); an accepted one is answered with the case as it opens while the order starts the case's
+workflow. Every later step is an Update on the case.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.deps import Caller, CallerDep, ClientDep, EngineDep, Role, allow, may_act, owned_state
 from api.errors import Problem, refusal_of, workflow_closed
 from api.idempotency import act
+from api.starting import once_started, starting
 from domain import ids
 from domain.cases import (
     Action,
@@ -58,39 +60,62 @@ async def request_after_sale(
     Refusals: unknown order 404 ``not_found``; unknown line 422 ``validation_error``; more than is left
     409 ``quantity_exceeds``; window over 409 ``window_closed``; a case id used before, on any order and
     however long ago, with another request 409 ``duplicate``. The same request again answers 200.
+
+    An accepted request is answered (201) with the case as it opens, which the order's watch computes from the
+    request (:func:`~domain.cases.opening_view`) in the Update's one workflow task; the case's workflow starts a
+    moment later, and a call on it right after the 201 waits for that (:mod:`api.starting`).
+
+    A case id names one case forever. Before the order reserves anything, the id is looked for in the read
+    model (which remembers it beyond Temporal's retention) and on the server (a describe of the case's
+    workflow, no worker involved; both at once): known on another order, or with another body, it is a 409;
+    the same request again is a 200. What these checks cannot see is a new id being used by two orders within
+    the same few milliseconds: both orders accept, one case starts, and the other order gives its reservation
+    back and records ``after_sale_refused`` in its history. Its caller had a 201: a read of the case then shows
+    the other order's ``order_id``, and the same request again is a 409 ``duplicate``.
     """
     case = client.get_workflow_handle_for(AfterSaleWorkflow.run, ids.after_sale(request.case_id))
-    # A case id names one case forever. The order's watch refuses an id Temporal still knows (its reuse
-    # policy); the read model remembers it beyond Temporal's retention, and refuses it without touching
-    # the order at all.
-    opened_on = await asyncio.to_thread(order_of_case, engine, workflow_id=case.id)
+    opened_on, opened_with = await asyncio.gather(
+        asyncio.to_thread(order_of_case, engine, workflow_id=case.id), _memo(case)
+    )
     if opened_on is not None and opened_on != request.order_id:
         raise Problem("duplicate", f"case {request.case_id} was opened on another order")
+    if opened_with is not None:  # asked again: the same request answers 200, another is a 409
+        await _same_request(case, request, opened_with)
+        return await _again(case, response)
     order = client.get_workflow_handle_for(OrderWorkflow.run, ids.order(request.order_id))
     try:
-        await order.execute_update(OrderWorkflow.request_after_sale, request)
+        view = await order.execute_update(OrderWorkflow.request_after_sale, request)
     except WorkflowUpdateFailedError as error:
         if refusal_of(error).code != "duplicate":
             raise
-        await _same_request(case, request)  # asked again: the same request answers 200, another is a 409
-        response.status_code = status.HTTP_200_OK
+        await _same_request(case, request)  # asked twice at once: the case may still be starting
+        return await _again(case, response)
     except RPCError as error:
         if not workflow_closed(error):
             raise
-        if await _memo(case) is None:
+        opened_with = await _memo(case)
+        if opened_with is None:
             raise Problem("window_closed", f"the watch of order {request.order_id} is over") from None
-        await _same_request(case, request)
-        response.status_code = status.HTTP_200_OK
+        await _same_request(case, request, opened_with)
+        return await _again(case, response)
+    starting(case).accepted(case.id)
+    return view
+
+
+async def _again(case: Case, response: Response) -> CaseView:
+    """The answer to a request made before: the case as it stands, 200."""
+    response.status_code = status.HTTP_200_OK
     return await case.query(AfterSaleWorkflow.state)
 
 
-async def _same_request(case: Case, request: AfterSaleRequest) -> None:
+async def _same_request(case: Case, request: AfterSaleRequest, opened_with: str | dict[str, Any] | None = None) -> None:
     """Refuses (409 ``duplicate``) unless the case was opened with this very request.
 
     The order refuses a known case id at once, possibly while it is still starting the case; so a case
     not visible yet is looked for again for a moment before the answer is given.
     """
-    opened_with = await _memo(case)
+    if opened_with is None:
+        opened_with = await _memo(case)
     for _ in range(20):
         if opened_with is not None:
             break
@@ -117,21 +142,27 @@ async def _memo(case: Case) -> str | dict[str, Any] | None:
 
 
 async def _case(client: Client, caller: Caller, case_id: str) -> Case:
-    """The case if the caller may see it; 404 otherwise, whoever owns it (a describe for merchant keys only)."""
+    """The case if the caller may see it; 404 otherwise, whoever owns it (a describe for merchant keys only).
+
+    Every call on a case waits for one this API accepted a moment ago to have started (:mod:`api.starting`).
+    """
     handle = client.get_workflow_handle_for(AfterSaleWorkflow.run, ids.after_sale(case_id))
-    await may_act(handle, AfterSaleWorkflow.state, caller)
+    await once_started(handle, lambda: may_act(handle, AfterSaleWorkflow.state, caller))
     return handle
 
 
 async def _act(case: Case, update: Any, body: BaseModel | None, action: Action) -> CaseView:
     """An action on the case; a retry of one it applied is answered with the case, also once it has ended."""
-    view: CaseView = await act(
+    view: CaseView = await once_started(
         case,
-        update,
-        body,
-        action=action,
-        already_applied=AfterSaleWorkflow.already_applied,
-        state=AfterSaleWorkflow.state,
+        lambda: act(
+            case,
+            update,
+            body,
+            action=action,
+            already_applied=AfterSaleWorkflow.already_applied,
+            state=AfterSaleWorkflow.state,
+        ),
     )
     return view
 
@@ -140,7 +171,7 @@ async def _act(case: Case, update: Any, body: BaseModel | None, action: Action) 
 async def get_case(case_id: str, client: ClientDep, caller: CallerDep) -> CaseView:
     """The case as it stands: status, deadline, refund, and its history with who did what."""
     handle = client.get_workflow_handle_for(AfterSaleWorkflow.run, ids.after_sale(case_id))
-    return await owned_state(handle, AfterSaleWorkflow.state, caller)
+    return await once_started(handle, lambda: owned_state(handle, AfterSaleWorkflow.state, caller))
 
 
 @router.post("/{case_id}/approve", response_model=CaseView, dependencies=[allow(Role.MERCHANT)])
@@ -185,7 +216,7 @@ async def book_pickup(
     """
     case = await _case(client, caller, case_id)
     try:
-        await case.execute_update(AfterSaleWorkflow.book_pickup, request)
+        await once_started(case, lambda: case.execute_update(AfterSaleWorkflow.book_pickup, request))
     except WorkflowUpdateFailedError as error:
         retry = Attempt.of(Action.PICKUP, request)
         if refusal_of(error).code != "invalid_state" or not await case.query(AfterSaleWorkflow.already_applied, retry):
@@ -250,7 +281,8 @@ async def decide_dispute(case_id: str, decision: DisputeDecision, client: Client
 @router.post("/{case_id}/deadline-shifts", response_model=CaseView, dependencies=[allow(Role.ADMIN)])
 async def shift_deadlines(case_id: str, shift: DeadlineShift, client: ClientDep, caller: CallerDep) -> CaseView:
     """Moves the case's running deadline by ``hours``; its timers follow at once."""
-    return await (await _case(client, caller, case_id)).execute_update(AfterSaleWorkflow.shift_deadlines, shift)
+    case = await _case(client, caller, case_id)
+    return await once_started(case, lambda: case.execute_update(AfterSaleWorkflow.shift_deadlines, shift))
 
 
 # --- pickups -----------------------------------------------------------------------------------------------

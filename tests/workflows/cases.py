@@ -9,6 +9,7 @@ from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.enums.v1 import EventType, WorkflowExecutionStatus
 from temporalio.api.workflowservice.v1 import DescribeWorkflowExecutionRequest
 from temporalio.client import Client, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
 
 from config.settings import Settings
 from domain import ids
@@ -96,7 +97,8 @@ async def open_case(
             **fields,
         }
     )
-    workflow_id = await order.execute_update(OrderWorkflow.request_after_sale, request)
+    opened = await order.execute_update(OrderWorkflow.request_after_sale, request)
+    workflow_id = ids.after_sale(opened.case_id)
     remember(settings.task_queue, workflow_id)
     case = client.get_workflow_handle_for(AfterSaleWorkflow.run, workflow_id)
     await started(case)
@@ -106,14 +108,19 @@ async def open_case(
 async def started(handle: WorkflowHandle[Any, Any]) -> None:
     """Waits until a workflow a workflow started has run its first task.
 
-    The time-skipping server holds a query to a workflow whose first task is still running until the
-    query times out; the dev server and production servers answer it once the task is done.
+    The order answers a request before it has started the case (in the background), so the case may not
+    exist yet. The time-skipping server holds a query to a workflow whose first task is still running until
+    the query times out; the dev server and production servers answer it once the task is done.
     """
 
     async def first_task_done() -> bool:
-        async for event in handle.fetch_history_events():
-            if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
-                return True
+        try:
+            async for event in handle.fetch_history_events():
+                if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
+                    return True
+        except RPCError as error:
+            if error.status is not RPCStatusCode.NOT_FOUND:
+                raise
         return False
 
     await until(first_task_done)
