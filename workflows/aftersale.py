@@ -65,6 +65,17 @@ class AfterSaleWorkflow(CaseSteps):
         # The journal appends to the state's own history, so the state is all a continued run needs.
         self._journal.history = self._s.history
         self._journal.revision = self._s.revision
+        if input.state is None:
+            # Here, not in run(): an Update delivered with the start (an approval sent right after the 201) runs
+            # its handler before run() begins, and the history must still open with the request.
+            request = input.request
+            self._changed(
+                "case_opened", Actor.CUSTOMER, at=self._opened_at, detail=f"{request.kind.value}: {request.reason}"
+            )
+            if input.cooling_off:
+                self._s.auto = True
+                self._enter(CaseStatus.REFUNDING, since=self._opened_at)
+                self._changed("auto_refunded_cooling_off", Actor.SYSTEM, at=self._opened_at)
 
     @workflow.run
     async def run(self, input: CaseInput) -> CaseView:
@@ -73,14 +84,6 @@ class AfterSaleWorkflow(CaseSteps):
         self._journal.start()
         if input.state is not None:
             self._s.runs += 1
-        else:
-            opened = self._opened_at
-            request = input.request
-            self._changed("case_opened", Actor.CUSTOMER, at=opened, detail=f"{request.kind.value}: {request.reason}")
-            if input.cooling_off:
-                self._s.auto = True
-                self._enter(CaseStatus.REFUNDING, since=opened)
-                self._changed("auto_refunded_cooling_off", Actor.SYSTEM, at=opened)
         while not self._s.ended:
             if self._journal.time_to_hand_over(self._input.max_history_events):
                 await self._continue_as_new()

@@ -67,14 +67,16 @@ class OrderWorkflow(OrderSteps, OrderTimers, OrderCases):
         # callbacks' ids (the entry's place in the history) go on where the last run stopped.
         self._journal.history = self._s.history
         self._journal.revision = self._s.revision
+        if input.state is None:
+            # Here, not in run(): an Update delivered with the start (a shipment right after the report) runs
+            # its handler before run() begins, and the history must still open with the payment.
+            self._changed("order_paid", Actor.CUSTOMER, at=input.order.paid_at)
 
     @workflow.run
     async def run(self, input: OrderWatchInput) -> OrderView:
         """Runs the watch: ship clock, logistics, the after-sales window and its grace, open cases."""
         self._journal.start()
-        if input.state is None:
-            self._changed("order_paid", Actor.CUSTOMER, at=input.order.paid_at)
-        else:
+        if input.state is not None:
             self._s.runs += 1
         # Every step of the watch is a clock's step or a human's Update; the watch ends once everything is
         # refunded or the grace for extensions has run out.
