@@ -23,6 +23,7 @@ from domain.conversations import ConversationRecord
 from domain.facts import Fact
 from domain.orders import OrderView
 from domain.work_orders import WorkOrderRecord
+from readmodel.db import one_writer
 from readmodel.facts import add_facts
 from readmodel.tables import CaseWatch, ConversationWatch, OrderWatch, WorkOrderWatch
 
@@ -149,7 +150,7 @@ def _upsert(
     """
     params = {**values, _key_of(table): key, "revision": revision, "updated_at": datetime.now(UTC)}
     statement = _upsert_statement(table, engine.dialect.name, tuple(params))
-    with engine.begin() as connection:
+    with one_writer(engine), engine.begin() as connection:
         changed = connection.execute(statement, params).first() is not None
         add_facts(connection, facts)
     return changed
