@@ -54,6 +54,7 @@ from workers.bench_history import (
     overdue_marked,
     rss_kib,
     server_pid,
+    task_phases,
     tasks_after_deadline,
     timeouts,
 )
@@ -235,6 +236,7 @@ class Bench:
         lateness("project: its ship timer fired (TimerFired)", dues, [f for _, f, _ in marked])
         print(f"  workflow-task timeouts: project {timeouts(project)} in {count} histories", flush=True)
         print(f"  {tasks_after_deadline(project)}", flush=True)
+        print(f"  {task_phases(project)}", flush=True)
         print(
             f"  CPU from the first deadline until all were marked: worker {used[0]:.1f} s"
             f" ({used[0] / count * 1000:.0f} ms per order), server {used[1]:.1f} s"

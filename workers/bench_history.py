@@ -14,6 +14,7 @@ import statistics
 from datetime import UTC, datetime
 from pathlib import Path
 
+from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
@@ -90,6 +91,57 @@ def overdue_marked(events: list[HistoryEvent]) -> tuple[datetime | None, datetim
             if overdue is not None and overdue.data == b"true":
                 return at(event), fired, projected(events, index)
     return None, fired, None
+
+
+def marking_task(events: list[HistoryEvent]) -> tuple[float, float] | None:
+    """For the workflow task that marked the order overdue: how long it waited for a worker (scheduled to
+    started) and how long the worker took (started to completed), in seconds."""
+    marks = [
+        i
+        for i, e in enumerate(events)
+        if e.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES
+        and e.upsert_workflow_search_attributes_event_attributes.search_attributes.indexed_fields.get(
+            search_attributes.OVERDUE.name, Payload()
+        ).data
+        == b"true"
+    ]
+    if not marks:
+        return None
+    times: dict[int, datetime] = {}
+    for event in reversed(events[: marks[0]]):
+        kind = event.event_type
+        if (
+            kind
+            in (
+                EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED,
+                EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED,
+                EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED,
+            )
+            and kind not in times
+        ):
+            times[kind] = at(event)
+        if len(times) == 3:
+            break
+    if len(times) < 3:
+        return None
+    scheduled = times[EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED]
+    started = times[EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED]
+    completed = times[EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED]
+    return (started - scheduled).total_seconds(), (completed - started).total_seconds()
+
+
+def task_phases(histories: list[list[HistoryEvent]]) -> str:
+    """Where the marking tasks' time went: waiting for a worker, then in the worker (p50 / p99)."""
+    phases = [phase for events in histories if (phase := marking_task(events)) is not None]
+    if not phases:
+        return "the marking task: none found"
+    waited = sorted(w for w, _ in phases)
+    worked = sorted(w for _, w in phases)
+    return (
+        f"the marking task waited for a worker p50 {statistics.median(waited):.2f} s"
+        f" p99 {percentile(waited, 0.99):.2f} s,"
+        f" was in the worker p50 {statistics.median(worked):.2f} s p99 {percentile(worked, 0.99):.2f} s"
+    )
 
 
 def projected(events: list[HistoryEvent], after: int) -> datetime | None:
