@@ -34,6 +34,7 @@ DOCUMENTED_SETTINGS = frozenset(
         "AFTERSALES_TEMPORAL_ADDRESS",
         "AFTERSALES_TEMPORAL_NAMESPACE",
         "AFTERSALES_TASK_QUEUE",
+        "AFTERSALES_WORKER_SANDBOX",
         "AFTERSALES_DATABASE_URL",
         "AFTERSALES_API_KEYS",
         "AFTERSALES_SHIP_DEADLINE",
@@ -421,6 +422,7 @@ def test_api_and_worker_are_configured_only_by_documented_settings(services: dic
     assert api_env["AFTERSALES_TEMPORAL_ADDRESS"] == "temporal:7233"
     assert api_env["AFTERSALES_TASK_QUEUE"] == "aftersales"
     assert api_env["AFTERSALES_TIMEZONE"] == "Asia/Shanghai"
+    assert api_env["AFTERSALES_WORKER_SANDBOX"] == "off"  # measured: README, Performance
     assert api_env["AFTERSALES_API_KEYS"] == OPERATOR_ENV["AFTERSALES_API_KEYS"]
 
 

@@ -310,6 +310,8 @@ async def run_bench(
         # Log level ERROR: the bench's merchants have no robots, so every message warns. Its bytecode cache in
         # the run's directory: the sandbox imports each workflow's module anew for every workflow it starts.
         pycache = {"PYTHONPYCACHEPREFIX": str(Path(workdir) / "pycache")}
+        # The worker as the production compose runs it: no sandbox, unless the environment says otherwise.
+        os.environ.setdefault("AFTERSALES_WORKER_SANDBOX", "off")
         worker = await start_worker(settings, address, log_level="ERROR", env=pycache)
         raw_worker = await asyncio.create_subprocess_exec(sys.executable, "-m", "workers.bench_raw", address, RAW_QUEUE)
         processes = [worker, raw_worker]
