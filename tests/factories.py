@@ -85,20 +85,26 @@ def project_order(
     customer_id: str = "c-1",
 ) -> str:
     """An order as the read model holds it (no workflow behind it), due to ship 72 hours after ``paid_at``."""
-    view = OrderView(
-        order_id=order_id,
-        merchant_id=merchant_id,
-        customer_id=customer_id,
-        status=status,
-        overdue=overdue,
-        paid_at=paid_at,
-        ship_deadline_at=paid_at + timedelta(hours=72),
-        deadline_at=paid_at + timedelta(hours=72),
-        lines=[],
-        revision=1,
-    )
+    view = order_view(order_id, merchant_id, paid_at, status=status, overdue=overdue, customer_id=customer_id)
     upsert_order(engine, workflow_id=f"order-{order_id}", view=view)
     return order_id
+
+
+def order_view(order_id: str, merchant_id: str, paid_at: datetime, *, revision: int = 1, **fields: Any) -> OrderView:
+    """An order's view awaiting shipment, due to ship 72 hours after ``paid_at``; ``fields`` change the rest."""
+    base: dict[str, Any] = {
+        "order_id": order_id,
+        "merchant_id": merchant_id,
+        "customer_id": "c-1",
+        "status": OrderStatus.AWAITING_SHIPMENT,
+        "overdue": False,
+        "paid_at": paid_at,
+        "ship_deadline_at": paid_at + timedelta(hours=72),
+        "deadline_at": paid_at + timedelta(hours=72),
+        "lines": [],
+        "revision": revision,
+    }
+    return OrderView.model_validate({**base, **fields})
 
 
 def completed_case(

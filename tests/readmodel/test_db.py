@@ -7,31 +7,17 @@ import os
 import stat
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import text
 
-from domain.orders import OrderStatus, OrderView
 from readmodel.db import make_engine, one_writer
 from readmodel.migrate import upgrade
 from readmodel.projection import upsert_order
+from tests.factories import order_view
 
-
-def order_view(order_id: str, *, revision: int) -> OrderView:
-    paid_at = datetime(2026, 11, 26, 8, tzinfo=UTC)
-    return OrderView(
-        order_id=order_id,
-        merchant_id="m-1",
-        customer_id="c-1",
-        status=OrderStatus.AWAITING_SHIPMENT,
-        overdue=False,
-        paid_at=paid_at,
-        ship_deadline_at=paid_at + timedelta(hours=72),
-        deadline_at=paid_at + timedelta(hours=72),
-        lines=[],
-        revision=revision,
-    )
+PAID = datetime(2026, 11, 26, 8, tzinfo=UTC)
 
 
 def test_a_new_sqlite_read_model_and_its_wal_are_readable_by_their_owner_only(tmp_path: Path) -> None:
@@ -69,7 +55,7 @@ def test_the_projections_of_one_process_take_turns_on_sqlite_without_its_busy_sl
 
     def project(thread: int) -> None:
         for revision in range(1, 51):
-            view = order_view(f"o-{thread}", revision=revision)
+            view = order_view(f"o-{thread}", "m-1", PAID, revision=revision)
             assert upsert_order(engine, workflow_id=f"order-o-{thread}", view=view)
 
     with ThreadPoolExecutor(max_workers=4) as pool:

@@ -25,25 +25,23 @@ from readmodel.projection import (
 )
 from readmodel.queries import logistics_anomalies, open_counts_by_merchant, overdue_shipments
 from readmodel.tables import CaseWatch, ConversationWatch, OrderWatch, SlaFact, WorkOrderWatch
+from tests.factories import order_view
 
 PAID = datetime(2026, 11, 1, 10, tzinfo=UTC)
 
 
 def view(merchant_id: str, revision: int, **changes: object) -> OrderView:
-    base = OrderView(
-        order_id=f"O-{uuid.uuid4().hex[:8]}",
-        merchant_id=merchant_id,
-        customer_id="c-1",
-        status=OrderStatus.AWAITING_SHIPMENT,
-        overdue=False,
-        paid_at=PAID,
-        ship_deadline_at=PAID + timedelta(hours=72),
-        deadline_at=PAID + timedelta(hours=72),
-        lines=[LineState(line_id="L1", quantity=1)],
-        history=[HistoryEntry(at=PAID, event="order_paid", actor="customer")],
+    return order_view(
+        f"O-{uuid.uuid4().hex[:8]}",
+        merchant_id,
+        PAID,
         revision=revision,
+        **{
+            "lines": [LineState(line_id="L1", quantity=1)],
+            "history": [HistoryEntry(at=PAID, event="order_paid", actor="customer")],
+            **changes,
+        },
     )
-    return OrderView.model_validate({**base.model_dump(), **changes})
 
 
 def test_a_newer_revision_replaces_the_row_and_an_older_one_is_ignored(any_engine: Engine) -> None:
