@@ -24,7 +24,7 @@ from markupsafe import Markup
 from sqlalchemy import Engine
 
 from api.charts import breaches_chart
-from api.deps import Caller, Role, get_engine, get_settings
+from api.deps import Caller, Role, engine_of, settings_of
 from api.sessions import Sessions
 from config.settings import Settings
 from domain.durations import format_duration
@@ -93,7 +93,7 @@ def sessions(request: Request) -> Sessions:
     """The app's session signer, made once per app from its settings."""
     found: Sessions | None = getattr(request.app.state, "board_sessions", None)
     if found is None:
-        found = Sessions.from_settings(get_settings(request))
+        found = Sessions.from_settings(settings_of(request))
         request.app.state.board_sessions = found
     return found
 
@@ -256,7 +256,7 @@ async def show_board(
     end: str | None = Query(default=None, alias="to", max_length=10),
 ) -> Response:
     """The board; without a session, the login form (a merchant's key shows only that merchant)."""
-    settings = get_settings(request)
+    settings = settings_of(request)
     caller = sessions(request).caller(request, request.app.state.callers)
     fragment = request.headers.get(FRAGMENT_HEADER) == "1"
     if caller is None:
@@ -265,7 +265,7 @@ async def show_board(
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/board/login?next={quote(target, safe='')}", status_code=303)
     filters = _filters(caller, settings, merchant_id, start, end)
-    data = await asyncio.to_thread(_gather, get_engine(request), settings, filters)
+    data = await asyncio.to_thread(_gather, engine_of(request), settings, filters)
     context = {
         **data,
         "caller": caller,

@@ -47,7 +47,7 @@ class Paging(BaseModel):
     offset: int = Field(default=0, ge=0, le=1_000_000)
 
 
-def paging(
+async def paging(
     limit: Annotated[int, Query(ge=1, le=500, description="Rows per page.")] = 100,
     offset: Annotated[int, Query(ge=0, le=1_000_000, description="Rows to skip.")] = 0,
 ) -> Paging:
