@@ -2,40 +2,41 @@
 
 from __future__ import annotations
 
-import asyncio
+from datetime import UTC, datetime
 
-from sqlalchemy import Engine
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client
-from temporalio.testing import WorkflowEnvironment
+from temporalio.client import Client, WithStartWorkflowOperation
+from temporalio.common import WorkflowIDConflictPolicy
 
 from config.settings import Settings
 from domain import ids
 from domain.orders import OrderStatus, OrderWatchInput, Shipment
 from tests.factories import place_order
-from workers.main import build_worker
 from workflows import search_attributes as sa
 from workflows.order import OrderWorkflow
 
 
 async def test_a_shipment_in_the_first_task_still_follows_the_payment_in_the_history(
-    ts_env: WorkflowEnvironment, settings: Settings, merchant_id: str, engine: Engine
+    dev_client: Client, settings: Settings, merchant_id: str
 ) -> None:
-    client: Client = ts_env.client
-    order = place_order(paid_at=await ts_env.get_current_time(), merchant_id=merchant_id)
-    # No worker yet: the start and the shipment wait on the server and reach the worker in one first task.
-    handle = await client.start_workflow(
+    client = dev_client
+    order = place_order(paid_at=datetime.now(UTC), merchant_id=merchant_id)
+    # Update-with-start: the server creates the watch and admits the shipment at once, so both reach the worker
+    # in one first task (no wall-clock wait for an Update to arrive before the worker polls).
+    start = WithStartWorkflowOperation(
         OrderWorkflow.run,
         OrderWatchInput(order=order, policy=settings.policy()),
         id=ids.order(order.order_id),
+        id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
         task_queue=settings.task_queue,
         search_attributes=sa.initial_order_attributes(order),
     )
-    shipment = asyncio.create_task(handle.execute_update(OrderWorkflow.ship, Shipment(carrier="SF", tracking_no="SF1")))
-    await asyncio.sleep(0.5)  # for the Update to reach the server; the history below shows that it did
-    async with build_worker(client, settings, engine=engine) as worker, worker:
-        shipped = await shipment
-        view = await handle.query(OrderWorkflow.state)
+    shipped = await client.execute_update_with_start_workflow(
+        OrderWorkflow.ship, Shipment(carrier="SF", tracking_no="SF1"), start_workflow_operation=start
+    )
+    handle = await start.workflow_handle()
+    view = await handle.query(OrderWorkflow.state)
+    await handle.terminate("test over")
     assert shipped.status is OrderStatus.SHIPPED
     assert [entry.event for entry in view.history][:2] == ["order_paid", "shipped"]
     # The premise: the shipment was accepted by the order's very first workflow task, before run() began.
