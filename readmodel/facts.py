@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, bindparam, select
+from sqlalchemy import Connection, Table, bindparam, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Insert
 
@@ -16,18 +16,6 @@ from readmodel.tables import SlaFact
 _TABLE: Table = SlaFact.__table__  # type: ignore[attr-defined]
 # Cached compiled once: the expanding IN renders its list at execution without a new compile.
 _KNOWN_KEYS = select(_TABLE.c.key).where(_TABLE.c.workflow_id.in_(bindparam("workflow_ids", expanding=True)))
-
-
-def record_facts(engine: Engine, facts: Sequence[Fact]) -> int:
-    """Adds the facts not recorded yet, in a transaction of their own (see :func:`add_facts`).
-
-    Returns:
-        How many facts were new.
-    """
-    if not facts:
-        return 0
-    with engine.begin() as connection:
-        return add_facts(connection, facts)
 
 
 def add_facts(connection: Connection, facts: Sequence[Fact]) -> int:

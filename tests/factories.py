@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import itertools
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
 
 from domain.cases import CaseKind, CaseLine, CaseStatus, CaseView
+from domain.facts import Fact
 from domain.orders import HistoryEntry, OrderStatus, OrderView, PlaceOrder
+from readmodel.facts import add_facts
 from readmodel.projection import upsert_order
 
 _numbers = itertools.count(1)
@@ -134,3 +137,12 @@ def completed_case(
         revision=len(history),
         opened_at=opened_at,
     )
+
+
+def record_facts(engine: Engine, facts: Sequence[Fact]) -> int:
+    """Adds SLA facts to the read model, in a transaction of their own, as a projection would with its row;
+    answers how many were new (:func:`readmodel.facts.add_facts`)."""
+    if not facts:
+        return 0
+    with engine.begin() as connection:
+        return add_facts(connection, facts)

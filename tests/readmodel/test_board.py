@@ -15,10 +15,9 @@ from domain.orders import OrderStatus
 from domain.work_orders import WorkOrderRecord
 from readmodel.board import after_sales_waiting, attention_by_merchant, breaches_per_day, chat_transfers
 from readmodel.db import make_engine
-from readmodel.facts import record_facts
 from readmodel.projection import upsert_case, upsert_work_order
 from readmodel.tables import CaseWatch, Merchant, OrderWatch
-from tests.factories import project_order
+from tests.factories import project_order, record_facts
 
 NOW = datetime(2026, 11, 26, 1, 0, tzinfo=UTC)  # 09:00 in Shanghai
 ZONE = "Asia/Shanghai"

@@ -11,9 +11,8 @@ from sqlmodel import Session, col, select
 from domain.cases import CaseKind
 from domain.facts import FactKind, case_facts, order_facts
 from domain.orders import Actor, HistoryEntry, LineState, OrderStatus, OrderView
-from readmodel.facts import record_facts
 from readmodel.tables import SlaFact
-from tests.factories import completed_case
+from tests.factories import completed_case, record_facts
 
 PAID = datetime(2026, 3, 2, 8, tzinfo=UTC)
 

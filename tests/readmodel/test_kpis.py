@@ -13,9 +13,9 @@ from sqlalchemy import Engine
 
 from domain.facts import Fact, FactKind, Process
 from readmodel.db import session_scope
-from readmodel.facts import record_facts
 from readmodel.kpis import Distribution, fact_totals, kpis_csv, percentile, supplier_kpis
 from readmodel.tables import SentNotification
+from tests.factories import record_facts
 
 DAY = datetime(2026, 4, 1, tzinfo=UTC)
 _seq = itertools.count()
