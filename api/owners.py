@@ -10,18 +10,18 @@ is not remembered, and a foreign merchant's id still answers exactly as a missin
 
 from __future__ import annotations
 
-import time
-from collections import OrderedDict
 from typing import Any
 from weakref import WeakKeyDictionary
 
 from temporalio.client import Client, WorkflowHandle
 
+from api.recent import Recent
+
 FIXED_OWNER = ("order-", "aftersale-", "workorder-", "pickup-")
 """Workflow ids whose owner never changes (a conversation id may start a new watch later: not kept)."""
 
 
-class Owners:
+class Owners(Recent[str]):
     """A bounded memory of workflow id → merchant for one Temporal client (one namespace of one cluster).
 
     Args:
@@ -30,29 +30,12 @@ class Owners:
     """
 
     def __init__(self, size: int = 100_000, ttl: float = 3600.0) -> None:
-        self._size, self._ttl = size, ttl
-        self._known: OrderedDict[str, tuple[str, float]] = OrderedDict()
-
-    def get(self, workflow_id: str) -> str | None:
-        """The owner told for ``workflow_id`` within the last ``ttl`` seconds, if any."""
-        entry = self._known.get(workflow_id)
-        if entry is None:
-            return None
-        owner, told_at = entry
-        if time.monotonic() - told_at > self._ttl:
-            del self._known[workflow_id]
-            return None
-        self._known.move_to_end(workflow_id)
-        return owner
+        super().__init__(size, ttl)
 
     def remember(self, workflow_id: str, owner: str) -> None:
         """Keeps what the server told of ``workflow_id`` (workflows whose owner may change are not kept)."""
-        if not workflow_id.startswith(FIXED_OWNER):
-            return
-        self._known[workflow_id] = (owner, time.monotonic())
-        self._known.move_to_end(workflow_id)
-        while len(self._known) > self._size:
-            self._known.popitem(last=False)
+        if workflow_id.startswith(FIXED_OWNER):
+            self.put(workflow_id, owner)
 
 
 _BY_CLIENT: WeakKeyDictionary[Client, Owners] = WeakKeyDictionary()

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from weakref import WeakKeyDictionary
@@ -25,6 +24,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode, ServiceClient
 
 from api.errors import workflow_closed
+from api.recent import Recent
 
 T = TypeVar("T")
 
@@ -35,32 +35,23 @@ REMEMBERED = 60.0  # seconds a case is remembered after its 201: far longer than
 SIZE = 10_000  # cases remembered at most (oldest out first): more than a minute of intake
 
 
-class Starting:
-    """The cases one client's API process accepted lately (workflow id → when the 201 was answered)."""
+class Starting(Recent[bool]):
+    """The cases one client's API process accepted lately (workflow id → accepted)."""
 
     def __init__(self) -> None:
-        self._accepted: OrderedDict[str, float] = OrderedDict()
+        super().__init__(SIZE, REMEMBERED)
 
     def accepted(self, workflow_id: str) -> None:
         """Notes a case answered 201 here, whose workflow its order is starting."""
-        self._accepted[workflow_id] = time.monotonic()
-        self._accepted.move_to_end(workflow_id)
-        while len(self._accepted) > SIZE:
-            self._accepted.popitem(last=False)
+        self.put(workflow_id, True)
 
     def pending(self, workflow_id: str) -> bool:
         """Whether ``workflow_id`` was accepted here lately and not seen started since."""
-        at = self._accepted.get(workflow_id)
-        if at is None:
-            return False
-        if time.monotonic() - at > REMEMBERED:
-            del self._accepted[workflow_id]
-            return False
-        return True
+        return self.get(workflow_id) is not None
 
     def seen(self, workflow_id: str) -> None:
         """Its workflow answered: it has started, nothing to wait for any more."""
-        self._accepted.pop(workflow_id, None)
+        self.forget(workflow_id)
 
 
 _BY_CONNECTION: WeakKeyDictionary[ServiceClient, dict[str, Starting]] = WeakKeyDictionary()
