@@ -309,10 +309,11 @@ async def run_bench(
         server, port = api_server(settings, api_client)
         # Log level ERROR: the bench's merchants have no robots, so every message warns. Its bytecode cache in
         # the run's directory: the sandbox imports each workflow's module anew for every workflow it starts.
-        pycache = {"PYTHONPYCACHEPREFIX": str(Path(workdir) / "pycache")}
         # The worker as the production compose runs it: no sandbox, unless the environment says otherwise.
-        os.environ.setdefault("AFTERSALES_WORKER_SANDBOX", "off")
-        worker = await start_worker(settings, address, log_level="ERROR", env=pycache)
+        tuning = {name: value for name, value in os.environ.items() if name.startswith("AFTERSALES_WORKER_")}
+        tuning.setdefault("AFTERSALES_WORKER_SANDBOX", "off")
+        worker_env = {"PYTHONPYCACHEPREFIX": str(Path(workdir) / "pycache"), **tuning}
+        worker = await start_worker(settings, address, log_level="ERROR", env=worker_env)
         raw_worker = await asyncio.create_subprocess_exec(sys.executable, "-m", "workers.bench_raw", address, RAW_QUEUE)
         processes = [worker, raw_worker]
         try:
@@ -327,7 +328,6 @@ async def run_bench(
                 " raw: workers/bench_raw.py on its own task queue",
                 flush=True,
             )
-            tuning = {name: value for name, value in os.environ.items() if name.startswith("AFTERSALES_WORKER_")}
             print(f"worker tuning: {tuning or 'the SDK defaults'}", flush=True)
             api_port = free_port()
             api = await start_command(
