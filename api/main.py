@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import re
-import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from temporalio.client import Client
@@ -20,7 +17,8 @@ from api.bounded import bounded
 from api.deps import Caller, InvalidKeysError, parse_role
 from api.head import HeadAsGet
 from api.limits import RequestLimits
-from api.metrics import Metrics, method_label
+from api.metrics import Metrics
+from api.observe import Observe
 from api.routes import (
     actions,
     board,
@@ -102,56 +100,16 @@ def create_app(settings: Settings | None = None, *, client: Client | None = None
 
     # Innermost: everything outside it (limits, logs, metrics) sees the HEAD as it came.
     app.add_middleware(HeadAsGet)
-    # Added before ``observe``, so it runs inside it: its refusals are logged and counted like any answer.
+    # Added before Observe, so it runs inside it: its refusals are logged and counted like any answer.
     # The codec takes a page of history at once, more than any resource's body (its own limit, api.routes.codec).
     app.add_middleware(
         RequestLimits, max_body_bytes=settings.max_body_bytes, per_path={"/codec/": codec.MAX_BODY_BYTES}
     )
 
-    @app.middleware("http")
-    async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        request_id = request_id_of(request)
-        structlog.contextvars.clear_contextvars()
-        structlog.contextvars.bind_contextvars(request_id=request_id)
-        started = time.perf_counter()
-        try:
-            response = await call_next(request)
-        except Exception as error:
-            # No handler answered it. Answered here, not by Starlette's outermost handler, so that it is
-            # counted, logged and tagged with the request id like every other answer.
-            response = errors.unhandled(request, error)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        method = method_label(request.method)
-        elapsed = time.perf_counter() - started
-        metrics: Metrics | None = getattr(request.app.state, "metrics", None)
-        if metrics is not None:
-            metrics.requests.labels(method, path, str(response.status_code)).inc()
-            metrics.latency.labels(method, path).observe(elapsed)
-        response.headers["x-request-id"] = request_id
-        # A 5xx is the API's fault (or a service's behind it): logged as an error, so it is seen and can be
-        # found by its request id.
-        (log.error if response.status_code >= 500 else log.info)(
-            "request",
-            method=method,
-            route=path,
-            status=response.status_code,
-            ms=round(elapsed * 1000, 1),
-        )
-        return response
+    # Outermost of the three: its log line and metrics cover the refusals of the limits too.
+    app.add_middleware(Observe)
 
     return app
-
-
-# A caller's X-Request-Id is kept (it finds the call in both parties' logs) if it reads as an id: nothing
-# else reaches the logs or the answer's header (markup, quotes, other scripts, kilobytes); otherwise one is made.
-REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
-
-
-def request_id_of(request: Request) -> str:
-    """The request's id: the caller's ``X-Request-Id`` if it is a safe one, else a new one."""
-    given = request.headers.get("x-request-id", "")
-    return given if REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
 
 
 def callers(settings: Settings) -> dict[str, Caller]:
