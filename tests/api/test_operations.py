@@ -129,7 +129,9 @@ async def test_without_a_metrics_key_metrics_name_no_merchant_and_no_made_up_met
         ServedApp(create_app(settings, client=dev_env.client)) as served,
         httpx.AsyncClient(base_url=served.url) as http,
     ):
-        for method in ("BREW", "PROPFIND", "GET"):
+        # Methods no route has (uvicorn's parser, httptools, knows these two and refuses a token it does not
+        # know, BREW, with a 400 of its own before the app sees it).
+        for method in ("MKCOL", "PROPFIND", "GET"):
             await http.request(method, "/healthz")
         metrics = await http.get("/metrics")
     assert metrics.status_code == 200
@@ -138,7 +140,7 @@ async def test_without_a_metrics_key_metrics_name_no_merchant_and_no_made_up_met
     [overdue] = [line for line in metrics.text.splitlines() if line.startswith("aftersales_overdue_shipments ")]
     assert float(overdue.split()[1]) >= 1
     assert 'aftersales_http_requests_total{method="other",route="/healthz",status="405"} 2.0' in metrics.text
-    assert "BREW" not in metrics.text
+    assert "MKCOL" not in metrics.text
     assert "PROPFIND" not in metrics.text
 
 
