@@ -14,8 +14,8 @@ from domain.facts import Fact
 from readmodel.tables import SlaFact
 
 _TABLE: Table = SlaFact.__table__  # type: ignore[attr-defined]
-# Cached compiled once: the expanding IN renders its list at execution without a new compile.
-_KNOWN_KEYS = select(_TABLE.c.key).where(_TABLE.c.workflow_id.in_(bindparam("workflow_ids", expanding=True)))
+# Compiled once and cached: an expanding IN would be rendered anew at every execution (its list's length).
+_KNOWN_KEYS = select(_TABLE.c.key).where(_TABLE.c.workflow_id == bindparam("workflow_id"))
 
 
 def add_facts(connection: Connection, facts: Sequence[Fact]) -> int:
@@ -34,8 +34,9 @@ def add_facts(connection: Connection, facts: Sequence[Fact]) -> int:
     """
     if not facts:
         return 0
-    workflow_ids = list({fact.workflow_id for fact in facts})
-    known = set(connection.execute(_KNOWN_KEYS, {"workflow_ids": workflow_ids}).scalars())
+    known: set[str] = set()
+    for workflow_id in {fact.workflow_id for fact in facts}:  # a projection's facts are one workflow's
+        known.update(connection.execute(_KNOWN_KEYS, {"workflow_id": workflow_id}).scalars())
     rows = [_row(fact) for fact in facts if fact.key not in known]
     if not rows:
         return 0
