@@ -51,6 +51,7 @@ from workers.bench_history import (
     cpu_seconds,
     histories,
     lateness,
+    marking_task,
     overdue_marked,
     rss_kib,
     server_pid,
@@ -59,7 +60,16 @@ from workers.bench_history import (
     timeouts,
 )
 from workers.bench_raw import RawWorkflow, raw_timers
-from workers.stack import api_server, free_port, start_command, start_worker, started, temporal_binary, wait_for_port
+from workers.stack import (
+    SQLITE_PRAGMAS,
+    api_server,
+    free_port,
+    start_command,
+    start_worker,
+    started,
+    temporal_binary,
+    wait_for_port,
+)
 from workflows import search_attributes
 
 KEYS = {"bench-mall": "mall", "bench-admin": "admin", "bench-merchant": "merchant:m-bench"}
@@ -236,7 +246,7 @@ class Bench:
         lateness("project: its ship timer fired (TimerFired)", dues, [f for _, f, _ in marked])
         print(f"  workflow-task timeouts: project {timeouts(project)} in {count} histories", flush=True)
         print(f"  {tasks_after_deadline(project)}", flush=True)
-        print(f"  {task_phases(project)}", flush=True)
+        print(f"  {task_phases([p for e in project if (p := marking_task(e)) is not None])}", flush=True)
         print(
             f"  CPU from the first deadline until all were marked: worker {used[0]:.1f} s"
             f" ({used[0] / count * 1000:.0f} ms per order), server {used[1]:.1f} s"
@@ -301,7 +311,11 @@ async def run_bench(
             dev_server_log_level="error",
             # --no-fsync: the dev server's one SQLite file written without fsync; a Temporal cluster's store is
             # not one file on the worker's disk, and the burst otherwise waits mostly on those fsyncs.
-            dev_server_extra_args=["--sqlite-pragma", "synchronous=OFF"] if not fsync else [],
+            dev_server_extra_args=[
+                arg
+                for pragma in (*SQLITE_PRAGMAS, *(() if fsync else ("synchronous=OFF",)))
+                for arg in ("--sqlite-pragma", pragma)
+            ],
         )
         address = env.client.service_client.config.target_host
         calls = Calls()  # the API's calls to Temporal, counted for the action costs

@@ -107,6 +107,12 @@ def test_make_dev_runs_the_stack_keeps_its_workflows_and_stops_everything(tmp_pa
         mall = next(key for key, role in keys.items() if role == "mall")
         created = httpx.post(f"{api}/v1/orders", json=body, headers={"Authorization": f"Bearer {mall}"})
         assert created.status_code == 201, created.text
+        # The dev server's file is in write-ahead-log mode (workers.stack.SQLITE_PRAGMAS: header bytes 18-19 are
+        # 2 in WAL mode, 1 with the rollback journal), and its log holds the same data: as private as the file.
+        state = tmp_path / ".temporal"
+        assert (state / "dev.db").read_bytes()[18:20] == b"\x02\x02"
+        logs = {path.name: oct(stat.S_IMODE(path.stat().st_mode)) for path in state.glob("dev.db-*")}
+        assert logs == {"dev.db-wal": "0o600", "dev.db-shm": "0o600"}
         assert httpx.get(f"http://127.0.0.1:{ui_port}/").status_code == 200  # the Web UI
         ui_settings = httpx.get(f"http://127.0.0.1:{ui_port}/api/v1/settings").json()
         assert ui_settings["Codec"]["Endpoint"] == f"http://localhost:{api_port}/codec", ui_settings
