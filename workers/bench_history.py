@@ -105,10 +105,28 @@ def marking_task(events: list[HistoryEvent]) -> tuple[float, float] | None:
         ).data
         == b"true"
     ]
-    if not marks:
+    return _task_before(events, marks[0]) if marks else None
+
+
+def task_after_timer(events: list[HistoryEvent]) -> tuple[datetime, float, float] | None:
+    """The workflow task that followed the first timer's firing (raw's counterpart of the marking task): when
+    it completed, how long it waited for a worker and how long the worker took, in seconds."""
+    fired = next((i for i, e in enumerate(events) if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED), None)
+    if fired is None:
         return None
+    completed = next(
+        (i for i in range(fired, len(events)) if events[i].event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED),
+        None,
+    )
+    phases = _task_before(events, completed + 1) if completed is not None else None
+    return (at(events[completed]), *phases) if completed is not None and phases is not None else None
+
+
+def _task_before(events: list[HistoryEvent], index: int) -> tuple[float, float] | None:
+    """The last workflow task whose events come before ``events[index]``: scheduled to started, started to
+    completed, in seconds."""
     times: dict[int, datetime] = {}
-    for event in reversed(events[: marks[0]]):
+    for event in reversed(events[:index]):
         kind = event.event_type
         if (
             kind
@@ -130,15 +148,14 @@ def marking_task(events: list[HistoryEvent]) -> tuple[float, float] | None:
     return (started - scheduled).total_seconds(), (completed - started).total_seconds()
 
 
-def task_phases(histories: list[list[HistoryEvent]]) -> str:
-    """Where the marking tasks' time went: waiting for a worker, then in the worker (p50 / p99)."""
-    phases = [phase for events in histories if (phase := marking_task(events)) is not None]
+def task_phases(phases: list[tuple[float, float]], task: str = "the marking task") -> str:
+    """Where the tasks' time went: waiting for a worker, then in the worker (p50 / p99)."""
     if not phases:
-        return "the marking task: none found"
+        return f"{task}: none found"
     waited = sorted(w for w, _ in phases)
     worked = sorted(w for _, w in phases)
     return (
-        f"the marking task waited for a worker p50 {statistics.median(waited):.2f} s"
+        f"{task} waited for a worker p50 {statistics.median(waited):.2f} s"
         f" p99 {percentile(waited, 0.99):.2f} s,"
         f" was in the worker p50 {statistics.median(worked):.2f} s p99 {percentile(worked, 0.99):.2f} s"
     )
