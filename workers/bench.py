@@ -292,6 +292,7 @@ async def run_bench(
     burst_lead: float | None = None,
     scale: int = 0,
     fsync: bool = True,
+    wal: bool = True,
     database_url: str | None = None,
 ) -> int:
     """Runs the benchmark and prints its figures; the read model in a SQLite file of its own unless
@@ -313,7 +314,7 @@ async def run_bench(
             # not one file on the worker's disk, and the burst otherwise waits mostly on those fsyncs.
             dev_server_extra_args=[
                 arg
-                for pragma in (*SQLITE_PRAGMAS, *(() if fsync else ("synchronous=OFF",)))
+                for pragma in (*(SQLITE_PRAGMAS if wal else ()), *(() if fsync else ("synchronous=OFF",)))
                 for arg in ("--sqlite-pragma", pragma)
             ],
         )
@@ -337,7 +338,7 @@ async def run_bench(
             load = os.getloadavg()
             print(
                 f"{os.cpu_count()} cores, load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f};"
-                f" file-backed dev server{'' if fsync else ' (no fsync)'},"
+                f" file-backed dev server ({'WAL' if wal else 'rollback journal'}{'' if fsync else ', no fsync'}),"
                 f" read model {settings.database_url.split(':', 1)[0]};"
                 " raw: workers/bench_raw.py on its own task queue",
                 flush=True,

@@ -41,6 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     bench.add_argument(
         "--no-fsync", action="store_true", help="the dev server's SQLite file without fsync (synchronous=OFF)"
     )
+    bench.add_argument(
+        "--rollback-journal",
+        action="store_true",
+        help="the dev server's SQLite file in its default rollback-journal mode, not in WAL mode as make dev runs it",
+    )
     chaos = commands.add_parser("chaos", help="load while the worker, then the dev server, is SIGKILLed; checks")
     chaos.add_argument("--orders-per-second", type=float, default=2.0, help="orders whose ship deadline falls due")
     chaos.add_argument("--cases-per-second", type=float, default=0.5, help="refund-only cases requested, approved")
@@ -104,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
                 burst_lead=args.burst_lead,
                 scale=args.scale,
                 fsync=not args.no_fsync,
+                wal=not args.rollback_journal,
                 database_url=args.database_url,
             )
         )
