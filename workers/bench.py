@@ -220,6 +220,8 @@ class Bench:
         intake = await measure(
             count, self.concurrency, lambda i: self.report(order_body(orders[i], merchant, started + offsets[i]))
         )
+        if intake.failures:
+            print(f"  warning: {intake.failures} of the {count} orders were not accepted; they count as missing")
         if datetime.now(UTC) >= dues[0]:
             print(f"  warning: intake ({intake.per_second:.1f}/s) ended after the first deadline; raise --burst-lead")
         # Wait for the last deadline, then until every order is marked overdue (or two minutes have passed).

@@ -18,6 +18,7 @@ from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from workflows import search_attributes
 
@@ -73,7 +74,12 @@ async def histories(client: Client, ids: list[str]) -> list[list[HistoryEvent]]:
 
     async def one(workflow_id: str) -> list[HistoryEvent]:
         async with limit:
-            return list((await client.get_workflow_handle(workflow_id).fetch_history()).events)
+            try:
+                return list((await client.get_workflow_handle(workflow_id).fetch_history()).events)
+            except RPCError as error:  # never started (its start was refused or failed): reported as missing
+                if error.status is not RPCStatusCode.NOT_FOUND:
+                    raise
+                return []
 
     return await asyncio.gather(*(one(i) for i in ids))
 
