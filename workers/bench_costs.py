@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from temporalio.api.enums.v1 import EventType
 
-from workers.bench_actions import action_cost
+from workers.bench_actions import action_cost, settled
 
 if TYPE_CHECKING:
     from workers.bench import Bench
@@ -95,8 +95,13 @@ async def lifecycle(bench: Bench) -> None:
 
 
 async def intake_cost(bench: Bench) -> None:
-    """What the warm-up order (reported, never acted on) cost the server: events and tasks."""
-    events = list((await bench.env.client.get_workflow_handle(f"order-W{bench.run}").fetch_history()).events)
+    """What a new order (reported, never read nor acted on) cost the server once settled: events and tasks.
+
+    Not the warm-up order: that one is read at once and was the worker's first task.
+    """
+    order_id = f"N{bench.run}"
+    await bench.report(order_body(order_id))
+    events = await settled(bench.env.client, f"order-{order_id}")
     tasks = {
         kind: sum(1 for event in events if event.event_type == kind)
         for kind in (EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED, EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED)
