@@ -61,9 +61,9 @@ from workers.bench_history import (
 )
 from workers.bench_raw import RawWorkflow, raw_timers
 from workers.stack import (
-    SQLITE_PRAGMAS,
     api_server,
     free_port,
+    sqlite_pragmas,
     start_command,
     start_worker,
     started,
@@ -314,11 +314,7 @@ async def run_bench(
             dev_server_log_level="error",
             # --no-fsync: the dev server's one SQLite file written without fsync; a Temporal cluster's store is
             # not one file on the worker's disk, and the burst otherwise waits mostly on those fsyncs.
-            dev_server_extra_args=[
-                arg
-                for pragma in (*(SQLITE_PRAGMAS if wal else ()), *(() if fsync else ("synchronous=OFF",)))
-                for arg in ("--sqlite-pragma", pragma)
-            ],
+            dev_server_extra_args=sqlite_pragmas(wal=wal, fsync=fsync),
         )
         address = env.client.service_client.config.target_host
         calls = Calls()  # the API's calls to Temporal, counted for the action costs

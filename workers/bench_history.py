@@ -117,15 +117,17 @@ def marking_task(events: list[HistoryEvent]) -> tuple[float, float] | None:
 def task_after_timer(events: list[HistoryEvent]) -> tuple[datetime, float, float] | None:
     """The workflow task that followed the first timer's firing (raw's counterpart of the marking task): when
     it completed, how long it waited for a worker and how long the worker took, in seconds."""
-    fired = next((i for i, e in enumerate(events) if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED), None)
+    fired = _first_timer_fired(events)
     if fired is None:
         return None
     completed = next(
         (i for i in range(fired, len(events)) if events[i].event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED),
         None,
     )
-    phases = _task_before(events, completed + 1) if completed is not None else None
-    return (at(events[completed]), *phases) if completed is not None and phases is not None else None
+    if completed is None:
+        return None
+    phases = _task_before(events, completed + 1)
+    return (at(events[completed]), *phases) if phases is not None else None
 
 
 def _task_before(events: list[HistoryEvent], index: int) -> tuple[float, float] | None:
@@ -187,7 +189,13 @@ def projected(events: list[HistoryEvent], after: int) -> datetime | None:
 
 
 def timer_fired(events: list[HistoryEvent]) -> datetime | None:
-    return next((at(e) for e in events if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED), None)
+    fired = _first_timer_fired(events)
+    return at(events[fired]) if fired is not None else None
+
+
+def _first_timer_fired(events: list[HistoryEvent]) -> int | None:
+    """The index of the first ``TimerFired`` event, if any."""
+    return next((i for i, e in enumerate(events) if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED), None)
 
 
 def tasks_after_deadline(histories: list[list[HistoryEvent]]) -> str:
@@ -200,7 +208,7 @@ def tasks_after_deadline(histories: list[list[HistoryEvent]]) -> str:
     }
     totals = [0, 0, 0, 0]
     for events in histories:
-        fired = next((i for i, e in enumerate(events) if e.event_type == EventType.EVENT_TYPE_TIMER_FIRED), None)
+        fired = _first_timer_fired(events)
         for event in events[fired or len(events) :]:
             if event.event_type in kinds:
                 totals[kinds[event.event_type]] += 1

@@ -30,12 +30,18 @@ def temporal_binary() -> str:
     return str(path)
 
 
-SQLITE_PRAGMAS = ("journal_mode=WAL",)
-"""The dev server's SQLite file in write-ahead-log mode, not the rollback journal it uses by default: a commit
-appends to the log and syncs it once (the journal wrote and synced a copy of every page it changed, then the
-page, then deleted the copy), equally durable (``synchronous`` stays ``FULL``: 220 fsyncs for 50 starts against
-the journal's 832, counted with strace), and the Web UI's reads no longer wait for the writes. ``make bench``
-measured what it changes (README: Performance)."""
+def sqlite_pragmas(*, wal: bool = True, fsync: bool = True) -> list[str]:
+    """The dev server's ``--sqlite-pragma`` arguments: its file in write-ahead-log mode unless ``wal`` is False,
+    and written without fsync (``synchronous=OFF``, ``make bench --no-fsync`` only) if ``fsync`` is False.
+
+    WAL, not the rollback journal the dev server uses by default: a commit appends to the log and syncs it once
+    (the journal wrote and synced a copy of every page it changed, then the page, then deleted the copy), equally
+    durable (``synchronous`` stays ``FULL``: 220 fsyncs for 50 starts against the journal's 832, counted with
+    strace), and the Web UI's reads no longer wait for the writes. ``make bench`` measured what it changes
+    (README: Performance).
+    """
+    pragmas = (["journal_mode=WAL"] if wal else []) + ([] if fsync else ["synchronous=OFF"])
+    return [arg for pragma in pragmas for arg in ("--sqlite-pragma", pragma)]
 
 
 def temporal_server_command(
@@ -44,7 +50,7 @@ def temporal_server_command(
     """``temporal server start-dev`` keeping its state in ``db_filename``, with the project's search attributes.
 
     Without ``ui_port`` the server runs headless. Started again on the same file, it goes on where it stopped.
-    The file is in SQLite's write-ahead-log mode (:data:`SQLITE_PRAGMAS`).
+    The file is in SQLite's write-ahead-log mode (:func:`sqlite_pragmas`).
     """
     command = [
         temporal_binary(),
@@ -62,8 +68,7 @@ def temporal_server_command(
         "warn",
     ]
     command += ["--ui-port", str(ui_port)] if ui_port is not None else ["--headless"]
-    for pragma in SQLITE_PRAGMAS:
-        command += ["--sqlite-pragma", pragma]
+    command += sqlite_pragmas()
     for key in search_attributes.ALL:
         command += ["--search-attribute", f"{key.name}={_type_name(key.indexed_value_type)}"]
     return command

@@ -107,7 +107,7 @@ def test_make_dev_runs_the_stack_keeps_its_workflows_and_stops_everything(tmp_pa
         mall = next(key for key, role in keys.items() if role == "mall")
         created = httpx.post(f"{api}/v1/orders", json=body, headers={"Authorization": f"Bearer {mall}"})
         assert created.status_code == 201, created.text
-        # The dev server's file is in write-ahead-log mode (workers.stack.SQLITE_PRAGMAS: header bytes 18-19 are
+        # The dev server's file is in write-ahead-log mode (workers.stack.sqlite_pragmas: header bytes 18-19 are
         # 2 in WAL mode, 1 with the rollback journal), and its log holds the same data: as private as the file.
         state = tmp_path / ".temporal"
         assert (state / "dev.db").read_bytes()[18:20] == b"\x02\x02"
